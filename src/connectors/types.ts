@@ -1,0 +1,86 @@
+// The boundary between a data source and the rest of fhir-bridge. Every adapter (CSV, SQLite, PostgreSQL,
+// MySQL/MariaDB, SQL Server, Oracle) implements SourceAdapter; nothing downstream knows which one it has.
+
+/**
+ * One source row. Keys are the column names LOWER-CASED (so mappings are case-insensitive and PostgreSQL,
+ * MariaDB, SQL Server and Oracle agree). Values are what the driver gives, normalised just enough to be
+ * portable: SQL NULL and CSV empty fields are `null`; dates/timestamps arrive as strings
+ * ('YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS[.fff][+HH[:MM]]' or ISO 8601), never as JS Date objects built in the
+ * process' local time zone; DECIMAL/NUMERIC as number or numeric string; BIGINT as string.
+ */
+export type Row = Record<string, unknown>;
+
+export type FilterOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not in' | 'is null' | 'is not null';
+
+/** A condition pushed down to the source (SQL WHERE; applied in-process where the source cannot). */
+export interface Filter {
+  column: string;
+  op: FilterOp;
+  /** scalar for comparisons, array for 'in' / 'not in', absent for null tests */
+  value?: unknown;
+}
+
+export type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'mssql' | 'oracle' | 'csv';
+
+export interface SourceQuery {
+  /** A table name (for CSV: the file stem, e.g. `patients` for patients.csv or patients.csv.gz) */
+  table?: string;
+  /** Or a SELECT statement, per dialect when they differ; adapters wrap it as a derived table so `where`,
+   *  `orderBy` and `limit` still apply. `default` is used when the adapter's dialect has no entry. */
+  sql?: string | Partial<Record<Dialect | 'default', string>>;
+  /** ANDed together */
+  where?: Filter[];
+  orderBy?: string[];
+  limit?: number;
+}
+
+export interface StreamOptions {
+  signal?: AbortSignal;
+  /** rows buffered ahead of the consumer (driver fetch size / cursor batch) */
+  batchSize?: number;
+}
+
+export interface SourceAdapter {
+  readonly dialect: Dialect;
+  /** Human-readable name for logs and errors (the connector name), never containing secrets */
+  readonly name: string;
+  /**
+   * Rows of a query as an async iterable. Backpressure: the adapter reads ahead at most `batchSize` rows
+   * (server-side cursor, driver streaming), whatever the table size. Breaking out of the loop or aborting
+   * the signal releases the cursor/connection. Failures are ConnectorError naming the table/query.
+   */
+  stream(query: SourceQuery, options?: StreamOptions): AsyncIterable<Row>;
+  /** Lower-cased column names a table or query yields (for `fhir-bridge validate`). */
+  columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]>;
+  /** Throws a ConnectorError with a clear message when the source cannot be reached. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A parsed connectors/*.yaml file (after ${ENV} substitution). */
+export interface ConnectorConfig {
+  /** absolute path of the YAML file it came from (relative paths inside it resolve against its folder) */
+  file: string;
+  name: string;
+  kind: Dialect;
+  /** knex-style connection: URL string or object; for sqlite a file path */
+  connection?: string | Record<string, unknown>;
+  /** sqlite: database file; csv: folder holding the files */
+  path?: string;
+  /** csv: field delimiter (',' default; '|' for CMS RIF, '\t' for TSV) */
+  delimiter?: string;
+  /** csv: table name → file name, when it is not `<table>.csv[.gz]` / `<table>.txt` */
+  files?: Record<string, string>;
+  /** IANA zone used to read timestamps that carry no offset (default UTC) */
+  timezone: string;
+  /** mapping folders or files, relative to the connector file */
+  mappings: string[];
+  /** sqlite: build the database from a shipped sample when the file does not exist yet */
+  sample?: string;
+  /** connection pool size etc. */
+  pool?: { min?: number; max?: number };
+  /** issue 3: Group definitions (id → roster query); kept opaque here */
+  groups?: Record<string, unknown>;
+  /** anything else a specific adapter understands */
+  options?: Record<string, unknown>;
+}

@@ -1,0 +1,45 @@
+// What running an export means, independent of who asks (CLI `export`, the $export job runner, benchmarks).
+import type { Filter, SourceAdapter } from '../connectors/types.js';
+import type { CompiledMappingSet } from '../mapping/types.js';
+import type { ResourceSink, SinkResult } from '../sinks/types.js';
+
+export interface ExportRequest {
+  adapter: SourceAdapter;
+  mappings: CompiledMappingSet;
+  sink: ResourceSink;
+  /** only mappings emitting these resourceTypes run; resources of other types they emit are dropped */
+  types?: string[];
+  /** only rows changed after this instant (pushed down through each mapping's lastUpdated column; a
+   *  mapping without one exports all its rows) */
+  since?: Date;
+  /** only rows of these patients: values of the source patient column (not FHIR ids) */
+  patientKeys?: unknown[];
+  /** per resourceType, alternative filter sets (OR of ANDs) from `_typeFilter`, already translated to
+   *  source columns through the mapping's `search` table */
+  typeFilters?: Record<string, Filter[][]>;
+  /** keep only these elements (plus mandatory ones) – `_elements` */
+  elements?: string[];
+  signal?: AbortSignal;
+  onProgress?: (progress: ExportProgress) => void;
+  /** parent rows per child-fetch batch (children come with one IN query per batch, never per row) */
+  batchSize?: number;
+}
+
+export interface ExportProgress {
+  mapping: string;
+  mappingsDone: number;
+  mappingsTotal: number;
+  rowsRead: number;
+  resourcesWritten: number;
+}
+
+export interface ExportSummary {
+  /** resources written per resourceType */
+  counts: Record<string, number>;
+  /** rows read per mapping */
+  rowsRead: Record<string, number>;
+  /** issues written, by severity and by reason (message without the row-specific part) */
+  rejected: { total: number; bySeverity: Record<string, number>; byReason: Record<string, number> };
+  durationMs: number;
+  files: SinkResult;
+}
