@@ -23,6 +23,8 @@ export interface ExportRequest {
   onProgress?: (progress: ExportProgress) => void;
   /** parent rows per child-fetch batch (children come with one IN query per batch, never per row) */
   batchSize?: number;
+  /** mappings run at the same time (default 1 for sqlite/csv sources, 2 for database servers) */
+  concurrency?: number;
 }
 
 export interface ExportProgress {
@@ -42,4 +44,6 @@ export interface ExportSummary {
   rejected: { total: number; bySeverity: Record<string, number>; byReason: Record<string, number> };
   durationMs: number;
   files: SinkResult;
+  /** things a reader of the result should know, e.g. a mapping that could not apply `_since` */
+  notes?: string[];
 }

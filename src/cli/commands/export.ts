@@ -1,0 +1,230 @@
+// `fhir-bridge export`: the whole source (or some types / patients / changes) to NDJSON files in a folder,
+// with summary.json beside them.
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { redactConnection } from '../../connectors/index.js';
+import { FhirBridgeError } from '../../errors.js';
+import { logger } from '../../log.js';
+import { openSource } from '../../pipeline/open-source.js';
+import { runExport } from '../../pipeline/run-export.js';
+import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
+import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
+import type { OutputFile } from '../../sinks/types.js';
+import { bytes, duration, shortPath, table } from '../format.js';
+import type { CliIo } from '../io.js';
+import { isAbort, reportError } from '../report-error.js';
+
+export interface ExportOptions {
+  connector?: string;
+  out?: string;
+  /** comma-separated resourceTypes (repeatable) */
+  types?: string[] | string;
+  since?: string;
+  maxPerFile?: string | number;
+  gzip?: boolean;
+  /** source patient ids (repeatable, or comma-separated) */
+  patient?: string[];
+  batchSize?: string | number;
+  concurrency?: string | number;
+  signal?: AbortSignal;
+}
+
+/** A usage mistake (bad option value): reported without a stack, exit 1. */
+export class UsageError extends FhirBridgeError {
+  constructor(message: string) {
+    super(message, { issueCode: 'invalid', status: 400 });
+  }
+}
+
+/** What summary.json holds. */
+export interface SummaryFile {
+  connector: string;
+  source: string;
+  startedAt: string;
+  durationMs: number;
+  request: { types?: string[]; since?: string; patients?: number; gzip: boolean; maxPerFile: number };
+  counts: Record<string, number>;
+  rowsRead: Record<string, number>;
+  rejected: ExportSummary['rejected'];
+  notes: string[];
+  output: Array<Omit<OutputFile, 'path'> & { file: string }>;
+  error: Array<Omit<OutputFile, 'path'> & { file: string }>;
+}
+
+export async function exportCommand(options: ExportOptions, io: CliIo): Promise<number> {
+  let source;
+  try {
+    const outDir = resolve(options.out ?? 'out');
+    const types = splitList(options.types);
+    const since = options.since === undefined ? undefined : parseInstant(options.since);
+    const maxPerFile = positiveInt(options.maxPerFile, '--max-per-file', 100_000);
+    const batchSize = options.batchSize === undefined ? undefined : positiveInt(options.batchSize, '--batch-size', 500);
+    const concurrency = options.concurrency === undefined ? undefined : positiveInt(options.concurrency, '--concurrency', 1);
+    const patients = options.patient ? splitList(options.patient) : undefined;
+
+    source = await openSource(options.connector);
+    if (types) {
+      const unknown = types.filter((t) => !source!.mappings.resourceTypes.includes(t));
+      if (unknown.length > 0) {
+        throw new UsageError(`no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`);
+      }
+    }
+
+    await mkdir(outDir, { recursive: true });
+    await removePreviousExport(outDir);
+    const startedAt = new Date();
+    const progress = progressReporter(io);
+    let summary: ExportSummary;
+    try {
+      summary = await runExport({
+        adapter: source.adapter,
+        mappings: source.mappings,
+        sink: createNdjsonSink({ dir: outDir, maxResourcesPerFile: maxPerFile, gzip: Boolean(options.gzip) }),
+        ...(types ? { types } : {}),
+        ...(since ? { since } : {}),
+        ...(patients ? { patientKeys: patients } : {}),
+        ...(batchSize ? { batchSize } : {}),
+        ...(concurrency ? { concurrency } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+        onProgress: progress.update,
+      });
+    } finally {
+      progress.stop();
+    }
+
+    const fileEntry = (f: OutputFile) => ({ type: f.type, file: basename(f.path), count: f.count, bytes: f.bytes });
+    const summaryFile: SummaryFile = {
+      connector: source.config.name,
+      source: redactConnection(source.config),
+      startedAt: startedAt.toISOString(),
+      durationMs: summary.durationMs,
+      request: {
+        ...(types ? { types } : {}),
+        ...(since ? { since: since.toISOString() } : {}),
+        ...(patients ? { patients: patients.length } : {}),
+        gzip: Boolean(options.gzip),
+        maxPerFile,
+      },
+      counts: summary.counts,
+      rowsRead: summary.rowsRead,
+      rejected: summary.rejected,
+      notes: summary.notes ?? [],
+      output: summary.files.output.map(fileEntry),
+      error: summary.files.error.map(fileEntry),
+    };
+    await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
+    io.out(describeSummary(summaryFile, outDir));
+    return 0;
+  } catch (err) {
+    reportError(err, io);
+    return isAbort(err) ? 130 : 1;
+  } finally {
+    await source?.close().catch(() => undefined);
+  }
+}
+
+export function describeSummary(s: SummaryFile, outDir: string): string {
+  const files = new Map<string, { count: number; files: number; bytes: number }>();
+  for (const f of s.output) {
+    const e = files.get(f.type) ?? { count: 0, files: 0, bytes: 0 };
+    e.count += f.count;
+    e.files++;
+    e.bytes += f.bytes;
+    files.set(f.type, e);
+  }
+  const types = [...files.keys()].sort();
+  const total = types.reduce((n, t) => n + files.get(t)!.count, 0);
+  const lines = [
+    table(
+      ['resourceType', 'resources', 'files', 'size'],
+      [...types.map((t) => [t, files.get(t)!.count, files.get(t)!.files, bytes(files.get(t)!.bytes)]), ['total', total, s.output.length, '']],
+      [false, true, true, true],
+    ),
+    '',
+    `rows read: ${Object.values(s.rowsRead).reduce((a, b) => a + b, 0)} from ${plural(Object.keys(s.rowsRead).length, 'mapping')}`,
+  ];
+  if (s.rejected.total > 0) {
+    const bySeverity = Object.entries(s.rejected.bySeverity).map(([k, v]) => `${k} ${v}`).join(', ');
+    lines.push(`row issues: ${s.rejected.total} (${bySeverity}), see ${s.error.map((f) => f.file).join(', ')}`);
+    const reasons = Object.entries(s.rejected.byReason).sort((a, b) => b[1] - a[1]);
+    for (const [reason, n] of reasons.slice(0, 10)) lines.push(`  ${String(n).padStart(6)} × ${reason}`);
+    if (reasons.length > 10) lines.push(`  … ${reasons.length - 10} more reasons in summary.json`);
+  }
+  for (const note of s.notes) lines.push(`note: ${note}`);
+  lines.push(`wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`);
+  return lines.join('\n');
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Parts of an earlier export in the same folder would otherwise be mixed with this one's. */
+async function removePreviousExport(dir: string): Promise<void> {
+  const names = await readdir(dir);
+  await Promise.all(
+    names.filter((n) => /^[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json').map((n) => rm(join(dir, n), { force: true })),
+  );
+}
+
+function progressReporter(io: CliIo): { update: (p: ExportProgress) => void; stop: () => void } {
+  if (io.interactive) {
+    const bar = new cliProgress.SingleBar(
+      {
+        format: ' {bar} {value}/{total} mappings | {rows} rows | {resources} resources | {mapping}',
+        hideCursor: true,
+        clearOnComplete: true,
+        stream: process.stderr,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    let started = false;
+    return {
+      update: (p) => {
+        if (!started) {
+          bar.start(p.mappingsTotal, 0, { rows: 0, resources: 0, mapping: '' });
+          started = true;
+        }
+        bar.update(p.mappingsDone, { rows: p.rowsRead, resources: p.resourcesWritten, mapping: p.mapping });
+      },
+      stop: () => {
+        if (started) bar.stop();
+      },
+    };
+  }
+  const log = logger('export');
+  let done = 0;
+  return {
+    update: (p) => {
+      if (p.mappingsDone === done) return;
+      done = p.mappingsDone;
+      log.info({ mapping: p.mapping, mappingsDone: p.mappingsDone, mappingsTotal: p.mappingsTotal, rowsRead: p.rowsRead, resourcesWritten: p.resourcesWritten }, 'progress');
+    },
+    stop: () => undefined,
+  };
+}
+
+export function splitList(value: string[] | string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  return list.length > 0 ? list : undefined;
+}
+
+/** `--since`: a FHIR instant, or a date (midnight UTC). A time without an offset is ambiguous: refused. */
+export function parseInstant(text: string): Date {
+  const t = text.trim();
+  const ok = /^\d{4}-\d{2}-\d{2}$/.test(t) || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(t);
+  const date = new Date(t);
+  if (!ok || Number.isNaN(date.getTime())) {
+    throw new UsageError(`--since ${JSON.stringify(text)}: expected an instant like 2024-01-31T00:00:00Z or 2024-01-31T09:00:00+01:00, or a date`);
+  }
+  return date;
+}
+
+function positiveInt(value: string | number | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} ${JSON.stringify(String(value))}: expected a whole number ≥ 1`);
+  return n;
+}

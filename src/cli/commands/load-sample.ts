@@ -1,0 +1,42 @@
+// `fhir-bridge load-sample --into <connector>`: the shipped Synthea sample into the connector's database
+// (SQLite, PostgreSQL, MariaDB), optionally many times over for load tests.
+import { loadConnectorConfig, redactConnection } from '../../connectors/index.js';
+import { loadSample } from '../../sample/load-sample.js';
+import { duration, table } from '../format.js';
+import type { CliIo } from '../io.js';
+import { reportError } from '../report-error.js';
+import { UsageError } from './export.js';
+
+export interface LoadSampleCommandOptions {
+  into: string;
+  copies?: string | number;
+  replace?: boolean;
+}
+
+export async function loadSampleCommand(options: LoadSampleCommandOptions, io: CliIo): Promise<number> {
+  try {
+    const copies = Number(options.copies ?? 1);
+    if (!Number.isInteger(copies) || copies < 1) throw new UsageError(`--copies ${JSON.stringify(String(options.copies))}: expected a whole number ≥ 1`);
+    const config = await loadConnectorConfig(options.into);
+    io.err(`loading the Synthea sample ${copies > 1 ? `${copies} times ` : ''}into ${redactConnection(config)}`);
+    let lastTable = '';
+    const result = await loadSample(config, {
+      sample: 'synthea',
+      copies,
+      replace: Boolean(options.replace),
+      onProgress: (p) => {
+        if (p.table !== lastTable) {
+          lastTable = p.table;
+          io.err(`  ${p.table} (${p.tablesDone + 1}/${p.tablesTotal})`);
+        }
+      },
+    });
+    const rows = Object.entries(result.tables).sort(([a], [b]) => a.localeCompare(b));
+    io.out(table(['table', 'rows'], rows, [false, true]));
+    io.out(`loaded ${rows.reduce((n, [, r]) => n + r, 0)} rows in ${duration(result.durationMs)}`);
+    return 0;
+  } catch (err) {
+    reportError(err, io);
+    return 1;
+  }
+}

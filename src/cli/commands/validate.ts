@@ -1,0 +1,137 @@
+// `fhir-bridge validate`: are the mapping files well formed, and does every column they name exist in the
+// source? Each problem is printed as file:line:col so an editor can jump to it.
+import { defaultConnectorFile, loadConnectorConfig, openAdapter, redactConnection } from '../../connectors/index.js';
+import type { SourceAdapter, SourceQuery } from '../../connectors/types.js';
+import { formatLocation, type SourceLocation } from '../../errors.js';
+import { loadMappingSet, requiredColumns } from '../../mapping/index.js';
+import type { CompiledMapping } from '../../mapping/types.js';
+import type { CliIo } from '../io.js';
+import { reportError } from '../report-error.js';
+
+export interface ValidateOptions {
+  connector?: string;
+}
+
+export interface ColumnProblem {
+  location: SourceLocation;
+  mapping: string;
+  message: string;
+}
+
+export async function validateCommand(options: ValidateOptions, io: CliIo): Promise<number> {
+  let adapter: SourceAdapter | undefined;
+  try {
+    const config = await loadConnectorConfig(options.connector ?? defaultConnectorFile());
+    // Every malformed mapping is reported (MappingErrors) before any connection is made.
+    const set = await loadMappingSet(config.mappings, { timezone: config.timezone });
+    adapter = await openAdapter(config);
+    await adapter.ping();
+    const problems = await checkColumns(adapter, set.mappings);
+    for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
+    const queries = set.mappings.reduce((n, m) => n + 1 + m.children.length, 0);
+    if (problems.length > 0) {
+      io.err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`);
+      return 1;
+    }
+    io.out(`ok: ${set.mappings.length} mappings, ${queries} queries, every column found in ${redactConnection(config)}`);
+    return 0;
+  } catch (err) {
+    reportError(err, io);
+    return 1;
+  } finally {
+    await adapter?.close().catch(() => undefined);
+  }
+}
+
+/** Every column a mapping reads that its query does not yield, located where the mapping names it. */
+export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMapping[]): Promise<ColumnProblem[]> {
+  const problems: ColumnProblem[] = [];
+  const columnCache = new Map<string, Promise<string[]>>();
+  const columnsOf = (query: SourceQuery): Promise<string[]> => {
+    const id = JSON.stringify({ table: query.table, sql: query.sql });
+    let cols = columnCache.get(id);
+    if (!cols) {
+      cols = adapter.columns({ ...(query.table ? { table: query.table } : {}), ...(query.sql ? { sql: query.sql } : {}) });
+      columnCache.set(id, cols);
+    }
+    return cols;
+  };
+
+  for (const mapping of mappings) {
+    const queries = requiredColumns(mapping);
+    const available = new Map<string, Set<string> | undefined>();
+    for (const q of queries) {
+      try {
+        available.set(q.name, new Set((await columnsOf(q.query)).map((c) => c.toLowerCase())));
+      } catch (err) {
+        available.set(q.name, undefined);
+        problems.push({ location: mapping.location, mapping: mapping.name, message: `${describeQuery(q.name, q.query)}: ${(err as Error).message}` });
+      }
+    }
+    const seen = new Set<string>();
+    const check = (queryName: string, column: string, location: SourceLocation): void => {
+      const cols = available.get(queryName);
+      const col = column.toLowerCase();
+      const id = `${queryName}\0${col}\0${formatLocation(location)}`;
+      if (!cols || cols.has(col) || seen.has(id)) return;
+      seen.add(id);
+      const query = queries.find((q) => q.name === queryName)!.query;
+      const hint = closest(col, [...cols]);
+      problems.push({
+        location,
+        mapping: mapping.name,
+        message: `unknown column '${column}' in ${describeQuery(queryName, query)}${hint ? ` (did you mean '${hint}'?)` : ''}`,
+      });
+    };
+    for (const q of queries) for (const use of q.columns) check(q.name, use.column, use.location);
+    // Columns the engine itself reads (keys, joins, ordering) are checked too, at the mapping's location
+    // unless a template use already located them.
+    const src = mapping.source;
+    for (const col of [...src.key, ...(src.patient ? [src.patient] : []), ...(src.lastUpdated ? [src.lastUpdated] : []), ...(src.query.orderBy ?? []).map(orderColumn)]) {
+      if (!queries[0]!.columns.some((u) => u.column === col.toLowerCase())) check('source', col, mapping.location);
+    }
+    for (const child of mapping.children) {
+      for (const on of child.on) {
+        check(child.name, on.child, mapping.location);
+        if (!queries[0]!.columns.some((u) => u.column === on.parent.toLowerCase())) check('source', on.parent, mapping.location);
+      }
+      for (const col of child.orderBy.map(orderColumn)) check(child.name, col, mapping.location);
+    }
+  }
+  return problems;
+}
+
+function orderColumn(entry: string): string {
+  return entry.trim().replace(/\s+(asc|desc)$/i, '');
+}
+
+function describeQuery(name: string, query: SourceQuery): string {
+  const what = query.table ? `table ${query.table}` : 'the sql query';
+  return name === 'source' ? what : `${what} (child ${name})`;
+}
+
+/** The nearest known name within a few edits, for "did you mean". */
+export function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestDistance) {
+      best = c;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length]!;
+}

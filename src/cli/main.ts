@@ -1,0 +1,136 @@
+#!/usr/bin/env node
+// The `fhir-bridge` command. Each subcommand lives in commands/ as a function returning its exit code, so
+// tests can run it in-process; this file only wires options to those functions.
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, Option } from 'commander';
+import { exportCommand } from './commands/export.js';
+import { loadSampleCommand } from './commands/load-sample.js';
+import { previewCommand } from './commands/preview.js';
+import { testCommand } from './commands/test.js';
+import { validateCommand } from './commands/validate.js';
+import { processIo, type CliIo } from './io.js';
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; signal?: AbortSignal } = {}): Promise<Command> {
+  const program = new Command();
+  const makeIo = options.io ?? ((verbose: boolean) => processIo({ verbose }));
+  const io = (): CliIo => makeIo(Boolean(program.opts<{ verbose?: boolean }>().verbose));
+  const done = (code: number): void => {
+    process.exitCode = code;
+  };
+  const connectorOption = (): Option =>
+    new Option('-c, --connector <file>', 'connector YAML file (default: the embedded Synthea sample in SQLite)');
+
+  program
+    .name('fhir-bridge')
+    .description('Expose legacy SQL and flat-file data as bulk FHIR R4 through declarative YAML mappings')
+    .option('-v, --verbose', 'print stack traces and debug details')
+    .showHelpAfterError();
+
+  program
+    .command('export')
+    .description('export resources to NDJSON files (one set per resourceType) and summary.json')
+    .addOption(connectorOption())
+    .option('-o, --out <dir>', 'output folder', './out')
+    .option('-t, --types <list>', 'only these resourceTypes, comma-separated (repeatable)', collect)
+    .option('--since <instant>', 'only rows changed after this instant (mappings with a lastUpdated column)')
+    .option('--max-per-file <n>', 'resources per file before the next part starts', '100000')
+    .option('--gzip', 'gzip the files (.ndjson.gz)')
+    .option('-p, --patient <id...>', "only these patients (source patient ids; repeatable or comma-separated)")
+    .option('--batch-size <n>', 'parent rows per child query')
+    .option('--concurrency <n>', 'mappings exported at the same time')
+    .action(async (opts: Record<string, unknown>) => {
+      const stop = options.signal ? undefined : cancelOnSigint();
+      try {
+        done(await exportCommand({ ...opts, signal: options.signal ?? stop!.signal }, io()));
+      } finally {
+        stop?.dispose();
+      }
+    });
+
+  program
+    .command('validate')
+    .description('check the mapping files and that every column they name exists in the source')
+    .addOption(connectorOption())
+    .action(async (opts: { connector?: string }) => done(await validateCommand(opts, io())));
+
+  program
+    .command('preview')
+    .description('show the first rows of a mapping and the resources (and issues) they become')
+    .argument('<mapping>', 'mapping name or file')
+    .addOption(connectorOption())
+    .option('-n, --limit <n>', 'rows', '5')
+    .option('--json', 'print JSON instead of annotated text')
+    .action(async (target: string, opts: { connector?: string; limit?: string; json?: boolean }) => done(await previewCommand(target, opts, io())));
+
+  program
+    .command('test')
+    .description("run the mappings' unit tests (*.test.yaml)")
+    .argument('[paths...]', "mapping folders or test files (default: the connector's mapping folders)")
+    .addOption(connectorOption())
+    .action(async (paths: string[], opts: { connector?: string }) => done(await testCommand(paths, opts, io())));
+
+  program
+    .command('load-sample')
+    .description('load the shipped Synthea sample into the database of a connector (sqlite, postgres, mysql)')
+    .requiredOption('--into <connector-file>', 'connector YAML file naming the target database')
+    .option('--copies <n>', 'load the sample this many times over (ids rewritten per copy)', '1')
+    .option('--replace', "drop the sample's tables first when they exist")
+    .action(async (opts: { into: string; copies?: string; replace?: boolean }) => done(await loadSampleCommand(opts, io())));
+
+  await registerServe(program);
+  return program;
+}
+
+/** `serve` comes from the $export server module; a build without it simply has no `serve` command. */
+async function registerServe(program: Command): Promise<void> {
+  const modulePath = '../export/serve-command.js';
+  let mod: { registerServeCommand?: (program: Command) => void };
+  try {
+    mod = (await import(modulePath)) as typeof mod;
+  } catch (err) {
+    const e = err as { code?: string; url?: string; message?: string };
+    // Only the module itself missing means "no server in this build"; a missing import inside it is a bug.
+    if (e.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*serve-command\.js'/.test(e.message ?? '')) return;
+    throw err;
+  }
+  mod.registerServeCommand?.(program);
+}
+
+/** First Ctrl-C stops the export cleanly (its partial files removed); a second one ends the process. */
+function cancelOnSigint(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
+  const onSigint = (): void => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort(Object.assign(new Error('cancelled'), { name: 'AbortError' }));
+  };
+  process.on('SIGINT', onSigint);
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', onSigint) };
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  // `fhir-bridge preview x | head`: a closed pipe means the reader has seen enough, not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+  const program = await buildProgram();
+  await program.parseAsync(argv);
+}
+
+const invokedDirectly = (() => {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+})();
+
+if (invokedDirectly) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  });
+}

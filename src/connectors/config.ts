@@ -1,0 +1,231 @@
+// connectors/*.yaml → ConnectorConfig. Placeholders `${VAR}` / `${VAR:-default}` are filled from the
+// environment so secrets stay out of the file; every mistake is reported as file:line:column.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
+import { MappingError, type SourceLocation } from '../errors.js';
+import type { ConnectorConfig, Dialect } from './types.js';
+
+export { redactConnection } from './redact.js';
+
+const KIND_ALIASES: Record<string, Dialect> = {
+  csv: 'csv',
+  sqlite: 'sqlite',
+  sqlite3: 'sqlite',
+  postgres: 'postgres',
+  postgresql: 'postgres',
+  pg: 'postgres',
+  mysql: 'mysql',
+  mariadb: 'mysql',
+  mssql: 'mssql',
+  sqlserver: 'mssql',
+  oracle: 'oracle',
+  oracledb: 'oracle',
+};
+
+const SAMPLES = ['synthea'];
+
+type Check = (node: Node, at: (n: Node | null | undefined) => SourceLocation) => void;
+
+const KEYS: Record<string, { expect: string; check: Check }> = {
+  name: { expect: 'a string', check: scalarString },
+  kind: {
+    expect: 'one of csv, sqlite, postgres, mysql (mariadb), mssql, oracle',
+    check: (node, at) => {
+      scalarString(node, at);
+      const v = String((node as Scalar).value).toLowerCase();
+      if (!KIND_ALIASES[v]) throw new MappingError(`unknown kind '${v}': expected one of csv, sqlite, postgres, mysql (mariadb), mssql, oracle`, at(node));
+    },
+  },
+  connection: {
+    expect: 'a connection URL or a map of connection settings',
+    check: (node, at) => {
+      if (!isMap(node) && !(isScalar(node) && typeof node.value === 'string'))
+        throw new MappingError('connection: expected a connection URL or a map of connection settings', at(node));
+    },
+  },
+  path: { expect: 'a string', check: scalarString },
+  delimiter: {
+    expect: 'a single character',
+    check: (node, at) => {
+      scalarString(node, at);
+      const v = String((node as Scalar).value);
+      if (normaliseDelimiter(v).length !== 1) throw new MappingError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
+    },
+  },
+  files: { expect: 'a map of table name to file name', check: mapOf(scalarString) },
+  timezone: {
+    expect: 'an IANA time zone',
+    check: (node, at) => {
+      scalarString(node, at);
+      const tz = String((node as Scalar).value);
+      try {
+        new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      } catch {
+        throw new MappingError(`timezone: '${tz}' is not an IANA time zone (e.g. UTC, America/New_York)`, at(node));
+      }
+    },
+  },
+  mappings: {
+    expect: 'a path or a list of paths',
+    check: (node, at) => {
+      if (isSeq(node)) for (const item of node.items) scalarString(item as Node, at);
+      else scalarString(node, at);
+    },
+  },
+  sample: {
+    expect: `one of ${SAMPLES.join(', ')}`,
+    check: (node, at) => {
+      scalarString(node, at);
+      const v = String((node as Scalar).value);
+      if (!SAMPLES.includes(v)) throw new MappingError(`sample: unknown sample '${v}': expected one of ${SAMPLES.join(', ')}`, at(node));
+    },
+  },
+  pool: {
+    expect: 'a map with min and/or max',
+    check: (node, at) => {
+      if (!isMap(node)) throw new MappingError('pool: expected a map with min and/or max', at(node));
+      for (const pair of node.items) {
+        const key = String((pair.key as Scalar).value);
+        if (key !== 'min' && key !== 'max') throw new MappingError(`pool: unknown key '${key}' (expected min, max)`, at(pair.key as Node));
+        const v = pair.value as Node;
+        if (!isScalar(v) || typeof v.value !== 'number' || !Number.isInteger(v.value) || v.value < 0)
+          throw new MappingError(`pool.${key}: expected a whole number`, at(v));
+      }
+    },
+  },
+  groups: { expect: 'a map', check: mapOf(() => undefined) },
+  options: { expect: 'a map', check: mapOf(() => undefined) },
+};
+
+function scalarString(node: Node | null | undefined, at: (n: Node | null | undefined) => SourceLocation): void {
+  if (!isScalar(node) || typeof node.value !== 'string') throw new MappingError(`expected a string, got ${describe(node)}`, at(node));
+}
+
+function mapOf(checkValue: Check): Check {
+  return (node, at) => {
+    if (!isMap(node)) throw new MappingError(`expected a map, got ${describe(node)}`, at(node));
+    for (const pair of node.items) if (pair.value) checkValue(pair.value as Node, at);
+  };
+}
+
+function describe(node: Node | null | undefined): string {
+  if (!node) return 'nothing';
+  if (isMap(node)) return 'a map';
+  if (isSeq(node)) return 'a list';
+  if (isScalar(node)) return node.value === null ? 'null' : `${typeof node.value} '${String(node.value)}'`;
+  return 'something else';
+}
+
+function normaliseDelimiter(d: string): string {
+  if (d === 'tab' || d === '\\t') return '\t';
+  if (d === 'pipe') return '|';
+  return d;
+}
+
+/** Fills `${VAR}` and `${VAR:-default}`; `$${` is a literal `${`. */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv, onMissing: (name: string, index: number) => never): string {
+  return text.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined, index: number) => {
+    if (whole.startsWith('$$')) return whole.slice(1);
+    const value = env[name];
+    if (value !== undefined && value !== '') return value;
+    if (fallback !== undefined) return fallback;
+    return onMissing(name, index);
+  });
+}
+
+/** Reads and checks a connector file. Throws MappingError (file:line:column) for anything wrong in it. */
+export async function loadConnectorConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConnectorConfig> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    throw new MappingError(`cannot read connector file: ${(err as Error).message}`, { file: abs, line: 1, column: 1 });
+  }
+  return parseConnectorConfig(text, abs, env);
+}
+
+/** Same as loadConnectorConfig for text already in memory (`file` names it in errors and anchors paths). */
+export function parseConnectorConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): ConnectorConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const locAt = (offset: number): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, column: col };
+  };
+  const at = (node: Node | null | undefined): SourceLocation => locAt(node?.range?.[0] ?? 0);
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    throw new MappingError(`invalid YAML: ${e.message.split('\n')[0]}`, locAt(e.pos[0]));
+  }
+  const root = doc.contents;
+  if (!isMap(root)) throw new MappingError(`a connector file must be a map of settings (name, kind, connection, ...), got ${describe(root as Node)}`, at(root as Node));
+
+  // Placeholders are filled in the tree, so an error points at the scalar that holds the bad placeholder.
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value !== 'string' || !node.value.includes('${')) return;
+      const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? 1 : 0;
+      node.value = substituteEnv(node.value, env, (name, index) => {
+        throw new MappingError(
+          `environment variable ${name} is not set (write \${${name}:-default} to give a default)`,
+          locAt((node.range?.[0] ?? 0) + quoted + index),
+        );
+      });
+    },
+  });
+
+  const seen = new Map<string, Pair>();
+  for (const pair of root.items) {
+    const keyNode = pair.key as Node;
+    if (!isScalar(keyNode)) throw new MappingError('keys must be plain names', at(keyNode));
+    const key = String(keyNode.value);
+    const spec = KEYS[key];
+    if (!spec) throw new MappingError(`unknown key '${key}' (expected one of ${Object.keys(KEYS).join(', ')})`, at(keyNode));
+    const valueNode = pair.value as Node | null;
+    if (!valueNode || (isScalar(valueNode) && valueNode.value === null)) continue;
+    try {
+      spec.check(valueNode, at);
+    } catch (err) {
+      if (err instanceof MappingError && !err.detail.startsWith(key)) throw new MappingError(`${key}: ${err.detail}`, err.location);
+      throw err;
+    }
+    seen.set(key, pair);
+  }
+  const kindPair = seen.get('kind');
+  if (!kindPair) throw new MappingError(`missing key 'kind' (one of csv, sqlite, postgres, mysql, mssql, oracle)`, at(root));
+
+  const raw = root.toJSON() as Record<string, unknown>;
+  const dir = path.dirname(file);
+  const kind = KIND_ALIASES[String(raw.kind).toLowerCase()]!;
+  const config: ConnectorConfig = {
+    file,
+    name: typeof raw.name === 'string' ? raw.name : path.basename(file).replace(/\.ya?ml$/i, ''),
+    kind,
+    timezone: typeof raw.timezone === 'string' ? raw.timezone : 'UTC',
+    mappings: (Array.isArray(raw.mappings) ? raw.mappings : raw.mappings ? [raw.mappings] : []).map((m) => path.resolve(dir, String(m))),
+  };
+  if (raw.connection !== undefined && raw.connection !== null) config.connection = raw.connection as ConnectorConfig['connection'];
+  if (typeof raw.path === 'string') config.path = path.resolve(dir, raw.path);
+  if (kind === 'sqlite' && !config.path) {
+    const c = raw.connection;
+    const filename = typeof c === 'string' ? c : c && typeof c === 'object' ? (c as Record<string, unknown>).filename : undefined;
+    if (typeof filename === 'string') config.path = filename === ':memory:' ? filename : path.resolve(dir, filename.replace(/^(file|sqlite3?):(\/\/)?/, ''));
+  }
+  if ((kind === 'csv' || kind === 'sqlite') && !config.path)
+    throw new MappingError(`a ${kind} connector needs 'path' (${kind === 'csv' ? 'the folder holding the files' : 'the database file'})`, at(root));
+  if ((kind !== 'csv' && kind !== 'sqlite') && config.connection === undefined)
+    throw new MappingError(`a ${kind} connector needs 'connection' (a URL or a map of settings)`, at(root));
+  if (typeof raw.delimiter === 'string') config.delimiter = normaliseDelimiter(raw.delimiter);
+  if (raw.files) config.files = raw.files as Record<string, string>;
+  if (typeof raw.sample === 'string') {
+    if (kind !== 'sqlite' && kind !== 'postgres' && kind !== 'mysql')
+      throw new MappingError(`sample: only sqlite, postgres and mysql connectors can hold a sample`, at(seen.get('sample')!.value as Node));
+    config.sample = raw.sample;
+  }
+  if (raw.pool) config.pool = raw.pool as ConnectorConfig['pool'];
+  if (raw.groups) config.groups = raw.groups as Record<string, unknown>;
+  if (raw.options) config.options = raw.options as Record<string, unknown>;
+  return config;
+}

@@ -1,0 +1,213 @@
+// A folder of CSV files as a source. Plain scans stream straight from the file (filters applied here);
+// queries that need SQL (a `sql:` source, ORDER BY, or the IN lists of child batches) run on a scratch
+// SQLite database in the temp folder into which the files they need are copied once, on first need.
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { ConnectorError } from '../errors.js';
+import { listTables, locateTable, readCsv, readCsvHeader, type CsvFolderOptions } from './csv-files.js';
+import { matchesFilters } from './filter-eval.js';
+import { SqliteAdapter } from './sqlite.js';
+import { sqlFor } from './sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+
+const STAGE_BATCH = 2000;
+
+interface Scratch {
+  dir: string;
+  file: string;
+  db: Database.Database;
+  reader: SqliteAdapter;
+  /** table → promise of its staging, so concurrent first uses copy a file once */
+  tables: Map<string, Promise<void>>;
+  indexes: Set<string>;
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export class CsvAdapter implements SourceAdapter {
+  readonly dialect = 'csv' as const;
+  readonly name: string;
+  private readonly folder: CsvFolderOptions;
+  private scratch?: Promise<Scratch>;
+  private closed = false;
+
+  constructor(name: string, folder: CsvFolderOptions) {
+    this.name = name;
+    this.folder = folder;
+  }
+
+  /** The scratch database's folder once one exists (it is deleted by close()). */
+  async scratchFolder(): Promise<string | undefined> {
+    return this.scratch ? (await this.scratch).dir : undefined;
+  }
+
+  private needsSql(query: SourceQuery): boolean {
+    return query.sql !== undefined || (query.orderBy?.length ?? 0) > 0 || (query.where ?? []).some((f) => f.op === 'in');
+  }
+
+  async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
+    if (this.needsSql(query)) {
+      yield* await this.staged(query, options);
+      return;
+    }
+    if (!query.table) throw new ConnectorError(`${this.name}: a query needs a table or sql`);
+    const source = await this.locate(query.table);
+    let emitted = 0;
+    if (query.limit !== undefined && query.limit <= 0) return;
+    for await (const row of readCsv(source, { signal: options.signal, quote: this.folder.quote })) {
+      if (!matchesFilters(row, query.where)) continue;
+      yield row;
+      if (query.limit !== undefined && ++emitted >= query.limit) return;
+    }
+  }
+
+  private async locate(table: string) {
+    try {
+      return await locateTable(this.folder, table);
+    } catch (err) {
+      throw new ConnectorError(`${this.name}: ${(err as Error).message}`);
+    }
+  }
+
+  /** The query run on the scratch database, after the tables it reads have been copied there. */
+  private async staged(query: SourceQuery, options: StreamOptions): Promise<AsyncIterable<Row>> {
+    const scratch = await this.openScratch();
+    const sql = query.sql === undefined ? undefined : (sqlFor(query, 'csv') ?? sqlFor(query, 'sqlite'));
+    if (query.sql !== undefined && sql === undefined) throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
+    const tables = query.table ? [query.table.toLowerCase()] : await this.tablesIn(sql!);
+    for (const table of tables) await this.stageTable(scratch, table);
+    if (query.table) {
+      const indexed = [...(query.where ?? []).filter((f) => f.op === 'in').map((f) => f.column), ...(query.orderBy ?? []).slice(0, 1)];
+      for (const column of indexed) this.ensureIndex(scratch, query.table.toLowerCase(), column.replace(/\s+(asc|desc)$/i, '').toLowerCase());
+    }
+    const staged: SourceQuery = { ...query, table: query.table?.toLowerCase(), sql };
+    if (sql === undefined) delete staged.sql;
+    return scratch.reader.stream(staged, options);
+  }
+
+  /** CSV tables a SQL text mentions: every word that names a file of the folder. */
+  private async tablesIn(sql: string): Promise<string[]> {
+    const available = new Set(await listTables(this.folder));
+    const words = new Set((sql.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).map((w) => w.toLowerCase()));
+    return [...words].filter((w) => available.has(w));
+  }
+
+  private openScratch(): Promise<Scratch> {
+    if (this.closed) return Promise.reject(new ConnectorError(`${this.name}: adapter is closed`));
+    this.scratch ??= (async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'fhir-bridge-csv-'));
+      const file = path.join(dir, 'scratch.sqlite');
+      const db = new Database(file);
+      // WAL lets open read cursors (a parent scan) coexist with the copy of another file (its children).
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = OFF');
+      scratchDirs.add(dir);
+      return { dir, file, db, reader: new SqliteAdapter(this.name, file, 'csv'), tables: new Map(), indexes: new Set() };
+    })();
+    return this.scratch;
+  }
+
+  private stageTable(scratch: Scratch, table: string): Promise<void> {
+    let staging = scratch.tables.get(table);
+    if (!staging) {
+      staging = this.copyTable(scratch, table);
+      scratch.tables.set(table, staging);
+      staging.catch(() => scratch.tables.delete(table));
+    }
+    return staging;
+  }
+
+  private async copyTable(scratch: Scratch, table: string): Promise<void> {
+    const source = await this.locate(table);
+    const { db } = scratch;
+    let insert: Database.Statement | undefined;
+    let columns: string[] = [];
+    let batch: unknown[][] = [];
+    const flush = db.transaction((rows: unknown[][]) => {
+      for (const r of rows) insert!.run(r);
+    });
+    const tmp = `${table}__loading`;
+    const create = (header: string[]): void => {
+      columns = [...new Set(header)];
+      db.exec(`drop table if exists ${quoteIdent(tmp)}`);
+      db.exec(`create table ${quoteIdent(tmp)} (${columns.map((c) => `${quoteIdent(c)} TEXT`).join(', ')})`);
+      insert = db.prepare(`insert into ${quoteIdent(tmp)} values (${columns.map(() => '?').join(', ')})`);
+    };
+    for await (const row of readCsv(source, { quote: this.folder.quote, onHeader: create })) {
+      batch.push(columns.map((c) => row[c] ?? null));
+      if (batch.length >= STAGE_BATCH) {
+        flush(batch);
+        batch = [];
+      }
+    }
+    if (!insert) create(await readCsvHeader(source, this.folder.quote));
+    flush(batch);
+    // Renamed only when complete, so a failed copy never looks like a (short) table.
+    db.exec(`alter table ${quoteIdent(tmp)} rename to ${quoteIdent(table)}`);
+  }
+
+  private ensureIndex(scratch: Scratch, table: string, column: string): void {
+    const key = `${table}.${column}`;
+    if (scratch.indexes.has(key)) return;
+    const cols = (scratch.db.prepare(`select name from pragma_table_info(?)`).all(table) as Array<{ name: string }>).map((c) => c.name);
+    if (!cols.includes(column)) return; // the query will fail with SQLite's own "no such column" message
+    scratch.db.exec(`create index if not exists ${quoteIdent(`ix_${table}_${column}`)} on ${quoteIdent(table)} (${quoteIdent(column)})`);
+    scratch.indexes.add(key);
+  }
+
+  async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
+    if (query.sql === undefined && query.table) {
+      const source = await this.locate(query.table);
+      return readCsvHeader(source, this.folder.quote);
+    }
+    const scratch = await this.openScratch();
+    const sql = sqlFor(query, 'csv') ?? sqlFor(query, 'sqlite');
+    if (sql === undefined) throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
+    for (const table of await this.tablesIn(sql)) await this.stageTable(scratch, table);
+    return scratch.reader.columns({ sql });
+  }
+
+  async ping(): Promise<void> {
+    try {
+      const s = await stat(this.folder.folder);
+      if (!s.isDirectory()) throw new Error('not a folder');
+    } catch (err) {
+      throw new ConnectorError(`${this.name}: CSV folder ${this.folder.folder} cannot be read: ${(err as Error).message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = this.scratch;
+    this.scratch = undefined;
+    if (!pending) return;
+    const scratch = await pending.catch(() => undefined);
+    if (!scratch) return;
+    await Promise.allSettled([...scratch.tables.values()]);
+    scratch.db.close();
+    await rm(scratch.dir, { recursive: true, force: true });
+    scratchDirs.delete(scratch.dir);
+  }
+}
+
+// Scratch folders of adapters never closed (a crash, a forgotten close) are removed when the process exits.
+const scratchDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of scratchDirs) if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+});
+
+export async function openCsv(config: ConnectorConfig): Promise<SourceAdapter> {
+  if (!config.path) throw new ConnectorError(`${config.name}: a csv connector needs 'path' (the folder holding the files)`);
+  const quote = config.options?.quote;
+  return new CsvAdapter(config.name, {
+    folder: config.path,
+    files: config.files,
+    delimiter: config.delimiter,
+    quote: quote === false || quote === '' || quote === null ? false : typeof quote === 'string' ? quote : undefined,
+  });
+}

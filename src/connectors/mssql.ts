@@ -1,0 +1,195 @@
+// SQL Server through mssql (tedious). The request streams (`toReadableStream` pauses the request when
+// `batchSize` rows wait unread); leaving early cancels the request rather than reading it to the end.
+// tedious builds JS Dates; normaliseMssqlRow turns them back into the text the Row contract promises.
+import mssqlModule from 'mssql';
+import type { Readable } from 'node:stream';
+import { ConnectorError } from '../errors.js';
+import { normaliseRow, throwIfAborted } from './normalise.js';
+import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { buildSelect, queryLabel } from './sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+
+// The part of the mssql API used here (the package has no type declarations).
+export interface MssqlConfig {
+  server?: string;
+  port?: number;
+  user?: string;
+  password?: string;
+  database?: string;
+  options?: Record<string, unknown>;
+  pool?: { max?: number; min?: number };
+  [key: string]: unknown;
+}
+type ColumnTypes = Record<string, { index?: number; name?: string; type?: { declaration?: string } } | undefined>;
+interface MssqlRequest {
+  input(name: string, value: unknown): void;
+  on(event: 'recordset', listener: (columns: ColumnTypes) => void): void;
+  toReadableStream(options: { highWaterMark: number }): Readable;
+  query(sql: string, callback?: () => void): Promise<{ recordset?: { columns?: ColumnTypes } }>;
+  cancel(): void;
+}
+interface MssqlPool {
+  connect(): Promise<MssqlPool>;
+  request(): MssqlRequest;
+  close(): Promise<void>;
+  on(event: 'error', listener: () => void): void;
+}
+const sql = mssqlModule as {
+  ConnectionPool: { new (config: MssqlConfig): MssqlPool; parseConnectionString(s: string): MssqlConfig };
+};
+
+/** mssql settings from a URL (`mssql://user:pass@host:1433/db?encrypt=true&trustServerCertificate=true`) or a map. */
+export function mssqlConfig(connection: ConnectorConfig['connection'], pool?: ConnectorConfig['pool']): MssqlConfig {
+  let base: MssqlConfig;
+  if (typeof connection === 'string') {
+    if (!/^(mssql|sqlserver):\/\//i.test(connection)) return { ...sql.ConnectionPool.parseConnectionString(connection), options: { useUTC: true } };
+    const url = new URL(connection.replace(/^sqlserver:/i, 'mssql:'));
+    const flag = (name: string, fallback: boolean): boolean => {
+      const v = url.searchParams.get(name);
+      return v === null ? fallback : /^(1|true|yes)$/i.test(v);
+    };
+    base = {
+      server: url.hostname,
+      port: url.port ? Number(url.port) : 1433,
+      user: decodeURIComponent(url.username),
+      password: decodeURIComponent(url.password),
+      database: decodeURIComponent(url.pathname.replace(/^\//, '')) || undefined,
+      options: {
+        encrypt: flag('encrypt', true),
+        trustServerCertificate: flag('trustServerCertificate', false),
+        instanceName: url.searchParams.get('instanceName') ?? undefined,
+      },
+    };
+  } else base = { ...(connection as unknown as MssqlConfig) };
+  return {
+    ...base,
+    // Dates are read back with getUTC*: DATETIME/DATE values come out exactly as stored, whatever the
+    // process' time zone.
+    options: { ...base.options, useUTC: true },
+    pool: { ...base.pool, max: pool?.max ?? base.pool?.max ?? 10, min: pool?.min ?? base.pool?.min ?? 0 },
+  };
+}
+
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
+/** The text of a SQL Server temporal value, from tedious' Date (UTC fields hold the stored value). */
+export function mssqlTemporalText(value: Date, declaration: string | undefined): string {
+  const date = `${value.getUTCFullYear()}-${pad(value.getUTCMonth() + 1)}-${pad(value.getUTCDate())}`;
+  const ms = value.getUTCMilliseconds();
+  const time = `${pad(value.getUTCHours())}:${pad(value.getUTCMinutes())}:${pad(value.getUTCSeconds())}${ms ? `.${pad(ms, 3)}` : ''}`;
+  switch ((declaration ?? '').toLowerCase()) {
+    case 'date':
+      return date;
+    case 'time':
+      return time;
+    case 'datetimeoffset':
+      // an instant; tedious has already applied the offset
+      return value.toISOString();
+    default:
+      return `${date} ${time}`;
+  }
+}
+
+/** A tedious row as a portable Row: temporal values as text by their column type, keys lower-cased. */
+export function normaliseMssqlRow(raw: Record<string, unknown>, columns: ColumnTypes): Row {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(raw)) {
+    out[key] = value instanceof Date ? mssqlTemporalText(value, columns[key]?.type?.declaration) : value;
+  }
+  return normaliseRow(out);
+}
+
+export class MssqlAdapter implements SourceAdapter {
+  readonly dialect = 'mssql' as const;
+  readonly name: string;
+  private readonly pool: MssqlPool;
+  private connecting?: Promise<MssqlPool>;
+  private readonly secrets: string[];
+  private readonly where: string;
+
+  constructor(config: ConnectorConfig) {
+    this.name = config.name;
+    this.secrets = secretsOf(config.connection);
+    this.where = redactConnection(config);
+    this.pool = new sql.ConnectionPool(mssqlConfig(config.connection, config.pool));
+    this.pool.on('error', () => undefined);
+  }
+
+  private connected(what: string): Promise<MssqlPool> {
+    this.connecting ??= this.pool.connect().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
+    });
+    return this.connecting!;
+  }
+
+  async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
+    const what = queryLabel(query);
+    const built = buildSelect('mssql', query);
+    throwIfAborted(options.signal);
+    const pool = await this.connected(what);
+    const request = pool.request();
+    built.bindings.forEach((value, i) => request.input(`p${i}`, value));
+    let columns: ColumnTypes = {};
+    request.on('recordset', (cols) => (columns = cols));
+    const rows = request.toReadableStream({ highWaterMark: Math.max(1, options.batchSize ?? 1000) });
+    const onAbort = (): void => {
+      request.cancel();
+      rows.destroy(options.signal?.reason);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    request.query(built.sql, () => undefined); // errors arrive on the stream
+    let complete = false;
+    try {
+      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
+        throwIfAborted(options.signal);
+        yield normaliseMssqlRow(raw, columns);
+      }
+      complete = true;
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      throw connectorFailure(this.name, what, err, this.secrets);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      if (!complete) {
+        rows.on('error', () => undefined);
+        request.cancel();
+        rows.destroy();
+      }
+    }
+  }
+
+  async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
+    const built = buildSelect('mssql', query, { noRows: true });
+    const pool = await this.connected(queryLabel(query));
+    try {
+      const request = pool.request();
+      built.bindings.forEach((value, i) => request.input(`p${i}`, value));
+      const result = await request.query(built.sql);
+      return Object.values(result.recordset?.columns ?? {})
+        .filter((c) => c !== undefined)
+        .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+        .map((c) => String(c.name).toLowerCase());
+    } catch (err) {
+      throw connectorFailure(this.name, queryLabel(query), err, this.secrets);
+    }
+  }
+
+  async ping(): Promise<void> {
+    const pool = await this.connected('ping');
+    try {
+      await pool.request().query('select 1 as one');
+    } catch (err) {
+      throw connectorFailure(this.name, `cannot reach ${this.where}`, err, this.secrets);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+export async function openMssql(config: ConnectorConfig): Promise<SourceAdapter> {
+  if (config.connection === undefined) throw new ConnectorError(`${config.name}: a mssql connector needs 'connection'`);
+  return new MssqlAdapter(config);
+}

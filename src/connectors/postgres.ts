@@ -1,0 +1,146 @@
+// PostgreSQL through pg. Rows come from a server-side cursor (pg-query-stream) `batchSize` at a time, and
+// dates, timestamps, NUMERIC and BIGINT arrive as the server's text so no value passes through a JS Date
+// built in the process' time zone or loses digits in a double.
+import pg from 'pg';
+import QueryStream from 'pg-query-stream';
+import { ConnectorError } from '../errors.js';
+import { normaliseRow, throwIfAborted } from './normalise.js';
+import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { buildSelect, queryLabel } from './sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+
+const AS_TEXT = (value: string): string => value;
+
+/** OIDs whose default parser would build a Date or a lossy number. */
+export const TEXT_OIDS = {
+  int8: 20,
+  numeric: 1700,
+  date: 1082,
+  time: 1083,
+  timestamp: 1114,
+  timestamptz: 1184,
+  timetz: 1266,
+};
+const ARRAY_OIDS = [1016 /* int8[] */, 1231 /* numeric[] */, 1182 /* date[] */, 1115 /* timestamp[] */, 1185 /* timestamptz[] */];
+
+/** pg's `types` option: the default parsers, except the above kept as text. */
+export const textDateTypes = {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown {
+    if (format === 'binary') return pg.types.getTypeParser(oid as never, 'binary' as never) as (value: string) => unknown;
+    if (Object.values(TEXT_OIDS).includes(oid)) return AS_TEXT;
+    if (ARRAY_OIDS.includes(oid)) return pg.types.getTypeParser(1009 as never) as (value: string) => unknown; // text[]
+    return pg.types.getTypeParser(oid as never) as (value: string) => unknown;
+  },
+};
+
+function poolConfig(config: ConnectorConfig): pg.PoolConfig {
+  const c = config.connection;
+  const base: pg.PoolConfig = typeof c === 'string' ? { connectionString: c } : { ...(c as pg.PoolConfig) };
+  return {
+    ...base,
+    types: textDateTypes,
+    max: config.pool?.max ?? base.max ?? 10,
+    min: config.pool?.min ?? base.min,
+    connectionTimeoutMillis: base.connectionTimeoutMillis ?? Number(config.options?.connectTimeoutMs ?? 15_000),
+  };
+}
+
+export class PostgresAdapter implements SourceAdapter {
+  readonly dialect = 'postgres' as const;
+  readonly name: string;
+  private readonly pool: pg.Pool;
+  private readonly secrets: string[];
+  private readonly where: string;
+  private readonly sessionSetup: string;
+  private readonly prepared = new WeakSet<pg.PoolClient>();
+
+  constructor(config: ConnectorConfig) {
+    this.name = config.name;
+    this.secrets = secretsOf(config.connection);
+    this.where = redactConnection(config);
+    this.pool = new pg.Pool(poolConfig(config));
+    const schema = typeof config.options?.schema === 'string' ? config.options.schema : undefined;
+    // Timestamps WITH time zone are printed in the session zone; UTC keeps them independent of the server's.
+    this.sessionSetup = `SET TIME ZONE 'UTC'${schema ? `; SET search_path TO ${pg.escapeIdentifier(schema)}` : ''}`;
+    // An idle client losing its connection must not crash the process; the next query reports it.
+    this.pool.on('error', () => undefined);
+  }
+
+  private async client(what: string): Promise<pg.PoolClient> {
+    let client: pg.PoolClient | undefined;
+    try {
+      client = await this.pool.connect();
+      if (!this.prepared.has(client)) {
+        await client.query(this.sessionSetup);
+        this.prepared.add(client);
+      }
+      return client;
+    } catch (err) {
+      client?.release(err as Error);
+      throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
+    }
+  }
+
+  /** One statement on a pooled, prepared connection (for columns and ping). */
+  private async run(what: string, sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
+    const client = await this.client(what);
+    try {
+      const result = await client.query({ text: sql, values });
+      client.release();
+      return result;
+    } catch (err) {
+      client.release();
+      throw connectorFailure(this.name, what, err, this.secrets);
+    }
+  }
+
+  async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
+    const what = queryLabel(query);
+    const built = buildSelect('postgres', query);
+    throwIfAborted(options.signal);
+    const client = await this.client(what);
+    const batchSize = Math.max(1, options.batchSize ?? 1000);
+    const rows = client.query(new QueryStream(built.sql, built.bindings, { batchSize, highWaterMark: batchSize, types: textDateTypes }));
+    const onAbort = (): void => void rows.destroy(options.signal?.reason);
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let broken: Error | undefined;
+    try {
+      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
+        throwIfAborted(options.signal);
+        yield normaliseRow(raw);
+      }
+    } catch (err) {
+      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      broken = err as Error;
+      throw connectorFailure(this.name, what, err, this.secrets);
+    } finally {
+      options.signal?.removeEventListener('abort', onAbort);
+      // destroy() closes the portal; wait for that so the connection goes back to the pool idle. A failed
+      // close (or any error) discards the connection instead.
+      rows.on('error', () => undefined);
+      const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
+      if (!rows.destroyed) rows.destroy();
+      await closed;
+      client.release(broken ?? rows.errored ?? undefined);
+    }
+  }
+
+  async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
+    const built = buildSelect('postgres', query, { noRows: true });
+    const result = await this.run(queryLabel(query), built.sql, built.bindings);
+    return result.fields.map((f) => f.name.toLowerCase());
+  }
+
+  async ping(): Promise<void> {
+    await this.run('ping', 'select 1');
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export async function openPostgres(config: ConnectorConfig): Promise<SourceAdapter> {
+  if (config.connection === undefined) throw new ConnectorError(`${config.name}: a postgres connector needs 'connection'`);
+  return new PostgresAdapter(config);
+}

@@ -1,0 +1,151 @@
+// The one place that knows how each SQL dialect spells a SourceQuery. knex builds the SQL (it needs no
+// connection, so no driver is loaded here); the adapters only run it with their own streaming driver.
+import knexPkg from 'knex';
+import type { Knex } from 'knex';
+import { ConnectorError } from '../errors.js';
+import type { Dialect, Filter, SourceQuery } from './types.js';
+
+export type SqlDialect = Exclude<Dialect, 'csv'>;
+
+export interface BuiltQuery {
+  /** SQL with the driver's own placeholders ($1 for pg, ? for mysql/sqlite, @p0 for mssql, :1 for oracle) */
+  sql: string;
+  bindings: unknown[];
+}
+
+const KNEX_CLIENT: Record<SqlDialect, string> = {
+  sqlite: 'better-sqlite3',
+  postgres: 'pg',
+  mysql: 'mysql2',
+  mssql: 'mssql',
+  oracle: 'oracledb',
+};
+
+const builders = new Map<SqlDialect, Knex>();
+
+function builder(dialect: SqlDialect): Knex {
+  let k = builders.get(dialect);
+  if (!k) {
+    k = knexPkg.knex({ client: KNEX_CLIENT[dialect], useNullAsDefault: true });
+    builders.set(dialect, k);
+  }
+  return k;
+}
+
+/**
+ * An identifier as the database folds an unquoted one, so that `PATIENT`, `patient` and `Patient` in a
+ * mapping all find a column created without quotes (PostgreSQL folds to lower case, Oracle to upper case;
+ * the others compare column names case-insensitively). Quoting still happens (knex does it), which keeps
+ * reserved words such as DATE or START usable as column names.
+ */
+export function foldIdentifier(dialect: SqlDialect, name: string): string {
+  if (dialect === 'postgres') return name.toLowerCase();
+  if (dialect === 'oracle') return name.toUpperCase();
+  return name;
+}
+
+/** The SELECT text of a `sql:` source for this dialect (its own entry, else `default`). */
+export function sqlFor(query: Pick<SourceQuery, 'sql'>, dialect: Dialect): string | undefined {
+  const { sql } = query;
+  if (sql === undefined) return undefined;
+  if (typeof sql === 'string') return sql;
+  return sql[dialect] ?? sql.default;
+}
+
+function cleanSql(sql: string): string {
+  return sql.trim().replace(/;\s*$/, '');
+}
+
+/** A Date as text the database reads in UTC (sessions run in UTC; see the adapters). */
+export function bindValue(dialect: Dialect, value: unknown): unknown {
+  if (value instanceof Date) {
+    const iso = value.toISOString();
+    // Oracle compares with a DATE through NLS_DATE_FORMAT (set to 'YYYY-MM-DD HH24:MI:SS' by the adapter)
+    if (dialect === 'oracle') return iso.slice(0, 19).replace('T', ' ');
+    if (dialect === 'mysql' || dialect === 'mssql') return iso.replace('T', ' ').replace('Z', '');
+    return iso;
+  }
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+function applyFilter(dialect: SqlDialect, qb: Knex.QueryBuilder, filter: Filter): void {
+  const column = foldIdentifier(dialect, filter.column);
+  const value = bindValue(dialect, filter.value);
+  switch (filter.op) {
+    case 'is null':
+      qb.whereNull(column);
+      return;
+    case 'is not null':
+      qb.whereNotNull(column);
+      return;
+    case 'in':
+    case 'not in': {
+      if (!Array.isArray(filter.value)) throw new ConnectorError(`filter on ${filter.column}: '${filter.op}' needs a list of values`);
+      const values = filter.value.map((v) => bindValue(dialect, v));
+      if (values.length === 0) {
+        if (filter.op === 'in') qb.whereRaw('1 = 0');
+        return;
+      }
+      if (filter.op === 'in') qb.whereIn(column, values as Knex.Value[]);
+      else qb.whereNotIn(column, values as Knex.Value[]);
+      return;
+    }
+    case '=':
+    case '!=':
+    case '<':
+    case '<=':
+    case '>':
+    case '>=':
+      if (value === null || value === undefined) {
+        // SQL's `x = NULL` is never true; say what was meant instead of silently matching nothing.
+        if (filter.op === '=') qb.whereNull(column);
+        else if (filter.op === '!=') qb.whereNotNull(column);
+        else qb.whereRaw('1 = 0');
+        return;
+      }
+      qb.where(column, filter.op === '!=' ? '<>' : filter.op, value as Knex.Value);
+      return;
+    default:
+      throw new ConnectorError(`filter on ${filter.column}: unknown operator '${String((filter as Filter).op)}'`);
+  }
+}
+
+function parseOrder(entry: string): { column: string; order: 'asc' | 'desc' } {
+  const m = /^\s*(.+?)(?:\s+(asc|desc))?\s*$/i.exec(entry);
+  return { column: m?.[1] ?? entry, order: (m?.[2]?.toLowerCase() as 'asc' | 'desc' | undefined) ?? 'asc' };
+}
+
+/** What a query reads from, for error messages: the table name or 'query'. */
+export function queryLabel(query: Pick<SourceQuery, 'table' | 'sql'>): string {
+  return query.table ? `table ${query.table}` : 'query';
+}
+
+/**
+ * A SELECT for the query: `select * from <table>` or `select * from (<sql>) src`, then where/order/limit.
+ * A bare `sql:` source with nothing to add is run as written (so its own ORDER BY survives on SQL Server).
+ * `noRows` builds the same query returning no rows, to learn the column names.
+ */
+export function buildSelect(dialect: SqlDialect, query: SourceQuery, options: { noRows?: boolean } = {}): BuiltQuery {
+  const k = builder(dialect);
+  const sql = sqlFor(query, dialect);
+  if (!query.table && sql === undefined) throw new ConnectorError('a query needs a table or sql');
+  if (query.table && sql !== undefined) throw new ConnectorError(`a query has both table ${query.table} and sql; give one`);
+  const where = query.where ?? [];
+  const orderBy = query.orderBy ?? [];
+  if (sql !== undefined && !options.noRows && where.length === 0 && orderBy.length === 0 && query.limit === undefined)
+    return { sql: cleanSql(sql), bindings: [] };
+
+  const qb = query.table
+    ? k.select('*').from(query.table.split('.').map((p) => foldIdentifier(dialect, p)).join('.'))
+    : k.select('*').from(k.raw(`(${cleanSql(sql!)}) src`));
+  for (const filter of where) applyFilter(dialect, qb, filter);
+  if (options.noRows) qb.whereRaw('1 = 0');
+  for (const entry of orderBy) {
+    const { column, order } = parseOrder(entry);
+    qb.orderBy(foldIdentifier(dialect, column), order);
+  }
+  if (query.limit !== undefined && !options.noRows) qb.limit(query.limit);
+  const native = qb.toSQL().toNative();
+  return { sql: native.sql, bindings: [...native.bindings] };
+}

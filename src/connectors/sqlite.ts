@@ -1,0 +1,103 @@
+// SQLite through better-sqlite3. Each stream gets its own read-only connection: better-sqlite3 keeps a
+// connection busy while an iterator is open, and the pipeline fetches child rows while a parent scan runs.
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { ConnectorError } from '../errors.js';
+import { throwIfAborted, rowBuilder } from './normalise.js';
+import { connectorFailure } from './redact.js';
+import { buildSelect, queryLabel } from './sql-builder.js';
+import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+
+export class SqliteAdapter implements SourceAdapter {
+  readonly dialect: Dialect;
+  readonly name: string;
+  readonly file: string;
+
+  /** `dialect` is 'csv' when this reads a CSV connector's scratch database. */
+  constructor(name: string, file: string, dialect: Dialect = 'sqlite') {
+    this.name = name;
+    this.file = file;
+    this.dialect = dialect;
+  }
+
+  private connect(): Database.Database {
+    if (this.file !== ':memory:' && !existsSync(this.file)) throw new ConnectorError(`${this.name}: SQLite database ${this.file} does not exist`);
+    try {
+      return new Database(this.file, { readonly: true, fileMustExist: true, timeout: 10_000 });
+    } catch (err) {
+      throw connectorFailure(this.name, `open ${this.file}`, err, []);
+    }
+  }
+
+  async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
+    const what = queryLabel(query);
+    const built = buildSelect('sqlite', query);
+    const db = this.connect();
+    try {
+      let iterator: IterableIterator<unknown[]>;
+      let toRow: (values: readonly unknown[]) => Row;
+      try {
+        const stmt = db.prepare(built.sql).raw(true).safeIntegers(true);
+        toRow = rowBuilder(stmt.columns().map((c) => c.name));
+        iterator = stmt.iterate(...(built.bindings as unknown[])) as IterableIterator<unknown[]>;
+      } catch (err) {
+        throw connectorFailure(this.name, what, err, []);
+      }
+      try {
+        // Pulling one row at a time from SQLite's cursor: nothing is read ahead, whatever batchSize says.
+        for (;;) {
+          throwIfAborted(options.signal);
+          let next: IteratorResult<unknown[]>;
+          try {
+            next = iterator.next();
+          } catch (err) {
+            throw connectorFailure(this.name, what, err, []);
+          }
+          if (next.done) break;
+          yield toRow(next.value);
+        }
+      } finally {
+        iterator.return?.();
+      }
+    } finally {
+      db.close();
+    }
+  }
+
+  async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
+    const db = this.connect();
+    try {
+      const built = buildSelect('sqlite', query, { noRows: true });
+      return db.prepare(built.sql).columns().map((c) => c.name.toLowerCase());
+    } catch (err) {
+      throw connectorFailure(this.name, queryLabel(query), err, []);
+    } finally {
+      db.close();
+    }
+  }
+
+  async ping(): Promise<void> {
+    const db = this.connect();
+    try {
+      db.prepare('select 1').get();
+    } catch (err) {
+      throw connectorFailure(this.name, 'ping', err, []);
+    } finally {
+      db.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    // connections live only as long as one call; nothing to release
+  }
+}
+
+export async function openSqlite(config: ConnectorConfig): Promise<SourceAdapter> {
+  const file = config.path;
+  if (!file) throw new ConnectorError(`${config.name}: a sqlite connector needs 'path'`);
+  if (config.sample && file !== ':memory:' && !existsSync(file)) {
+    const { ensureSampleDatabase } = await import('../sample/ensure-sample.js');
+    await ensureSampleDatabase(config);
+  }
+  return new SqliteAdapter(config.name, file);
+}

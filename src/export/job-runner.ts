@@ -1,0 +1,212 @@
+// Runs queued export jobs, at most `concurrency` at a time (p-queue), and keeps the job store honest:
+// every job ends completed, failed (with an OperationOutcome) or cancelled, also across restarts: a job
+// found running at start-up was interrupted and is re-run from scratch, up to `maxAttempts` runs, then
+// failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
+// (never while a download of them is in progress).
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import PQueue from 'p-queue';
+import type { OperationOutcome } from 'fhir/r4';
+import { FhirBridgeError, operationOutcome } from '../errors.js';
+import type { SinkResult } from '../sinks/types.js';
+import type { JobStore } from './job-store.js';
+import { buildManifest } from './manifest.js';
+import type { ExportJob } from './types.js';
+
+export interface JobExecution {
+  job: ExportJob;
+  /** empty folder the job's files go to */
+  dir: string;
+  signal: AbortSignal;
+  /** a short text for X-Progress (< 100 characters) */
+  onProgress(text: string): void;
+}
+
+export interface JobResult {
+  files: SinkResult;
+  /** resource types `_since` could not filter (no lastUpdated column) */
+  sinceNotApplied?: string[];
+}
+
+/** What running a job means; the default runs the pipeline (pipeline-executor.ts), tests inject fakes. */
+export type JobExecutor = (execution: JobExecution) => Promise<JobResult>;
+
+export interface JobRunnerOptions {
+  store: JobStore;
+  executor: JobExecutor;
+  dataDir: string;
+  requiresAccessToken: boolean;
+  /** jobs running at once (default 2) */
+  concurrency?: number;
+  /** how long files stay available after a job ends (default 1 hour) */
+  fileTtlMs?: number;
+  /** runs of one job before an interruption counts as failure (default 2: one resume after a restart) */
+  maxAttempts?: number;
+  /** how often expired files are looked for (default 60 s; 0 disables the timer) */
+  sweepIntervalMs?: number;
+  /** how often running progress is written to the store (default 2 s) */
+  progressWriteMs?: number;
+  log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+}
+
+interface Running {
+  controller: AbortController;
+  progress: string;
+  lastWrite: number;
+  done: Promise<void>;
+}
+
+export class JobRunner {
+  private readonly queue: PQueue;
+  private readonly running = new Map<string, Running>();
+  private readonly downloads = new Map<string, number>();
+  private readonly fileTtlMs: number;
+  private readonly maxAttempts: number;
+  private readonly progressWriteMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private closing = false;
+
+  constructor(private readonly options: JobRunnerOptions) {
+    this.queue = new PQueue({ concurrency: options.concurrency ?? 2 });
+    this.fileTtlMs = options.fileTtlMs ?? 60 * 60_000;
+    this.maxAttempts = options.maxAttempts ?? 2;
+    this.progressWriteMs = options.progressWriteMs ?? 2000;
+  }
+
+  jobDir(id: string): string {
+    return join(this.options.dataDir, 'jobs', id);
+  }
+
+  /** Picks up what the previous process left: interrupted jobs are re-queued (or failed), queued ones run. */
+  async start(): Promise<void> {
+    const { store } = this.options;
+    for (const job of await store.list(['running'])) {
+      await store.requeue(job.id);
+      this.options.log?.warn({ job: job.id, attempts: job.attempts }, 'export job was interrupted by a restart; running it again');
+    }
+    for (const job of await store.list(['queued'])) this.enqueue(job.id);
+    await this.sweep();
+    const every = this.options.sweepIntervalMs ?? 60_000;
+    if (every > 0) {
+      this.sweepTimer = setInterval(() => void this.sweep().catch((e: unknown) => this.options.log?.error({ err: e }, 'file expiry sweep failed')), every);
+      this.sweepTimer.unref();
+    }
+  }
+
+  enqueue(id: string): void {
+    void this.queue.add(() => this.run(id));
+  }
+
+  /** in-memory progress of a job running in this process */
+  progressOf(id: string): string | undefined {
+    return this.running.get(id)?.progress;
+  }
+
+  /** Stops a running job and removes its files (the store already says cancelled). */
+  async cancel(id: string): Promise<void> {
+    const run = this.running.get(id);
+    if (run) {
+      run.controller.abort(new Error('export cancelled by the client'));
+      await run.done;
+    }
+    await rm(this.jobDir(id), { recursive: true, force: true });
+  }
+
+  /** Marks a download of a job's file as in progress; call the returned function when it ends. */
+  downloadStarted(id: string): () => void {
+    this.downloads.set(id, (this.downloads.get(id) ?? 0) + 1);
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      const n = (this.downloads.get(id) ?? 1) - 1;
+      if (n <= 0) this.downloads.delete(id);
+      else this.downloads.set(id, n);
+    };
+  }
+
+  /** Deletes the files of expired and cancelled jobs (skipping jobs being downloaded right now). */
+  async sweep(now = new Date()): Promise<string[]> {
+    const expired: string[] = [];
+    for (const job of await this.options.store.dueForCleanup(now.toISOString())) {
+      if (this.downloads.has(job.id) || this.running.has(job.id)) continue;
+      await rm(this.jobDir(job.id), { recursive: true, force: true });
+      await this.options.store.expire(job.id);
+      expired.push(job.id);
+    }
+    return expired;
+  }
+
+  /** Resolves when nothing is queued or running (tests). */
+  async idle(): Promise<void> {
+    await this.queue.onIdle();
+  }
+
+  /** Stops taking jobs; running ones are stopped and left queued, so the next start re-runs them. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.queue.pause();
+    this.queue.clear();
+    const runs = [...this.running.values()];
+    for (const run of runs) run.controller.abort(new Error('server shutting down'));
+    await Promise.all(runs.map((r) => r.done));
+  }
+
+  private async run(id: string): Promise<void> {
+    if (this.closing) return;
+    const { store } = this.options;
+    if (!(await store.start(id, new Date().toISOString()))) return; // cancelled while queued
+    const job = (await store.get(id))!;
+    if (job.status !== 'running') return; // cancelled between start and now
+    const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
+    if (job.attempts > this.maxAttempts) {
+      await store.fail(id, operationOutcome('error', 'incomplete', `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`), expiresAt());
+      return;
+    }
+    const controller = new AbortController();
+    let settle!: () => void;
+    const entry: Running = { controller, progress: 'starting', lastWrite: 0, done: new Promise<void>((r) => (settle = r)) };
+    this.running.set(id, entry);
+    const dir = this.jobDir(id);
+    try {
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true });
+      controller.signal.throwIfAborted();
+      const result = await this.options.executor({
+        job,
+        dir,
+        signal: controller.signal,
+        onProgress: (text) => {
+          entry.progress = text.slice(0, 99);
+          const now = Date.now();
+          if (now - entry.lastWrite >= this.progressWriteMs) {
+            entry.lastWrite = now;
+            void store.progress(id, entry.progress).catch(() => undefined);
+          }
+        },
+      });
+      controller.signal.throwIfAborted();
+      const manifest = buildManifest({ job, files: result.files, requiresAccessToken: this.options.requiresAccessToken, sinceNotApplied: result.sinceNotApplied ?? [] });
+      if (!(await store.complete(id, manifest, expiresAt()))) await rm(dir, { recursive: true, force: true });
+      else this.options.log?.info({ job: id, files: manifest.output.length }, 'export job completed');
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      if (controller.signal.aborted) {
+        // cancelled: the store says so already; shutting down: leave it for the next start
+        if (this.closing) await store.requeue(id);
+        return;
+      }
+      this.options.log?.error({ job: id, err }, 'export job failed');
+      await store.fail(id, failureOutcome(err), expiresAt());
+    } finally {
+      this.running.delete(id);
+      settle();
+    }
+  }
+}
+
+function failureOutcome(err: unknown): OperationOutcome {
+  if (err instanceof FhirBridgeError) return err.toOperationOutcome();
+  return operationOutcome('error', 'exception', `the export failed: ${(err as Error)?.message ?? String(err)}`);
+}

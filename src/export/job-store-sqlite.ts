@@ -1,0 +1,107 @@
+// The default job store: one SQLite file (better-sqlite3) in the server's data dir. Statements are
+// synchronous and take microseconds, so the async interface just wraps them.
+import Database from 'better-sqlite3';
+import type { OperationOutcome } from 'fhir/r4';
+import { JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
+import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
+
+export class SqliteJobStore implements JobStore {
+  private readonly db: Database.Database;
+
+  /** `file` is a path, or ':memory:' for tests */
+  constructor(file: string) {
+    this.db = new Database(file);
+    // WAL lets status polls read while a job's progress is being written.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async init(): Promise<void> {
+    this.db.exec(`CREATE TABLE IF NOT EXISTS export_jobs (${JOB_TABLE_COLUMNS})`);
+    this.db.exec('CREATE INDEX IF NOT EXISTS export_jobs_status ON export_jobs (status)');
+  }
+
+  async create(job: NewJob): Promise<ExportJob> {
+    const row = newJobRow(job, new Date().toISOString());
+    const cols = Object.keys(row);
+    this.db.prepare(`INSERT INTO export_jobs (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+    return rowToJob(row);
+  }
+
+  async get(id: string): Promise<ExportJob | undefined> {
+    const row = this.db.prepare('SELECT * FROM export_jobs WHERE id = ?').get(id) as JobRow | undefined;
+    return row ? rowToJob(row) : undefined;
+  }
+
+  async start(id: string, transactionTime: string): Promise<boolean> {
+    return this.change(
+      `UPDATE export_jobs SET status = 'running', attempts = attempts + 1, transaction_time = ?, started_at = ?, progress = NULL
+       WHERE id = ? AND status = 'queued'`,
+      transactionTime, new Date().toISOString(), id,
+    );
+  }
+
+  async progress(id: string, text: string): Promise<void> {
+    this.db.prepare(`UPDATE export_jobs SET progress = ? WHERE id = ? AND status = 'running'`).run(text, id);
+  }
+
+  async complete(id: string, manifest: ExportManifest, expiresAt: string): Promise<boolean> {
+    return this.change(
+      `UPDATE export_jobs SET status = 'completed', manifest = ?, finished_at = ?, expires_at = ? WHERE id = ? AND status = 'running'`,
+      JSON.stringify(manifest), new Date().toISOString(), expiresAt, id,
+    );
+  }
+
+  async fail(id: string, outcome: OperationOutcome, expiresAt: string): Promise<boolean> {
+    return this.change(
+      `UPDATE export_jobs SET status = 'failed', error = ?, finished_at = ?, expires_at = ? WHERE id = ? AND status IN ('queued', 'running')`,
+      JSON.stringify(outcome), new Date().toISOString(), expiresAt, id,
+    );
+  }
+
+  async requeue(id: string): Promise<boolean> {
+    return this.change(`UPDATE export_jobs SET status = 'queued', progress = NULL WHERE id = ? AND status = 'running'`, id);
+  }
+
+  async cancel(id: string): Promise<ExportJob | undefined> {
+    return this.db.transaction((): ExportJob | undefined => {
+      const row = this.db.prepare('SELECT * FROM export_jobs WHERE id = ?').get(id) as JobRow | undefined;
+      if (!row || row.status === 'cancelled' || row.status === 'expired') return undefined;
+      this.db.prepare(`UPDATE export_jobs SET status = 'cancelled', finished_at = ? WHERE id = ?`).run(new Date().toISOString(), id);
+      return rowToJob(row);
+    })();
+  }
+
+  async expire(id: string): Promise<void> {
+    this.db.prepare(`UPDATE export_jobs SET status = 'expired', manifest = NULL WHERE id = ? AND status IN ('completed', 'failed', 'cancelled')`).run(id);
+  }
+
+  async list(statuses: JobStatus[]): Promise<ExportJob[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM export_jobs WHERE status IN (${statuses.map(() => '?').join(', ')}) ORDER BY created_at, id`)
+      .all(...statuses) as JobRow[];
+    return rows.map(rowToJob);
+  }
+
+  async active(clientId: string | null): Promise<ExportJob[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM export_jobs WHERE client_id IS ? AND status IN ('queued', 'running') ORDER BY created_at`)
+      .all(clientId) as JobRow[];
+    return rows.map(rowToJob);
+  }
+
+  async dueForCleanup(now: string): Promise<ExportJob[]> {
+    const rows = this.db
+      .prepare(`SELECT * FROM export_jobs WHERE status = 'cancelled' OR (status IN ('completed', 'failed') AND expires_at <= ?)`)
+      .all(now) as JobRow[];
+    return rows.map(rowToJob);
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  private change(sql: string, ...args: unknown[]): boolean {
+    return this.db.prepare(sql).run(...args).changes > 0;
+  }
+}

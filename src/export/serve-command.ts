@@ -1,0 +1,136 @@
+// `fhir-bridge serve`: the Bulk Data $export server over a connector (default: the embedded Synthea
+// sample). Also registers `fhir-bridge clients` (the client registry the server reads), so the CLI wires
+// both with one call.
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { openSource } from '../pipeline/open-source.js';
+import { ClientRegistry } from './auth/client-registry.js';
+import { registerClientsCommand, registryFile } from './clients-command.js';
+import type { JobStore } from './job-store.js';
+import { PostgresJobStore } from './job-store-postgres.js';
+import { SqliteJobStore } from './job-store-sqlite.js';
+import { buildServer, describeExportableTypes } from './server.js';
+import { defaultDataDir, positiveInt } from './serve-options.js';
+
+export interface ServeOptions {
+  connector?: string;
+  port?: string;
+  host?: string;
+  baseUrl?: string;
+  dataDir?: string;
+  open?: boolean;
+  clients?: string;
+  jobsDb?: string;
+  concurrency?: string;
+  fileTtl?: string;
+  maxResourcesPerFile?: string;
+  gzipFiles?: boolean;
+  retryAfter?: string;
+  minPollInterval?: string;
+  tokenLifetime?: string;
+}
+
+export function registerServeCommand(program: Command): void {
+  if (!program.commands.some((c) => c.name() === 'serve')) {
+    program
+      .command('serve')
+      .description('serve a FHIR Bulk Data Access 2.0 $export endpoint (SMART backend services auth) over the mapped source')
+      .option('-c, --connector <file>', 'connector YAML (default: the embedded Synthea sample in SQLite)')
+      .option('-p, --port <n>', 'port to listen on (default: $PORT or 8080)')
+      .option('--host <host>', 'interface to listen on (default: $HOST or 127.0.0.1; 0.0.0.0 for all)')
+      .option('--base-url <url>', 'public URL of the server, e.g. https://bulk.example.org (default: from each request)')
+      .option('--data-dir <dir>', 'jobs database, export files and clients.json (default: $FHIR_BRIDGE_DATA_DIR or ./.fhir-bridge)')
+      .option('--open', 'NO AUTHORIZATION: anyone who reaches the port can export everything (local demos only)')
+      .option('--clients <file>', 'client registry, JSON or YAML (default: <data-dir>/clients.json)')
+      .option('--jobs-db <url>', 'keep jobs in PostgreSQL (postgres://...; default $FHIR_BRIDGE_JOBS_DB, else SQLite in the data dir)')
+      .option('--concurrency <n>', 'exports running at the same time', '2')
+      .option('--file-ttl <seconds>', 'how long export files stay downloadable', '3600')
+      .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
+      .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
+      .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
+      .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '1000')
+      .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+      .action(async (opts: ServeOptions) => {
+        await serve(opts);
+      });
+  }
+  registerClientsCommand(program);
+}
+
+export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const port = positiveInt('--port', opts.port ?? env.PORT, 8080, { allowZero: true });
+  const host = opts.host ?? env.HOST ?? '127.0.0.1';
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir(env));
+  await mkdir(dataDir, { recursive: true });
+  const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
+  const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
+  if (tokenLifetime > 300) throw new Error('--token-lifetime may be at most 300 seconds (SMART backend services)');
+
+  let clients: ClientRegistry | undefined;
+  const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
+  if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
+
+  const source = await openSource(opts.connector);
+  let store: JobStore | undefined;
+  try {
+    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    const server = await buildServer({
+      source,
+      store,
+      dataDir,
+      auth: clients ? { mode: 'smart', clients, tokenLifetimeSeconds: tokenLifetime, ...(env.FHIR_BRIDGE_TOKEN_SECRET ? { tokenSecret: env.FHIR_BRIDGE_TOKEN_SECRET } : {}) } : { mode: 'open' },
+      ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+      concurrency: positiveInt('--concurrency', opts.concurrency, 2),
+      fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
+      maxResourcesPerFile: positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000),
+      gzipFiles: opts.gzipFiles ?? false,
+      retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
+      minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 1000, { allowZero: true }),
+      logger: { level: env.LOG_LEVEL ?? 'info' },
+    });
+    const url = await server.listen(port, host);
+    const publicBase = (opts.baseUrl ?? url).replace(/\/+$/, '');
+    const types = describeExportableTypes(source.mappings);
+    const lines = [
+      `fhir-bridge $export server for ${source.config.name} (${source.mappings.mappings.length} mappings)`,
+      `  listening on   ${url}`,
+      `  FHIR base      ${publicBase}/fhir      (metadata, $export, Patient/$export, Group/[id]/$export)`,
+      `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
+      `  types          ${types.system.join(', ')}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}`,
+    ];
+    if (clients) {
+      lines.push(`  auth           SMART backend services; token endpoint ${publicBase}/auth/token; ${clients.size} client(s) from ${clientsFile}`);
+      if (clients.size === 0) lines.push('                 no client registered yet: fhir-bridge clients add --id <id> --jwks-url <url> (or --generate-key key.json)');
+    }
+    process.stderr.write(lines.join('\n') + '\n');
+    if (!clients) process.stderr.write(openModeBanner(publicBase));
+
+    const stop = async (signal: string): Promise<void> => {
+      process.stderr.write(`${signal}: stopping (running exports resume at the next start)\n`);
+      await server.close();
+      await source.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await source.close();
+    throw err;
+  }
+}
+
+export function openModeBanner(base: string): string {
+  const bar = '!'.repeat(78);
+  return [
+    '',
+    bar,
+    '!!  OPEN MODE: NO AUTHORIZATION.',
+    `!!  Anyone who can reach ${base} can export ALL data of this source.`,
+    '!!  Use it for local demos only; without --open the server requires SMART backend-services tokens.',
+    bar,
+    '',
+  ].join('\n') + '\n';
+}

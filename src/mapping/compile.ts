@@ -1,0 +1,283 @@
+// One mapping document → CompiledMapping (its `$ref`s still to be linked by the set). Builds `map`, the hot
+// path: per resource a `when` test, an id, and the compiled template; failures become located RowIssues.
+import type { Row } from '../connectors/types.js';
+import type { SourceLocation } from '../errors.js';
+import { makeCoercer, CoercionError, type Coercer } from './coerce.js';
+import { CompileContext, RowError, type ColumnUse, type Eval, type RefSlot } from './context.js';
+import type { Zone } from './datetime.js';
+import type { CompiledExpression } from './fhirpath.js';
+import { canonicalKeyValue, compileIdTemplate, FHIR_ID_RE, hashId, type IdTemplate } from './ids.js';
+import { compileLookups, isPlainObject } from './lookups.js';
+import type { ParsedDocument } from './parse.js';
+import { checkKeys, compileChildren, compileSearch, compileSource } from './source.js';
+import { parseTemplate } from './template.js';
+import type { CompiledMapping, CompiledResource, FhirResource, MapResult, RowIssue } from './types.js';
+import { compileFhirPath, compileValue, OMIT, testCondition } from './values.js';
+
+export interface MappingDraft {
+  mapping: CompiledMapping;
+  refs: RefSlot[];
+  columns: ColumnUse[];
+  /** where the name comes from (the `mapping:` value, or the document) */
+  nameLocation: SourceLocation;
+}
+
+const TOP_KEYS = ['mapping', 'description', 'source', 'children', 'lookups', 'search', 'resources'];
+const RESOURCE_KEYS = ['resourceType', 'profile', 'id', 'when', 'template'];
+const ENGINE_FIELDS = ['resourceType', 'id'];
+
+interface ResourceRule {
+  public: CompiledResource;
+  resourceType: string;
+  profiles: string[];
+  when: CompiledExpression | undefined;
+  whenLocation: SourceLocation;
+  idTemplate: IdTemplate | undefined;
+  idLocation: SourceLocation;
+  names: string[];
+  evals: Eval[];
+  /** the template's own `meta` evaluator, merged with what the engine sets */
+  meta: Eval | undefined;
+}
+
+export function compileDocument(doc: ParsedDocument, file: string, defaultName: string, zone: Zone, zoneName: string): { draft?: MappingDraft; errors: CompileContext['errors']; name?: string } {
+  const ctx = new CompileContext(file, doc, zone, zoneName);
+  const v = doc.value;
+  if (!isPlainObject(v)) {
+    ctx.error([], 'a mapping document is a map with mapping, source, resources, ...');
+    return { errors: ctx.errors };
+  }
+  checkKeys(ctx, v, TOP_KEYS, [], 'a mapping');
+  let name = defaultName;
+  if (v.mapping !== undefined) {
+    if (typeof v.mapping !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v.mapping)) ctx.error(['mapping'], 'mapping: expected a name of letters, digits, "_", "-" or "."');
+    else name = v.mapping;
+  }
+  if (v.description !== undefined && typeof v.description !== 'string') ctx.error(['description'], 'expected text');
+  const source = compileSource(ctx, v.source);
+  const children = compileChildren(ctx, v.children);
+  ctx.lookups = compileLookups(v.lookups, file, ctx);
+  const search = compileSearch(ctx, v.search);
+  const rules = compileResources(ctx, v.resources, source.key);
+  const lastUpdated = source.lastUpdated ? makeCoercer('instant', zone) : undefined;
+  const location = v.mapping !== undefined ? ctx.at(['mapping']) : doc.location;
+  if (ctx.errors.length > 0) return { errors: ctx.errors, name };
+
+  const key = source.key;
+  const resources = rules.map((r) => r.public);
+  const resourceTypes = [...new Set(rules.map((r) => r.resourceType))];
+  const label = source.label;
+
+  const canonicalKey = (values: readonly unknown[]): Array<string | undefined> => {
+    const out: Array<string | undefined> = new Array(values.length);
+    for (let i = 0; i < values.length; i++) out[i] = canonicalKeyValue(values[i], zone);
+    return out;
+  };
+  const idOf = (rule: ResourceRule, canon: Array<string | undefined>): string | undefined => {
+    if (rule.idTemplate) return rule.idTemplate.render(canon);
+    let any = false;
+    for (const c of canon) if (c !== undefined) any = true;
+    if (!any) return undefined;
+    return hashId(name, rule.resourceType, canon.map((c) => c ?? ''));
+  };
+
+  const mapping: CompiledMapping = {
+    name,
+    file,
+    location,
+    source: { query: source.query, label, key, ...(source.patient ? { patient: source.patient } : {}), ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}) },
+    children,
+    resources,
+    search,
+    resourceTypes,
+    map(row: Row, childRows?: Record<string, Row[]>): MapResult {
+      const out: FhirResource[] = [];
+      const issues: RowIssue[] = [];
+      let canon: Array<string | undefined> | undefined;
+      let matched = false;
+      let updated: unknown;
+      let updatedError: RowError | undefined;
+      if (lastUpdated) {
+        try {
+          updated = lastUpdated(row[source.lastUpdated!]);
+        } catch (e) {
+          updatedError = new RowError('value', `${(e as Error).message} in column ${source.lastUpdated}`, ctx.at(['source', 'lastUpdated']), undefined, source.lastUpdated);
+        }
+      }
+      for (const rule of rules) {
+        try {
+          if (rule.when && !testCondition(rule.when, row, undefined, rule.whenLocation, rule.resourceType)) continue;
+          matched = true;
+          if (updatedError) throw updatedError;
+          if (!canon) {
+            canon = new Array(key.length);
+            for (let i = 0; i < key.length; i++) canon[i] = canonicalKeyValue(row[key[i]!], zone);
+          }
+          const id = idOf(rule, canon);
+          if (id === undefined) {
+            const missing = key.filter((_, i) => canon![i] === undefined);
+            throw new RowError('required', `row has no value for key column(s) ${missing.join(', ')} needed by the id`, rule.idLocation, `${rule.resourceType}.id`, missing[0]);
+          }
+          if (!FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
+          const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
+          let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
+          if (rule.profiles.length > 0 || updated !== undefined) {
+            meta = meta ? { ...meta } : {};
+            if (updated !== undefined) meta.lastUpdated = updated;
+            if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+          }
+          if (meta) res.meta = meta;
+          const { names, evals } = rule;
+          for (let i = 0; i < names.length; i++) {
+            const val = evals[i]!(row, undefined, childRows);
+            if (val !== undefined) res[names[i]!] = val;
+          }
+          for (const prev of out) {
+            if (prev.id === id && prev.resourceType === rule.resourceType) {
+              throw new RowError('processing', `row makes two ${rule.resourceType} resources with id ${id}: give the resources distinct "id" templates or exclusive "when" conditions`, rule.idLocation, `${rule.resourceType}.id`);
+            }
+          }
+          out.push(res as unknown as FhirResource);
+        } catch (e) {
+          // The issue accounts for the row: no "matched no resource" on top of it.
+          matched = true;
+          issues.push(toIssue(e, rule, row));
+        }
+      }
+      if (!matched) {
+        issues.push({
+          severity: 'information',
+          code: 'not-supported',
+          message: 'row matched no resource (no resource\'s "when" holds)',
+          mapping: name,
+          location,
+          table: label,
+          key: keyRecord(row),
+        });
+      }
+      return { resources: out, issues };
+    },
+    idFor(resourceType: string, values: unknown[]): string | undefined {
+      const rule = rules.find((r) => r.resourceType === resourceType);
+      if (!rule || values.length !== key.length) return undefined;
+      const id = idOf(rule, canonicalKey(values));
+      return id !== undefined && FHIR_ID_RE.test(id) ? id : undefined;
+    },
+    keyForId(resourceType: string, id: string): unknown[] | undefined {
+      const rule = rules.find((r) => r.resourceType === resourceType);
+      return rule?.idTemplate?.invert?.(id);
+    },
+  };
+
+  function keyRecord(row: Row): Record<string, unknown> {
+    const k: Record<string, unknown> = {};
+    for (const c of key) k[c] = row[c] ?? null;
+    return k;
+  }
+
+  function toIssue(e: unknown, rule: ResourceRule, row: Row): RowIssue {
+    const base = { severity: 'error' as const, mapping: name, table: label, key: keyRecord(row), resourceType: rule.resourceType };
+    if (e instanceof RowError) {
+      return { ...base, code: e.code, message: e.message, ...(e.location ? { location: e.location } : {}), ...(e.column ? { column: e.column } : {}), ...(e.expression ? { expression: e.expression } : {}) };
+    }
+    return { ...base, code: 'processing', message: `unexpected failure: ${(e as Error)?.message ?? String(e)}`, location: rule.public.location };
+  }
+
+  return { draft: { mapping, refs: ctx.refs, columns: ctx.columns, nameLocation: location }, errors: [] };
+}
+
+function mergeProfiles(engine: string[], template: unknown): string[] {
+  if (template === undefined) return engine;
+  const extra = Array.isArray(template) ? template : [template];
+  return [...engine, ...extra.filter((p): p is string => typeof p === 'string' && !engine.includes(p))];
+}
+
+function compileResources(ctx: CompileContext, v: unknown, key: string[]): ResourceRule[] {
+  if (!Array.isArray(v) || v.length === 0) {
+    ctx.error(v === undefined ? [] : ['resources'], 'mapping needs "resources": a list of { resourceType, profile?, id?, when?, template }');
+    return [];
+  }
+  const rules: ResourceRule[] = [];
+  v.forEach((r, i) => {
+    const p = ['resources', i];
+    if (!isPlainObject(r)) {
+      ctx.error(p, 'expected { resourceType, profile?, id?, when?, template }');
+      return;
+    }
+    checkKeys(ctx, r, RESOURCE_KEYS, p, 'a resource');
+    if (typeof r.resourceType !== 'string' || !/^[A-Z][A-Za-z]+$/.test(r.resourceType)) {
+      ctx.error(r.resourceType === undefined ? p : [...p, 'resourceType'], 'resourceType: expected a FHIR resource type such as Patient');
+      return;
+    }
+    const resourceType = r.resourceType;
+    const profiles: string[] = [];
+    if (r.profile !== undefined && r.profile !== null) {
+      const list = Array.isArray(r.profile) ? r.profile : [r.profile];
+      list.forEach((u, j) => {
+        if (typeof u !== 'string' || !/^\S+$/.test(u)) ctx.error(Array.isArray(r.profile) ? [...p, 'profile', j] : [...p, 'profile'], 'expected a profile URL');
+        else profiles.push(u);
+      });
+    }
+    let idTemplate: IdTemplate | undefined;
+    if (r.id !== undefined && r.id !== null) {
+      const tpl = typeof r.id === 'string' ? parseTemplate(r.id) : 'id: expected a string template over key columns, e.g. "{Id}"';
+      if (typeof tpl === 'string') ctx.error([...p, 'id'], tpl);
+      else if (tpl.refs.length === 0) ctx.error([...p, 'id'], `id template ${JSON.stringify(r.id)} references no column: every row would get the same id`);
+      else {
+        const bad = tpl.refs.filter((ref) => ref.parent || !key.includes(ref.column));
+        if (bad.length > 0) ctx.error([...p, 'id'], `id template may only use key columns (${key.join(', ')}); ${bad.map((b) => `"${b.column}"`).join(', ')} is not one`);
+        else idTemplate = compileIdTemplate(tpl, key);
+      }
+    }
+    const scope = { query: 'source', inEach: false, expression: resourceType };
+    const when = r.when === undefined ? undefined : typeof r.when === 'string' ? compileFhirPath(ctx, r.when, [...p, 'when'], scope) : (ctx.error([...p, 'when'], 'expected a FHIRPath condition over the row'), undefined);
+    const names: string[] = [];
+    const evals: Eval[] = [];
+    let meta: Eval | undefined;
+    if (!isPlainObject(r.template)) {
+      ctx.error(r.template === undefined ? p : [...p, 'template'], 'expected "template": the resource body as FHIR JSON in YAML');
+    } else {
+      for (const [field, val] of Object.entries(r.template)) {
+        const fp = [...p, 'template', field];
+        if (ENGINE_FIELDS.includes(field)) {
+          ctx.error(fp, `"${field}" is set by the engine${field === 'id' ? ' (use the resource\'s "id:" template)' : ''}`, true);
+          continue;
+        }
+        if (field.startsWith('$')) {
+          ctx.error(fp, `"${field}" cannot be used on the template itself${field === '$when' ? ': use the resource\'s "when:"' : ''}`, true);
+          continue;
+        }
+        const e = compileValue(ctx, val, fp, { ...scope, expression: `${resourceType}.${field}` });
+        if (e === OMIT) continue;
+        if (field === 'meta') meta = e;
+        else {
+          names.push(field);
+          evals.push(e);
+        }
+      }
+    }
+    rules.push({
+      public: { resourceType, profiles, location: ctx.at([...p, 'resourceType']) },
+      resourceType,
+      profiles,
+      when,
+      whenLocation: ctx.at([...p, 'when'], true),
+      idTemplate,
+      idLocation: ctx.at(r.id === undefined ? [...p, 'resourceType'] : [...p, 'id']),
+      names,
+      evals,
+      meta,
+    });
+  });
+  // Two resources of one type with the default id and no `when` always collide.
+  const seen = new Map<string, number>();
+  rules.forEach((r, i) => {
+    if (r.idTemplate || r.when) return;
+    const prev = seen.get(r.resourceType);
+    if (prev !== undefined) ctx.error(['resources', i], `resources ${prev} and ${i} are both ${r.resourceType} with the default id: give them distinct "id" templates (e.g. "{Id}-a") or "when" conditions`);
+    else seen.set(r.resourceType, i);
+  });
+  return rules;
+}
+
+export { CoercionError, type Coercer };

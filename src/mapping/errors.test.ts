@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MappingErrors } from '../errors.js';
+import { loadMappingSet } from './index.js';
+import { compileErrors, posOf } from './test-helpers.js';
+
+const base = (template: string, extra = '') => `mapping: m
+source: { table: t, key: [ID] }
+${extra}resources:
+  - resourceType: Patient
+    template:
+${template}
+`;
+
+function expectOne(text: string, marker: string, message: RegExp, nth = 0) {
+  const errors = compileErrors(text);
+  expect(errors).toContainEqual({ ...posOf(text, marker, nth), message: expect.stringMatching(message) });
+}
+
+describe('mapping errors name file:line:column and what was expected', () => {
+  it('malformed YAML', () => {
+    const text = base('      gender: [male\n      birthDate: x');
+    const errors = compileErrors(text);
+    expect(errors[0]!.message).toMatch(/invalid YAML/);
+    expect(errors[0]!.line).toBeGreaterThanOrEqual(posOf(text, '[male').line);
+  });
+  it('unknown top-level and resource keys', () => {
+    expectOne(base('      gender: male', 'sauce: 1\n'), 'sauce', /unknown key "sauce" in a mapping: expected one of .*source/);
+    const text = base('      gender: male').replace('    template:', '    profiles: x\n    template:');
+    expectOne(text, 'profiles', /unknown key "profiles" in a resource/);
+  });
+  it('unknown lookup, child and directive', () => {
+    expectOne(base('      gender: { $lookup: sex, $column: G }'), 'sex', /unknown lookup "sex"/);
+    expectOne(base('      contact: { $each: kids, $template: { name: { text: "{N}" } } }'), 'kids', /unknown child "kids"/);
+    expectOne(base('      gender: { $colum: G }'), '$colum', /unknown directive "\$colum"/);
+  });
+  it('bad FHIRPath', () => {
+    expectOne(base('      active: { $if: "stop.exists(", $then: true }'), '"stop.exists("', /invalid FHIRPath/);
+    expectOne(base('      active: true').replace('    template:', '    when: "a ="\n    template:'), '"a ="', /invalid FHIRPath/);
+  });
+  it('$as without $column or $fhirpath', () => {
+    expectOne(base('      birthDate: { $as: date }'), '$as', /"\$as" needs \$column or \$fhirpath/);
+  });
+  it('bad $as type and unknown $tz', () => {
+    expectOne(base('      birthDate: { $column: B, $as: datum }'), 'datum', /unknown type "datum"/);
+    expectOne(base('      birthDate: { $column: B, $as: date, $tz: Mars/Base }'), 'Mars/Base', /unknown time zone/);
+  });
+  it('unclosed template', () => {
+    expectOne(base('      id2: "Patient/{PATIENT"'), '"Patient/{PATIENT"', /unclosed "\{"/);
+  });
+  it('engine-set fields and id templates over non-key columns', () => {
+    expectOne(base('      id: x'), 'id: x', /"id" is set by the engine/);
+    const text = base('      active: true').replace('    template:', '    id: "{NAME}"\n    template:');
+    expectOne(text, '"{NAME}"', /only use key columns \(id\)/);
+  });
+  it('duplicate mapping names', () => {
+    const text = `${base('      active: true')}---\n${base('      active: false')}`;
+    const at = posOf(text, 'mapping: m', 1);
+    expect(compileErrors(text)).toContainEqual({ line: at.line, column: at.column + 'mapping: '.length, message: expect.stringMatching(/duplicate mapping name "m"/) });
+  });
+  it('$ref to an unknown mapping, an ambiguous target and a key arity mismatch', () => {
+    const text = `mapping: a
+source: { table: a, key: [X, Y] }
+resources:
+  - { resourceType: Patient, template: { active: true } }
+  - { resourceType: Person, template: { active: true } }
+---
+mapping: b
+source: { table: b, key: ID }
+resources:
+  - resourceType: Basic
+    template:
+      subject: { reference: { $ref: nope, $key: [ID] } }
+      author: { reference: { $ref: a, $key: [X, Y] } }
+      extension: [{ url: x, valueReference: { reference: { $ref: a, $resourceType: Patient, $key: [X] } } }]
+`;
+    const errors = compileErrors(text);
+    expect(errors).toContainEqual({ ...posOf(text, '$ref: nope'), message: expect.stringMatching(/unknown mapping "nope" in \$ref: expected one of a, b/) });
+    expect(errors).toContainEqual({ ...posOf(text, '$ref: a,'), message: expect.stringMatching(/makes Patient, Person: add \$resourceType/) });
+    expect(errors).toContainEqual({ ...posOf(text, '$ref: a, $resourceType'), message: expect.stringMatching(/\$key has 1 column\(s\) but mapping "a" has key \[x, y\]/) });
+  });
+  it('collects every error of the set, not just the first', () => {
+    const text = base('      gender: { $lookup: sex, $column: G }\n      birthDate: { $as: date }\n      name: [{ text: "{oops" }]', 'sauce: 1\n');
+    expect(compileErrors(text).length).toBe(4);
+  });
+  it('source problems: no key, table and sql both, bad where operator, child without on', () => {
+    const text = `source:
+  table: t
+  sql: SELECT 1
+  where: [{ column: A, op: "~", value: 1 }]
+children:
+  kids: { table: k }
+resources:
+  - { resourceType: Patient, template: { active: true } }
+`;
+    const errors = compileErrors(text);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/needs "key"/);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/exactly one of "table" or "sql"/);
+    expect(errors).toContainEqual({ ...posOf(text, '"~"'), message: expect.stringMatching(/unknown operator "~"/) });
+    expect(errors).toContainEqual({ ...posOf(text, '{ table: k }'), message: expect.stringMatching(/child "kids" needs "on"/) });
+  });
+});
+
+describe('loadMappingSet', () => {
+  it('loads folders (skipping tests and lookups/), shared and CSV lookups, and reports errors across files', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fhir-bridge-mapping-'));
+    mkdirSync(join(dir, 'lookups'));
+    writeFileSync(join(dir, 'lookups', 'race.yaml'), 'file: ../race.csv\nignoreCase: true\n');
+    writeFileSync(join(dir, 'race.csv'), 'source,system,code,display\nwhite,urn:oid:2.16.840.1.113883.6.238,2106-3,White\n');
+    writeFileSync(join(dir, 'patient.yaml'), `source: { table: patients, key: Id }
+lookups:
+  race: { use: race }
+resources:
+  - resourceType: Patient
+    id: "{Id}"
+    template:
+      extension: [{ url: http://hl7.org/fhir/us/core/StructureDefinition/us-core-race, extension: [{ url: ombCategory, valueCoding: { $lookup: race, $column: RACE } }] }]
+`);
+    writeFileSync(join(dir, 'patient.test.yaml'), 'mapping: patient\ncases: []\n');
+    const set = await loadMappingSet([dir]);
+    expect(set.mappings.map((m) => m.name)).toEqual(['patient']);
+    const p = set.byName.get('patient')!.map({ id: 'p1', race: 'WHITE' }).resources[0] as any;
+    expect(p.extension[0].extension[0].valueCoding).toEqual({ system: 'urn:oid:2.16.840.1.113883.6.238', code: '2106-3', display: 'White' });
+
+    writeFileSync(join(dir, 'broken.yaml'), 'source: { table: x, key: Id }\nresources:\n  - resourceType: Patient\n    template: { gender: { $lookup: nope, $column: G } }\n');
+    writeFileSync(join(dir, 'broken2.yaml'), 'source: [\n');
+    const err = await loadMappingSet([dir]).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MappingErrors);
+    const messages = (err as MappingErrors).errors.map((e) => e.message);
+    expect(messages.some((m) => m.startsWith(join(dir, 'broken.yaml') + ':4:'))).toBe(true);
+    expect(messages.some((m) => m.startsWith(join(dir, 'broken2.yaml') + ':'))).toBe(true);
+  });
+  it('reports an unknown shared lookup at its use', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fhir-bridge-mapping-'));
+    const text = 'source: { table: x, key: Id }\nlookups:\n  race: { use: race }\nresources:\n  - { resourceType: Patient, template: { active: true } }\n';
+    writeFileSync(join(dir, 'p.yaml'), text);
+    const err = (await loadMappingSet([dir]).catch((e: unknown) => e)) as MappingErrors;
+    expect(err.errors[0]!.location).toEqual({ file: join(dir, 'p.yaml'), ...posOf(text, 'race }') });
+  });
+});

@@ -1,0 +1,230 @@
+// A JS compiler for the FHIRPath subset mappings use most in `when`, `$when` and `$if` — column tests
+// (`x.exists()`, `x.empty()`), comparisons with literals or columns (`x = 'a'`, `x != y`), `in` over a
+// literal list, and/or/not — so that those conditions cost a property read instead of an interpreter run
+// (a CMS claim mapping evaluates a hundred of them per row). Anything else, and any value that is not a
+// plain scalar at run time, goes to fhirpath.js; the results are the same (see fhirpath.test.ts).
+import type { Row } from '../connectors/types.js';
+
+interface AstNode {
+  type: string;
+  text?: string;
+  atRoot?: number;
+  children?: AstNode[];
+}
+
+/** Marks "empty collection" in the scalar world of this compiler. */
+const NONE = Symbol('empty');
+/** Thrown when a run-time value is outside the subset (e.g. an array column): the caller re-evaluates slowly. */
+export const FALLBACK = Symbol('fallback');
+
+type Fn = (row: Row, parent: Row | undefined) => unknown;
+interface Compiled {
+  fn: Fn;
+  /** yields only true / false / NONE */
+  bool: boolean;
+}
+
+const TRUE = [true];
+const FALSE = [false];
+const EMPTY: unknown[] = [];
+
+/** A fast evaluator with fhirpath.js's results, or undefined when the expression is outside the subset. */
+export function compileFast(ast: unknown): ((row: Row, parent: Row | undefined) => unknown[]) | undefined {
+  const c = node(ast as AstNode);
+  if (!c) return undefined;
+  const fn = c.fn;
+  return (row, parent) => {
+    const v = fn(row, parent);
+    if (v === NONE) return EMPTY;
+    if (v === true) return TRUE;
+    if (v === false) return FALSE;
+    return [v];
+  };
+}
+
+function scalar(v: unknown): unknown {
+  if (v === null || v === undefined) return NONE;
+  const t = typeof v;
+  if (t === 'string' || t === 'boolean' || (t === 'number' && Number.isFinite(v))) return v;
+  throw FALLBACK;
+}
+
+function only(n: AstNode): AstNode | undefined {
+  return n.children?.length === 1 ? n.children[0] : undefined;
+}
+
+function node(n: AstNode): Compiled | undefined {
+  switch (n.type) {
+    case 'EntireExpression':
+    case 'TermExpression':
+    case 'InvocationTerm':
+    case 'ParenthesizedTerm': {
+      const c = only(n);
+      return c ? node(c) : undefined;
+    }
+    case 'MemberInvocation': {
+      if (!n.atRoot || !n.text || n.text.startsWith('`')) return undefined;
+      const col = n.text;
+      return { fn: (row) => scalar(row[col]), bool: false };
+    }
+    case 'LiteralTerm': {
+      const lit = literal(n);
+      if (lit === undefined) return undefined;
+      const v = lit.value;
+      return { fn: () => v, bool: typeof v === 'boolean' || v === NONE };
+    }
+    case 'PolarityExpression': {
+      const inner = only(n);
+      const lit = inner?.type === 'TermExpression' && only(inner)?.type === 'LiteralTerm' ? literal(only(inner)!) : undefined;
+      if (!lit || typeof lit.value !== 'number') return undefined;
+      const v = n.text === '-' ? -lit.value : lit.value;
+      return { fn: () => v, bool: false };
+    }
+    case 'InvocationExpression':
+      return invocation(n);
+    case 'EqualityExpression': {
+      if ((n.text !== '=' && n.text !== '!=') || n.children?.length !== 2) return undefined;
+      const a = node(n.children[0]!);
+      const b = node(n.children[1]!);
+      if (!a || !b) return undefined;
+      const [fa, fb] = [a.fn, b.fn];
+      const eq = n.text === '=';
+      return {
+        fn: (row, p) => {
+          const x = fa(row, p);
+          if (x === NONE) return NONE;
+          const y = fb(row, p);
+          if (y === NONE) return NONE;
+          return equal(x, y) === eq;
+        },
+        bool: true,
+      };
+    }
+    case 'MembershipExpression': {
+      if (n.text !== 'in' || n.children?.length !== 2) return undefined;
+      const a = node(n.children[0]!);
+      const list = literalList(n.children[1]!);
+      if (!a || !list) return undefined;
+      const fa = a.fn;
+      return {
+        fn: (row, p) => {
+          const x = fa(row, p);
+          if (x === NONE) return NONE;
+          for (const y of list) if (equal(x, y)) return true;
+          return false;
+        },
+        bool: true,
+      };
+    }
+    case 'AndExpression':
+    case 'OrExpression': {
+      if (n.children?.length !== 2) return undefined;
+      const a = node(n.children[0]!);
+      const b = node(n.children[1]!);
+      if (!a?.bool || !b?.bool) return undefined;
+      const [fa, fb] = [a.fn, b.fn];
+      // Three-valued logic: NONE is "unknown".
+      return n.type === 'AndExpression'
+        ? {
+            fn: (row, p) => {
+              const x = fa(row, p);
+              if (x === false) return false;
+              const y = fb(row, p);
+              if (y === false) return false;
+              return x === true && y === true ? true : NONE;
+            },
+            bool: true,
+          }
+        : {
+            fn: (row, p) => {
+              const x = fa(row, p);
+              if (x === true) return true;
+              const y = fb(row, p);
+              if (y === true) return true;
+              return x === false && y === false ? false : NONE;
+            },
+            bool: true,
+          };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function invocation(n: AstNode): Compiled | undefined {
+  if (n.children?.length !== 2) return undefined;
+  const [head, tail] = n.children as [AstNode, AstNode];
+  // %parent.column
+  if (tail.type === 'MemberInvocation' && head.type === 'TermExpression' && only(head)?.type === 'ExternalConstantTerm') {
+    if (only(head)!.text !== 'parent' || !tail.text || tail.text.startsWith('`')) return undefined;
+    const col = tail.text;
+    return { fn: (_row, p) => (p === undefined || p === null ? NONE : scalar(p[col])), bool: false };
+  }
+  if (tail.type !== 'FunctionInvocation') return undefined;
+  const functn = only(tail);
+  if (functn?.type !== 'Functn' || functn.children?.length !== 1) return undefined; // has arguments
+  const name = functn.text;
+  const h = node(head);
+  if (!h) return undefined;
+  const fh = h.fn;
+  switch (name) {
+    case 'exists':
+      return { fn: (row, p) => fh(row, p) !== NONE, bool: true };
+    case 'empty':
+      return { fn: (row, p) => fh(row, p) === NONE, bool: true };
+    case 'not':
+      if (!h.bool) return undefined;
+      return {
+        fn: (row, p) => {
+          const v = fh(row, p);
+          return v === NONE ? NONE : !v;
+        },
+        bool: true,
+      };
+    default:
+      return undefined;
+  }
+}
+
+function literal(n: AstNode): { value: unknown } | undefined {
+  const l = only(n);
+  if (!l) return undefined;
+  switch (l.type) {
+    case 'StringLiteral': {
+      const t = l.text ?? '';
+      // escapes are left to fhirpath.js
+      if (t.length < 2 || t.includes('\\')) return undefined;
+      return { value: t.slice(1, -1) };
+    }
+    case 'NumberLiteral': {
+      const v = Number(l.text);
+      return Number.isFinite(v) && /^\d+(\.\d+)?$/.test(l.text ?? '') ? { value: v } : undefined;
+    }
+    case 'BooleanLiteral':
+      return { value: l.text === 'true' };
+    case 'NullLiteral':
+      return { value: NONE };
+    default:
+      return undefined;
+  }
+}
+
+/** `('a' | 'b' | 'c')` or a single literal, as values. */
+function literalList(n: AstNode): unknown[] | undefined {
+  let cur: AstNode | undefined = n;
+  while (cur && (cur.type === 'TermExpression' || cur.type === 'ParenthesizedTerm')) cur = only(cur);
+  if (!cur) return undefined;
+  if (cur.type === 'LiteralTerm') {
+    const l = literal(cur);
+    return l && l.value !== NONE ? [l.value] : undefined;
+  }
+  if (cur.type !== 'UnionExpression' || cur.children?.length !== 2) return undefined;
+  const a = literalList(cur.children[0]!);
+  const b = literalList(cur.children[1]!);
+  return a && b ? [...a, ...b] : undefined;
+}
+
+/** FHIRPath `=` on two scalars: same type and value (numbers compare numerically, strings exactly). */
+function equal(x: unknown, y: unknown): boolean {
+  return x === y;
+}

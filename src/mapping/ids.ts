@@ -1,0 +1,121 @@
+// Resource ids. Either an `id:` template over key columns (invertible, so `Patient/x` can be turned back
+// into a WHERE on the source) or a stable hash of mapping name + resourceType + canonical key values.
+// Canonical means the same row gives the same id whatever the adapter: timestamps become their UTC
+// instant (naive ones read in the connector's zone), numbers and numeric text lose insignificant zeros,
+// everything else is trimmed text.
+import * as crypto from 'node:crypto';
+import { formatUtc, instantOf, parseTemporal, type Zone } from './datetime.js';
+import type { StringTemplate } from './template.js';
+
+export const FHIR_ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+
+const DECIMAL_TEXT_RE = /^[+-]?\d+\.\d*$/;
+
+export function canonicalKeyValue(v: unknown, zone: Zone): string | undefined {
+  if (v === null || v === undefined) return undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? (v === 0 ? '0' : String(v)) : undefined;
+  if (typeof v === 'bigint' || typeof v === 'boolean') return String(v);
+  if (v instanceof Date) {
+    const t = parseTemporal(v);
+    return typeof t === 'string' ? undefined : formatUtc(instantOf(t, zone), t.frac);
+  }
+  const s = (typeof v === 'string' ? v : String(v)).trim();
+  if (s === '') return undefined;
+  const c0 = s.charCodeAt(0);
+  // Cheap shape tests first: this runs for every key value of every row.
+  if (s.length >= 16 && s.charCodeAt(4) === 45 /* - */ && (s[10] === 'T' || s[10] === ' ')) {
+    const t = parseTemporal(s);
+    if (typeof t !== 'string' && t.kind === 'timestamp') return formatUtc(instantOf(t, zone), t.frac);
+    return s;
+  }
+  if ((c0 >= 48 && c0 <= 57) || c0 === 45 || c0 === 43 || c0 === 46) {
+    if (DECIMAL_TEXT_RE.test(s)) return canonicalDecimalText(s);
+  }
+  return s;
+}
+
+/** '85.50' → '85.5', '100.00' → '100', '-0.0' → '0', '+7.10' → '7.1' (leading zeros are kept: '007' is a code). */
+function canonicalDecimalText(s: string): string {
+  let end = s.length;
+  while (s.charCodeAt(end - 1) === 48) end--;
+  if (s.charCodeAt(end - 1) === 46) end--;
+  let out = s.slice(0, end);
+  if (out[0] === '+') out = out.slice(1);
+  if (/^-?0*$/.test(out)) return '0';
+  return out;
+}
+
+const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+function base32(buf: Buffer): string {
+  let out = '';
+  let bits = 0;
+  let acc = 0;
+  for (const byte of buf) {
+    acc = (acc << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += B32[(acc >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
+  return out;
+}
+
+/** A 52-character [a-z2-7] id: base32 of sha-256(mapping, resourceType, canonical key values). */
+export function hashId(mapping: string, resourceType: string, canonicalKey: readonly string[]): string {
+  let input = mapping + '\u001f' + resourceType;
+  for (const v of canonicalKey) input += '\u001f' + v;
+  return base32(sha256(input));
+}
+
+// crypto.hash (Node ≥ 20.12) hashes in one call, markedly cheaper than createHash per id.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;
+const sha256 = oneShot
+  ? (s: string): Buffer => oneShot('sha256', s, 'buffer')
+  : (s: string): Buffer => crypto.createHash('sha256').update(s).digest();
+
+export interface IdTemplate {
+  /** renders from canonical key values (in key order); undefined if a referenced part is missing */
+  render(canonicalKey: readonly (string | undefined)[]): string | undefined;
+  /** key values (in key order) for an id, when every key column appears in the template */
+  invert: ((id: string) => string[] | undefined) | undefined;
+}
+
+/** Builds the id rule of an `id:` template whose references are all key columns (checked by the caller). */
+export function compileIdTemplate(tpl: StringTemplate, key: readonly string[]): IdTemplate {
+  const literals = tpl.literals;
+  const positions = tpl.refs.map((r) => key.indexOf(r.column));
+  const render = (canonicalKey: readonly (string | undefined)[]): string | undefined => {
+    let out = literals[0]!;
+    for (let k = 0; k < positions.length; k++) {
+      const v = canonicalKey[positions[k]!];
+      if (v === undefined) return undefined;
+      out += v + literals[k + 1]!;
+    }
+    return out;
+  };
+  let invert: IdTemplate['invert'];
+  if (key.every((_, i) => positions.includes(i))) {
+    const re = new RegExp('^' + literals.map(escapeRe).join('(.+?)') + '$');
+    invert = (id) => {
+      const m = re.exec(id);
+      if (!m) return undefined;
+      const out: (string | undefined)[] = new Array(key.length).fill(undefined);
+      for (let k = 0; k < positions.length; k++) {
+        const v = m[k + 1]!;
+        const at = positions[k]!;
+        if (out[at] !== undefined && out[at] !== v) return undefined;
+        out[at] = v;
+      }
+      return out as string[];
+    };
+  }
+  return { render, invert };
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

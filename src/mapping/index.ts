@@ -1,0 +1,90 @@
+// Public entry of the mapping engine: load a set of mapping files, compile one from text (tests), list the
+// columns each query of a mapping needs, run mapping tests.
+import { resolve } from 'node:path';
+import type { SourceQuery } from '../connectors/types.js';
+import { MappingError, type SourceLocation } from '../errors.js';
+import { columnUses, compileFiles, type CompileOptions } from './set.js';
+import type { CompiledMapping, CompiledMappingSet } from './types.js';
+
+export type { CompileOptions } from './set.js';
+export { loadMappingSet, mappingFiles } from './load.js';
+export { runMappingTests, formatMappingTestReport, type MappingTestReport, type MappingTestCaseResult, type MappingTestOptions } from './mapping-tests.js';
+export type * from './types.js';
+
+/** Compiles mapping text (one or more YAML documents) as if read from `file`; for tests and tools. */
+export function compileMappingSource(text: string, file = 'mapping.yaml', options: CompileOptions = {}): CompiledMappingSet {
+  return compileFiles([{ file: resolve(file), text }], options);
+}
+
+export interface QueryColumns {
+  /** 'source' or the child name */
+  name: string;
+  query: SourceQuery;
+  /** every column reference of the query, lower-cased, with where the mapping makes it */
+  columns: Array<{ column: string; location: SourceLocation }>;
+}
+
+/** For each query of a mapping (its source, then each child) the columns it reads. FHIRPath expressions
+ *  contribute their root identifiers (located at the expression). */
+export function requiredColumns(mapping: CompiledMapping): QueryColumns[] {
+  const uses = columnUses.get(mapping) ?? [];
+  const queries: QueryColumns[] = [
+    { name: 'source', query: mapping.source.query, columns: [] },
+    ...mapping.children.map((c) => ({ name: c.name, query: c.query, columns: [] as QueryColumns['columns'] })),
+  ];
+  for (const u of uses) {
+    const q = queries.find((x) => x.name === u.query);
+    q?.columns.push({ column: u.column, location: u.location });
+  }
+  return queries;
+}
+
+/**
+ * Column references of a mapping that its source does not have, as located MappingErrors (what
+ * `fhir-bridge validate` reports). `available` gives the lower-cased columns of each query by name
+ * ('source' or a child name); a query it gives no list for is not checked.
+ */
+export function checkColumns(mapping: CompiledMapping, available: Record<string, string[] | undefined>): MappingError[] {
+  const errors: MappingError[] = [];
+  for (const q of requiredColumns(mapping)) {
+    const cols = available[q.name];
+    if (!cols) continue;
+    const known = new Set(cols.map((c) => c.toLowerCase()));
+    const what = q.name === 'source' ? (mapping.source.query.table ? `table ${mapping.source.query.table}` : 'the source query') : `child "${q.name}"`;
+    for (const c of q.columns) {
+      if (known.has(c.column)) continue;
+      const near = closest(c.column, [...known]);
+      errors.push(new MappingError(`unknown column "${c.column}" in ${what}${near ? ` (did you mean "${near}"?)` : ''}`, c.location));
+    }
+  }
+  return errors;
+}
+
+function closest(word: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
+  for (const c of candidates) {
+    const d = editDistance(word, c);
+    if (d < bestD) {
+      best = c;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return row[b.length]!;
+}
+
+export { compileFiles };

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { mappingFiles } from './index.js';
+import { parseYamlFile } from './parse.js';
+import { fullSchemaValidator, schemaErrors } from './schema.js';
+import { posOf } from './test-helpers.js';
+
+const doc = (text: string) => parseYamlFile(text, '/x/m.yaml').documents[0]!;
+const fullErrors = (text: string) => schemaErrors(doc(text), fullSchemaValidator());
+
+const VALID = `mapping: obs
+source: { table: observations, key: [ID], where: [{ column: TYPE, op: in, value: [a, b] }] }
+children:
+  comp: { sql: { default: "SELECT 1", postgres: "SELECT 2" }, on: { ENC: ID }, orderBy: CODE }
+lookups:
+  g: { map: { M: male }, default: unknown }
+  r: { use: race }
+search: { code: CODE }
+resources:
+  - resourceType: Observation
+    id: "obs-{ID}"
+    when: "type = 'a'"
+    template:
+      status: final
+      code: { coding: [{ $lookup: g, $column: G }], text: "{T}" }
+      subject: { reference: { $ref: patient, $key: PATIENT } }
+      valueQuantity: { value: { $column: V, $as: decimal }, unit: "{{x}}" }
+      component: { $each: comp, $template: { $when: "x.exists()", code: { text: "{parent.ID}" } } }
+      note: [{ text: { $first: ["{A}", { $fhirpath: "b", $as: string }] } }]
+      issued: { $if: "c.exists()", $then: { $column: C, $as: instant, $tz: Europe/Paris } }
+      text: { $literal: { status: generated, div: "{raw}" } }
+`;
+
+describe('mapping.schema.json', () => {
+  it('accepts every form of the language', () => {
+    expect(fullErrors(VALID)).toEqual([]);
+  });
+
+  it('accepts every mapping shipped in mappings/', async () => {
+    const root = fileURLToPath(new URL('../../mappings', import.meta.url));
+    for (const file of await mappingFiles([root])) {
+      for (const d of parseYamlFile(readFileSync(file, 'utf8'), file).documents) {
+        expect({ file, errors: schemaErrors(d, fullSchemaValidator()).map((e) => e.message) }).toEqual({ file, errors: [] });
+      }
+    }
+  });
+
+  it('rejects unknown keys, bad types and bad enum values at their YAML position', () => {
+    const text = VALID.replace('search:', 'serch: {}\nsearch:').replace('$as: decimal', '$as: float');
+    const errors = fullErrors(text);
+    expect(errors).toContainEqual(expect.objectContaining({ detail: expect.stringMatching(/unknown key "serch": expected one of mapping, description, source/), location: { file: '/x/m.yaml', ...posOf(text, 'serch') } }));
+    expect(errors.some((e) => e.location?.line === posOf(text, 'float').line)).toBe(true);
+  });
+
+  it('without templates (what the engine adds to its own checks) still checks the structure', () => {
+    const text = VALID.replace('orderBy: CODE', 'orderBy: CODE, limit: 3');
+    const errors = schemaErrors(doc(text));
+    expect(errors.map((e) => e.detail)).toEqual([expect.stringMatching(/unknown key "limit"/)]);
+    expect(errors[0]!.location).toMatchObject(posOf(text, 'limit'));
+    expect(schemaErrors(doc(VALID.replace('$as: decimal', '$as: float')))).toEqual([]);
+  });
+});

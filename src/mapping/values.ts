@@ -1,0 +1,458 @@
+// Template values → evaluators. Everything that can be decided once per file is decided here (template
+// splitting, FHIRPath compilation, lookup and child resolution, coercer choice) so that an evaluator only
+// reads the row and builds output. Evaluators return undefined for "left out"; they never return an empty
+// string, array or object.
+import type { Row } from '../connectors/types.js';
+import type { SourceLocation } from '../errors.js';
+import { CoercionError, isAsType, makeCoercer, textOf, AS_TYPES, type AsType, type Coercer } from './coerce.js';
+import { RowError, type CompileContext, type Eval, type RefSlot } from './context.js';
+import { getZone } from './datetime.js';
+import { compileExpression, isTrue, type CompiledExpression } from './fhirpath.js';
+import { cloneJson, isPlainObject } from './lookups.js';
+import type { Path } from './parse.js';
+import { parseTemplate } from './template.js';
+
+export const DIRECTIVES = ['$column', '$as', '$tz', '$fhirpath', '$lookup', '$value', '$ref', '$key', '$resourceType', '$each', '$template', '$if', '$then', '$else', '$first', '$literal', '$when'] as const;
+
+/** Companion keys each form accepts besides its own. */
+const FORMS: Record<string, readonly string[]> = {
+  $lookup: ['$column', '$value'],
+  $column: ['$as', '$tz'],
+  $fhirpath: ['$as', '$tz'],
+  $ref: ['$key', '$resourceType'],
+  $each: ['$template'],
+  $if: ['$then', '$else'],
+  $first: [],
+  $literal: [],
+};
+
+export interface Scope {
+  /** the query whose row is `row` here: 'source', or the child name inside `$each` */
+  query: string;
+  inEach: boolean;
+  /** FHIRPath-like path of the element, for row issues ('Patient.birthDate') */
+  expression: string;
+}
+
+const OMIT: Eval = () => undefined;
+
+export function compileValue(ctx: CompileContext, v: unknown, path: Path, scope: Scope): Eval {
+  if (v === null || v === undefined) return OMIT;
+  if (typeof v === 'string') return compileString(ctx, v, path, scope);
+  if (typeof v === 'number' || typeof v === 'boolean') return () => v;
+  if (Array.isArray(v)) return compileArray(ctx, v, path, scope);
+  if (isPlainObject(v)) {
+    const keys = Object.keys(v);
+    if (keys.some((k) => k.startsWith('$'))) return compileDirective(ctx, v, path, scope);
+    return compileObject(ctx, v, keys, path, scope);
+  }
+  ctx.error(path, `unsupported value ${String(v)}`);
+  return OMIT;
+}
+
+function compileString(ctx: CompileContext, text: string, path: Path, scope: Scope): Eval {
+  const tpl = parseTemplate(text);
+  if (typeof tpl === 'string') {
+    ctx.error(path, tpl);
+    return OMIT;
+  }
+  if (tpl.constant !== undefined) {
+    const c = tpl.constant === '' ? undefined : tpl.constant;
+    return () => c;
+  }
+  for (const r of tpl.refs) useRef(ctx, r.column, r.parent, path, scope);
+  const render = tpl.render;
+  return (row, parent) => render(row, parent);
+}
+
+function useRef(ctx: CompileContext, column: string, parent: boolean, path: Path, scope: Scope, key?: boolean): void {
+  if (parent && !scope.inEach) {
+    ctx.error(path, `"parent.${column}" is only meaningful inside $each`, key);
+    return;
+  }
+  ctx.useColumn(parent ? 'source' : scope.query, column, path, key);
+}
+
+function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: Scope): Eval {
+  const items = list.map((item, i) => compileValue(ctx, item, [...path, i], scope)).filter((e) => e !== OMIT);
+  if (items.length === 0) return OMIT;
+  const n = items.length;
+  return (row, parent, children) => {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const v = items[i]!(row, parent, children);
+      if (v === undefined) continue;
+      out ??= [];
+      // $each / $fhirpath items yield arrays: they are spliced in (FHIR has no arrays of arrays).
+      if (Array.isArray(v)) for (const x of v) out.push(x);
+      else out.push(v);
+    }
+    return out;
+  };
+}
+
+function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: string[], path: Path, scope: Scope): Eval {
+  const names: string[] = [];
+  const evals: Eval[] = [];
+  for (const k of keys) {
+    const e = compileValue(ctx, obj[k], [...path, k], { ...scope, expression: `${scope.expression}.${k}` });
+    if (e === OMIT) continue;
+    names.push(k);
+    evals.push(e);
+  }
+  if (names.length === 0) return OMIT;
+  const n = names.length;
+  return (row, parent, children) => {
+    let out: Record<string, unknown> | undefined;
+    for (let i = 0; i < n; i++) {
+      const v = evals[i]!(row, parent, children);
+      if (v !== undefined) (out ??= {})[names[i]!] = v;
+    }
+    return out;
+  };
+}
+
+function compileCondition(ctx: CompileContext, v: unknown, path: Path, scope: Scope): CompiledExpression | undefined {
+  if (typeof v !== 'string' || v.trim() === '') {
+    ctx.error(path, 'expected a FHIRPath condition over the row, e.g. "stop.exists()"');
+    return undefined;
+  }
+  return compileFhirPath(ctx, v, path, scope);
+}
+
+export function compileFhirPath(ctx: CompileContext, text: string, path: Path, scope: Scope): CompiledExpression | undefined {
+  const expr = compileExpression(text);
+  if (typeof expr === 'string') {
+    ctx.error(path, expr);
+    return undefined;
+  }
+  for (const c of expr.columns) useRef(ctx, c.column, c.parent, path, scope);
+  return expr;
+}
+
+/** Evaluates a condition; a FHIRPath failure is a row error located at the condition. */
+export function testCondition(expr: CompiledExpression, row: Row, parent: Row | undefined, location: SourceLocation, expression: string): boolean {
+  try {
+    return isTrue(expr.evaluate(row, parent));
+  } catch (e) {
+    throw new RowError('processing', `FHIRPath ${JSON.stringify(expr.text)} failed: ${(e as Error).message}`, location, expression);
+  }
+}
+
+function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  if ('$when' in obj) {
+    const cond = compileCondition(ctx, obj.$when, [...path, '$when'], scope);
+    const rest = { ...obj };
+    delete rest.$when;
+    const inner = compileValue(ctx, rest, path, scope);
+    if (!cond || inner === OMIT) return OMIT;
+    const loc = ctx.at([...path, '$when'], true);
+    const expression = scope.expression;
+    return (row, parent, children) => (testCondition(cond, row, parent, loc, expression) ? inner(row, parent, children) : undefined);
+  }
+  const keys = Object.keys(obj);
+  const forms = Object.keys(FORMS).filter((f) => f in obj);
+  // `$lookup` with `$column` is the lookup form, not the column form.
+  const form = forms.includes('$lookup') ? '$lookup' : forms[0];
+  const unknown = keys.filter((k) => !(DIRECTIVES as readonly string[]).includes(k));
+  for (const k of unknown) {
+    ctx.error([...path, k], k.startsWith('$') ? `unknown directive "${k}": expected one of ${DIRECTIVES.join(', ')}` : `"${k}" cannot be mixed with directives (${keys.filter((x) => x.startsWith('$')).join(', ')}); only $when goes on ordinary objects`, true);
+  }
+  if (!form) {
+    const k = keys.find((x) => x.startsWith('$'))!;
+    const needs = k === '$as' || k === '$tz' ? '$column or $fhirpath' : k === '$key' || k === '$resourceType' ? '$ref' : k === '$template' ? '$each' : k === '$then' || k === '$else' ? '$if' : k === '$value' ? '$lookup' : 'a value form';
+    ctx.error([...path, k], `"${k}" needs ${needs} beside it`, true);
+    return OMIT;
+  }
+  const allowed = [form, ...FORMS[form]!];
+  for (const k of keys) {
+    if (k.startsWith('$') && (DIRECTIVES as readonly string[]).includes(k) && !allowed.includes(k)) {
+      ctx.error([...path, k], `"${k}" does not go with "${form}" (it accepts ${allowed.join(', ')})`, true);
+    }
+  }
+  if (unknown.length > 0) return OMIT;
+  switch (form) {
+    case '$column': return compileColumn(ctx, obj, path, scope);
+    case '$fhirpath': return compileFhirPathValue(ctx, obj, path, scope);
+    case '$lookup': return compileLookupValue(ctx, obj, path, scope);
+    case '$ref': return compileRef(ctx, obj, path, scope);
+    case '$each': return compileEach(ctx, obj, path, scope);
+    case '$if': return compileIf(ctx, obj, path, scope);
+    case '$first': return compileFirst(ctx, obj, path, scope);
+    case '$literal': return compileLiteral(obj.$literal);
+  }
+  return OMIT;
+}
+
+function coercerOf(ctx: CompileContext, obj: Record<string, unknown>, path: Path): Coercer | undefined {
+  let as: AsType = 'string';
+  if (obj.$as !== undefined) {
+    if (!isAsType(obj.$as)) {
+      ctx.error([...path, '$as'], `unknown type ${JSON.stringify(obj.$as)}: expected one of ${AS_TYPES.join(', ')}`);
+      return undefined;
+    }
+    as = obj.$as;
+  }
+  let zone = ctx.zone;
+  if (obj.$tz !== undefined) {
+    try {
+      zone = getZone(String(obj.$tz));
+    } catch {
+      ctx.error([...path, '$tz'], `unknown time zone ${JSON.stringify(obj.$tz)}: expected an IANA name such as America/New_York`);
+      return undefined;
+    }
+  }
+  return makeCoercer(as, zone);
+}
+
+function parseColumnName(ctx: CompileContext, v: unknown, path: Path): { column: string; parent: boolean } | undefined {
+  if (typeof v !== 'string' || v.trim() === '') {
+    ctx.error(path, 'expected a column name');
+    return undefined;
+  }
+  const name = v.trim();
+  const parent = /^parent\./i.test(name);
+  return { column: (parent ? name.slice(7) : name).trim().toLowerCase(), parent };
+}
+
+function compileColumn(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  const ref = parseColumnName(ctx, obj.$column, [...path, '$column']);
+  const coerce = coercerOf(ctx, obj, path);
+  if (!ref || !coerce) return OMIT;
+  useRef(ctx, ref.column, ref.parent, [...path, '$column'], scope);
+  const { column, parent: fromParent } = ref;
+  const loc = ctx.at([...path, '$column'], true);
+  const expression = scope.expression;
+  const fail = (v: unknown, e: unknown): never => {
+    if (e instanceof CoercionError) throw new RowError('value', `${e.message} in column ${column}`, loc, expression, column);
+    throw e;
+  };
+  return fromParent
+    ? (_row, parent) => {
+        const v = parent?.[column];
+        try { return coerce(v); } catch (e) { return fail(v, e); }
+      }
+    : (row) => {
+        const v = row[column];
+        try { return coerce(v); } catch (e) { return fail(v, e); }
+      };
+}
+
+function compileFhirPathValue(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  if (typeof obj.$fhirpath !== 'string' || obj.$fhirpath.trim() === '') {
+    ctx.error([...path, '$fhirpath'], 'expected a FHIRPath expression over the row');
+    return OMIT;
+  }
+  const expr = compileFhirPath(ctx, obj.$fhirpath, [...path, '$fhirpath'], scope);
+  const coerce = obj.$as === undefined ? undefined : coercerOf(ctx, obj, path);
+  if (!expr || (obj.$as !== undefined && !coerce)) return OMIT;
+  const loc = ctx.at([...path, '$fhirpath'], true);
+  const expression = scope.expression;
+  const one = (v: unknown): unknown => {
+    if (coerce) {
+      try {
+        return coerce(v);
+      } catch (e) {
+        if (e instanceof CoercionError) throw new RowError('value', `${e.message} (from ${JSON.stringify(expr.text)})`, loc, expression);
+        throw e;
+      }
+    }
+    return v === '' || v === null ? undefined : v;
+  };
+  return (row, parent) => {
+    let res: unknown[];
+    try {
+      res = expr.evaluate(row, parent);
+    } catch (e) {
+      throw new RowError('processing', `FHIRPath ${JSON.stringify(expr.text)} failed: ${(e as Error).message}`, loc, expression);
+    }
+    if (res.length === 0) return undefined;
+    if (res.length === 1) return one(res[0]);
+    const out: unknown[] = [];
+    for (const r of res) {
+      const v = one(r);
+      if (v !== undefined) out.push(v);
+    }
+    return out.length > 0 ? out : undefined;
+  };
+}
+
+function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  const name = obj.$lookup;
+  const lookup = typeof name === 'string' ? ctx.lookups.get(name) : undefined;
+  if (!lookup) {
+    const known = [...ctx.lookups.keys()];
+    ctx.error([...path, '$lookup'], `unknown lookup ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'this mapping declares no lookups'}`);
+  }
+  if (('$column' in obj) === ('$value' in obj)) {
+    ctx.error(path, '$lookup needs exactly one of $column (a column) or $value (a string template)');
+    return OMIT;
+  }
+  let input: Eval | undefined;
+  let column: string | undefined;
+  if ('$column' in obj) {
+    const ref = parseColumnName(ctx, obj.$column, [...path, '$column']);
+    if (ref) {
+      useRef(ctx, ref.column, ref.parent, [...path, '$column'], scope);
+      const c = (column = ref.column);
+      input = ref.parent ? (_r, p) => p?.[c] : (r) => r[c];
+    }
+  } else if (typeof obj.$value === 'string') {
+    input = compileString(ctx, obj.$value, [...path, '$value'], scope);
+  } else {
+    ctx.error([...path, '$value'], 'expected a string template such as "{CODE}"');
+  }
+  if (!lookup || !input) return OMIT;
+  const { entries, fallback, ignoreCase, hasDefault } = lookup;
+  const loc = ctx.at([...path, '$lookup'], true);
+  const expression = scope.expression;
+  const read = input;
+  const lookupName = lookup.name;
+  return (row, parent, children) => {
+    const raw = read(row, parent, children);
+    const text = textOf(raw);
+    if (text === undefined) return undefined;
+    let v = entries.get(ignoreCase ? text.toLowerCase() : text);
+    if (v === undefined) {
+      if (!hasDefault) {
+        throw new RowError('code-invalid', `no entry for ${JSON.stringify(text)} in lookup "${lookupName}"${column ? ` (column ${column})` : ''} and the lookup has no default`, loc, expression, column);
+      }
+      v = fallback;
+    }
+    if (v === null || v === '') return undefined;
+    return typeof v === 'object' ? cloneJson(v) : v;
+  };
+}
+
+function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  if (typeof obj.$ref !== 'string' || obj.$ref.trim() === '') {
+    ctx.error([...path, '$ref'], 'expected the name of a mapping in the set');
+    return OMIT;
+  }
+  if (obj.$key === undefined) {
+    ctx.error(path, '$ref needs $key: the columns of this row holding the target mapping\'s key, e.g. [PATIENT]');
+    return OMIT;
+  }
+  const rawKeys = Array.isArray(obj.$key) ? obj.$key : [obj.$key];
+  const cols: Array<{ column: string; parent: boolean }> = [];
+  rawKeys.forEach((k, i) => {
+    const p = Array.isArray(obj.$key) ? [...path, '$key', i] : [...path, '$key'];
+    const ref = parseColumnName(ctx, k, p);
+    if (ref) {
+      useRef(ctx, ref.column, ref.parent, p, scope);
+      cols.push(ref);
+    }
+  });
+  if (obj.$resourceType !== undefined && typeof obj.$resourceType !== 'string') {
+    ctx.error([...path, '$resourceType'], 'expected a resourceType the target mapping makes');
+  }
+  if (cols.length !== rawKeys.length) return OMIT;
+  const slot: RefSlot = {
+    target: obj.$ref.trim(),
+    resourceType: typeof obj.$resourceType === 'string' ? obj.$resourceType : undefined,
+    arity: cols.length,
+    location: ctx.at([...path, '$ref'], true),
+    reference: undefined,
+  };
+  ctx.refs.push(slot);
+  const n = cols.length;
+  return (row, parent) => {
+    const key: unknown[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const c = cols[i]!;
+      const v = c.parent ? parent?.[c.column] : row[c.column];
+      if (v === null || v === undefined || v === '') return undefined;
+      key[i] = v;
+    }
+    return slot.reference!(key);
+  };
+}
+
+function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  const name = obj.$each;
+  if (scope.inEach) {
+    ctx.error([...path, '$each'], '$each cannot be nested: child rows have no children of their own');
+    return OMIT;
+  }
+  if (typeof name !== 'string' || !ctx.childNames.has(name)) {
+    const known = [...ctx.childNames];
+    ctx.error([...path, '$each'], `unknown child ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'declare it under "children:"'}`);
+    return OMIT;
+  }
+  if (obj.$template === undefined) {
+    ctx.error(path, '$each needs $template: what each child row becomes');
+    return OMIT;
+  }
+  const tpl = compileValue(ctx, obj.$template, [...path, '$template'], { query: name, inEach: true, expression: scope.expression });
+  if (tpl === OMIT) return OMIT;
+  return (row, _parent, children) => {
+    const rows = children?.[name];
+    if (!rows || rows.length === 0) return undefined;
+    let out: unknown[] | undefined;
+    for (const child of rows) {
+      const v = tpl(child, row, children);
+      if (v === undefined) continue;
+      out ??= [];
+      if (Array.isArray(v)) for (const x of v) out.push(x);
+      else out.push(v);
+    }
+    return out;
+  };
+}
+
+function compileIf(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  const cond = compileCondition(ctx, obj.$if, [...path, '$if'], scope);
+  const then = compileValue(ctx, obj.$then, [...path, '$then'], scope);
+  const otherwise = compileValue(ctx, obj.$else, [...path, '$else'], scope);
+  if (!('$then' in obj) && !('$else' in obj)) ctx.error(path, '$if needs $then and/or $else');
+  if (!cond) return OMIT;
+  const loc = ctx.at([...path, '$if'], true);
+  const expression = scope.expression;
+  return (row, parent, children) => (testCondition(cond, row, parent, loc, expression) ? then(row, parent, children) : otherwise(row, parent, children));
+}
+
+function compileFirst(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
+  if (!Array.isArray(obj.$first) || obj.$first.length === 0) {
+    ctx.error([...path, '$first'], 'expected a list of alternatives');
+    return OMIT;
+  }
+  const alts = obj.$first.map((a, i) => compileValue(ctx, a, [...path, '$first', i], scope));
+  return (row, parent, children) => {
+    for (const a of alts) {
+      const v = a(row, parent, children);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  };
+}
+
+function compileLiteral(v: unknown): Eval {
+  const c = prune(v);
+  if (c === undefined) return OMIT;
+  if (typeof c !== 'object' || c === null) return () => c;
+  return () => cloneJson(c);
+}
+
+/** Removes empty strings, arrays and objects (and what becomes empty) from a literal value. */
+export function prune(v: unknown): unknown {
+  if (v === null || v === undefined || v === '') return undefined;
+  if (Array.isArray(v)) {
+    const out = v.map(prune).filter((x) => x !== undefined);
+    return out.length ? out : undefined;
+  }
+  if (typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    let any = false;
+    for (const [k, x] of Object.entries(v)) {
+      const p = prune(x);
+      if (p !== undefined) {
+        out[k] = p;
+        any = true;
+      }
+    }
+    return any ? out : undefined;
+  }
+  return v;
+}
+
+export { OMIT };

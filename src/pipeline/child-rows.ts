@@ -1,0 +1,53 @@
+// Child rows for a batch of parent rows: one query per child declaration and batch (an IN list on the first
+// join column), never one per parent row. Further join columns are matched here, in memory.
+import type { Row, SourceAdapter } from '../connectors/types.js';
+import type { CompiledChild } from '../mapping/types.js';
+import { chunk, distinct, keyPart, MAX_IN_LIST } from './plan.js';
+
+export type ChildRows = Record<string, Row[]>;
+
+/** For each parent (same order), its child rows by child name, in the child's orderBy order. */
+export async function fetchChildRows(
+  adapter: SourceAdapter,
+  children: CompiledChild[],
+  parents: Row[],
+  options: { signal?: AbortSignal; batchSize?: number } = {},
+): Promise<ChildRows[]> {
+  const result: ChildRows[] = parents.map(() => ({}));
+  for (const child of children) {
+    if (child.on.length === 0) throw new Error(`child ${child.name} has no join columns`);
+    const parentCols = child.on.map((o) => o.parent);
+    const childCols = child.on.map((o) => o.child);
+    const groups = new Map<string, Row[]>();
+    const firstValues = distinct(parents.map((p) => p[child.on[0]!.parent]));
+    for (const values of chunk(firstValues, MAX_IN_LIST)) {
+      const query = {
+        ...child.query,
+        where: [...(child.query.where ?? []), { column: child.on[0]!.child, op: 'in' as const, value: values }],
+        orderBy: child.orderBy.length > 0 ? child.orderBy : child.query.orderBy,
+      };
+      for await (const row of adapter.stream(query, options)) {
+        const key = joinKey(row, childCols);
+        if (key === undefined) continue;
+        const group = groups.get(key);
+        if (group) group.push(row);
+        else groups.set(key, [row]);
+      }
+    }
+    parents.forEach((parent, i) => {
+      const key = joinKey(parent, parentCols);
+      result[i]![child.name] = (key !== undefined && groups.get(key)) || [];
+    });
+  }
+  return result;
+}
+
+function joinKey(row: Row, columns: string[]): string | undefined {
+  const parts: string[] = [];
+  for (const column of columns) {
+    const part = keyPart(row[column]);
+    if (part === undefined) return undefined;
+    parts.push(part);
+  }
+  return JSON.stringify(parts);
+}

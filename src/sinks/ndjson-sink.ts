@@ -1,0 +1,168 @@
+// NDJSON files on disk: one file set per resourceType (`Patient.000001.ndjson[.gz]`, split every
+// maxResourcesPerFile lines) plus `OperationOutcome.000001.ndjson` for rows that could not be mapped.
+// Safe for several concurrent writers (the pipeline may run mappings in parallel): rotating a file is
+// synchronous, so two writers never open the same part twice.
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { once } from 'node:events';
+import { join, resolve } from 'node:path';
+import { finished, pipeline } from 'node:stream/promises';
+import type { Writable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import type { OperationOutcome } from 'fhir/r4';
+import type { FhirResource } from '../mapping/types.js';
+import type { OutputFile, ResourceSink, SinkResult } from './types.js';
+
+export interface NdjsonSinkOptions {
+  /** folder the files go to (created when missing) */
+  dir: string;
+  /** lines per file before the next part starts (default 100000) */
+  maxResourcesPerFile?: number;
+  /** gzip each file (`.ndjson.gz`) */
+  gzip?: boolean;
+  /** prepended to every file name, e.g. a job id */
+  filePrefix?: string;
+  /** stream buffer size in bytes (default 256 KiB); small values are for tests of backpressure */
+  highWaterMark?: number;
+  /** where bytes go instead of a file (tests: a slow destination); default fs.createWriteStream */
+  openFile?: (path: string, highWaterMark: number) => Writable;
+}
+
+/** The error file set is kept apart from a resource file set even if a mapping emits OperationOutcome. */
+const ERROR_KEY = '\0error';
+
+interface OpenPart {
+  type: string;
+  isError: boolean;
+  path: string;
+  count: number;
+  bytes: number;
+  /** what lines are written to (the gzip stream or the file itself) */
+  input: Writable;
+  /** settles when the bytes are on disk; rejects with the stream's error */
+  done: Promise<void>;
+  failure?: unknown;
+}
+
+export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
+  const dir = resolve(options.dir);
+  const maxPerFile = options.maxResourcesPerFile ?? 100_000;
+  if (!Number.isInteger(maxPerFile) || maxPerFile < 1) {
+    throw new RangeError(`maxResourcesPerFile must be a positive integer, got ${String(maxPerFile)}`);
+  }
+  const gzip = options.gzip ?? false;
+  const prefix = options.filePrefix ?? '';
+  const highWaterMark = options.highWaterMark ?? 256 * 1024;
+  const openFile = options.openFile ?? ((path: string, hwm: number): WriteStream => createWriteStream(path, { highWaterMark: hwm }));
+
+  const current = new Map<string, OpenPart>();
+  const partNumbers = new Map<string, number>();
+  /** every part ever opened, in the order they were closed (or opened, for those still open) */
+  const closing: OpenPart[] = [];
+  const created: string[] = [];
+  let dirReady: Promise<void> | undefined;
+  let dirExists = false;
+  let state: 'open' | 'closed' | 'aborted' = 'open';
+
+  function openPart(key: string, type: string, isError: boolean): OpenPart {
+    const n = (partNumbers.get(key) ?? 0) + 1;
+    partNumbers.set(key, n);
+    const path = join(dir, `${prefix}${type}.${String(n).padStart(6, '0')}.ndjson${gzip ? '.gz' : ''}`);
+    created.push(path);
+    const file = openFile(path, highWaterMark);
+    let input: Writable;
+    let done: Promise<void>;
+    if (gzip) {
+      const gz = createGzip();
+      input = gz;
+      done = pipeline(gz, file);
+    } else {
+      input = file;
+      done = finished(file);
+    }
+    const part: OpenPart = { type, isError, path, count: 0, bytes: 0, input, done };
+    // Remember the failure for the next write/close instead of leaving an unhandled rejection.
+    done.catch((err: unknown) => {
+      part.failure = err;
+    });
+    current.set(key, part);
+    return part;
+  }
+
+  function finishPart(key: string, part: OpenPart): void {
+    current.delete(key);
+    closing.push(part);
+    part.input.end();
+  }
+
+  async function writeLine(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
+    if (state !== 'open') throw new Error(`NDJSON sink is ${state}; cannot write ${type}`);
+    if (!dirExists) {
+      await (dirReady ??= mkdir(dir, { recursive: true }).then(() => undefined));
+      dirExists = true;
+      if (state !== 'open') throw new Error(`NDJSON sink is ${state}; cannot write ${type}`);
+    }
+    let part = current.get(key);
+    if (part && part.count >= maxPerFile) {
+      finishPart(key, part);
+      part = undefined;
+    }
+    part ??= openPart(key, type, isError);
+    if (part.failure) throw part.failure;
+    const line = JSON.stringify(value) + '\n';
+    part.count++;
+    part.bytes += Buffer.byteLength(line);
+    if (!part.input.write(line)) await drained(part);
+  }
+
+  async function drained(part: OpenPart): Promise<void> {
+    // The part may be ended (rotated by another writer) before it drains; its completion then counts.
+    const stop = new AbortController();
+    try {
+      await Promise.race([once(part.input, 'drain', { signal: stop.signal }), part.done]);
+    } finally {
+      stop.abort();
+    }
+  }
+
+  async function settle(parts: OpenPart[]): Promise<void> {
+    await Promise.allSettled(parts.map((p) => p.done));
+  }
+
+  return {
+    write(resource: FhirResource): Promise<void> {
+      return writeLine(resource.resourceType, resource.resourceType, false, resource);
+    },
+    writeError(outcome: OperationOutcome): Promise<void> {
+      return writeLine(ERROR_KEY, 'OperationOutcome', true, outcome);
+    },
+    async close(): Promise<SinkResult> {
+      if (state === 'closed') throw new Error('NDJSON sink already closed');
+      if (state === 'aborted') throw new Error('NDJSON sink was aborted');
+      state = 'closed';
+      // Close in a stable order: resource types alphabetically, the error file last.
+      const keys = [...current.keys()].sort((a, b) => (a === ERROR_KEY ? 1 : b === ERROR_KEY ? -1 : a.localeCompare(b)));
+      for (const key of keys) finishPart(key, current.get(key)!);
+      await settle(closing);
+      const failed = closing.find((p) => p.failure !== undefined);
+      if (failed) throw failed.failure;
+      const result: SinkResult = { output: [], error: [] };
+      for (const part of closing) {
+        // For gzip the size on disk is what a client downloads; for plain files it equals the count.
+        const bytes = gzip ? (await stat(part.path)).size : part.bytes;
+        const file: OutputFile = { type: part.type, path: part.path, count: part.count, bytes };
+        (part.isError ? result.error : result.output).push(file);
+      }
+      return result;
+    },
+    async abort(): Promise<void> {
+      if (state === 'aborted') return;
+      state = 'aborted';
+      const parts = [...closing, ...current.values()];
+      current.clear();
+      for (const p of parts) p.input.destroy();
+      await settle(parts);
+      await Promise.all(created.map((path) => rm(path, { force: true })));
+    },
+  };
+}

@@ -1,0 +1,102 @@
+// Runs a full export of a connector into memory, for tests that look at every resource.
+import { openSource } from '../../src/pipeline/open-source.js';
+import { openAdapter } from '../../src/connectors/index.js';
+import type { ConnectorConfig, SourceAdapter } from '../../src/connectors/types.js';
+import { loadMappingSet } from '../../src/mapping/index.js';
+import type { CompiledMappingSet } from '../../src/mapping/types.js';
+import { runExport } from '../../src/pipeline/run-export.js';
+import type { FhirResource } from '../../src/mapping/types.js';
+import type { ResourceSink } from '../../src/sinks/types.js';
+import type { ExportRequest, ExportSummary } from '../../src/pipeline/types.js';
+
+type OperationOutcome = Parameters<ResourceSink['writeError']>[0];
+
+export interface CollectedExport {
+  resources: FhirResource[];
+  errors: OperationOutcome[];
+  summary: ExportSummary;
+}
+
+class MemorySink implements ResourceSink {
+  readonly resources: FhirResource[] = [];
+  readonly errors: OperationOutcome[] = [];
+  async write(resource: FhirResource): Promise<void> {
+    this.resources.push(resource);
+  }
+  async writeError(outcome: OperationOutcome): Promise<void> {
+    this.errors.push(outcome);
+  }
+  async close() {
+    return { output: [], error: [] };
+  }
+  async abort(): Promise<void> {
+    this.resources.length = 0;
+  }
+}
+
+type ExportOptions = Omit<ExportRequest, 'adapter' | 'mappings' | 'sink'>;
+
+async function collect(adapter: SourceAdapter, mappings: CompiledMappingSet, options: ExportOptions = {}): Promise<CollectedExport> {
+  const sink = new MemorySink();
+  const summary = await runExport({ ...options, adapter, mappings, sink });
+  return { resources: sink.resources, errors: sink.errors, summary };
+}
+
+/** Everything a connector file's mappings make from its source. */
+export async function exportConnector(connectorFile: string, options: ExportOptions = {}): Promise<CollectedExport> {
+  const source = await openSource(connectorFile);
+  try {
+    return await collect(source.adapter, source.mappings, options);
+  } finally {
+    await source.close();
+  }
+}
+
+/** Same for a connector configuration built in memory (test databases). */
+export async function exportConfig(config: ConnectorConfig): Promise<CollectedExport> {
+  const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
+  const adapter = await openAdapter(config);
+  try {
+    return await collect(adapter, mappings);
+  } finally {
+    await adapter.close();
+  }
+}
+
+/** Every `reference` string anywhere in a resource. */
+export function referencesOf(value: unknown, out: string[] = []): string[] {
+  if (Array.isArray(value)) for (const v of value) referencesOf(v, out);
+  else if (value && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (k === 'reference' && typeof v === 'string') out.push(v);
+      else referencesOf(v, out);
+    }
+  }
+  return out;
+}
+
+/** JSON paths of empty strings, arrays and objects (FHIR forbids them). */
+export function emptyValues(value: unknown, at = '', out: string[] = []): string[] {
+  if (value === '' || (Array.isArray(value) && value.length === 0)) out.push(at || '/');
+  else if (Array.isArray(value)) value.forEach((v, i) => emptyValues(v, `${at}/${i}`, out));
+  else if (value && typeof value === 'object') {
+    const entries = Object.entries(value);
+    if (entries.length === 0) out.push(at || '/');
+    for (const [k, v] of entries) emptyValues(v, `${at}/${k}`, out);
+  }
+  return out;
+}
+
+/** Resources sorted by type and id, with keys sorted, for comparing exports of different sources. */
+export function canonical(resources: FhirResource[]): string[] {
+  const sortKeys = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sortKeys);
+    if (v && typeof v === 'object') {
+      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+    }
+    return v;
+  };
+  return resources
+    .map((r) => JSON.stringify(sortKeys(r)))
+    .sort();
+}
