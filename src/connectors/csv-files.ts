@@ -98,7 +98,9 @@ export async function* readCsv(
     bom: true,
     skip_empty_lines: true,
     quote: options.quote === false ? null : (options.quote ?? '"'),
-    relax_column_count: false,
+    // checked below, so that a trailing delimiter on data rows (common in CMS RIF extracts) is accepted
+    relax_column_count: true,
+    info: true,
   });
   let failure: unknown;
   const done = (source.gzip ? pipeline(input, createGunzip(), parser) : pipeline(input, parser)).catch((err: unknown) => {
@@ -107,12 +109,18 @@ export async function* readCsv(
   let header: string[] | undefined;
   let finished = false;
   try {
-    for await (const record of parser as AsyncIterable<string[]>) {
+    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       throwIfAborted(options.signal);
       if (!header) {
         header = record.map((h) => h.trim().toLowerCase());
+        while (header.length > 1 && header[header.length - 1] === '') header.pop();
         options.onHeader?.(header);
         continue;
+      }
+      if (record.length !== header.length && !(record.length === header.length + 1 && record[header.length] === '')) {
+        throw new ConnectorError(
+          `table ${source.table}: ${source.file}:${info.lines}: wrong number of fields (expected ${header.length} as in the header, got ${record.length})`,
+        );
       }
       const row: Row = {};
       for (let i = 0; i < header.length; i++) {

@@ -39,7 +39,8 @@ beforeAll(async () => {
   await writeFile(path.join(dir, 'badquote.csv'), 'A,B\n1,"unfinished\n');
   await writeFile(path.join(dir, 'notgzip.csv.gz'), 'A,B\n1,2\n');
   await writeFile(path.join(dir, 'tabs.tsv'), 'A\tB\nx\ty\n');
-  await writeFile(path.join(dir, 'BENE_2024.dat'), 'BENE_ID|STATE\n567834|MA\n');
+  // CMS RIF extracts end data rows (not the header) with a delimiter
+  await writeFile(path.join(dir, 'BENE_2024.dat'), 'BENE_ID|STATE\n567834|MA|\n');
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -94,6 +95,11 @@ describe('csv adapter', () => {
       { name: 'Smith, Ann', visits: 1000 },
     ]);
     expect(await adapter.columns({ sql: 'select id as pid, name from people' })).toEqual(['pid', 'name']);
+    // numeric comparisons mean the same on the staged path as on a plain scan ('7' < '10' as numbers)
+    const young = await collect(adapter.stream({ table: 'people', where: [{ column: 'age', op: '<', value: 10 }], orderBy: ['id'] }));
+    expect(young.map((r) => r.id)).toEqual(['3']);
+    const limited = await collect(adapter.stream({ table: 'visits', where: [{ column: 'person', op: 'in', value: ['1'] }, { column: 'id', op: '!=', value: 'v3' }], orderBy: ['id'], limit: 2 }));
+    expect(limited.map((r) => r.id)).toEqual(['v1002', 'v1005']);
   });
 
   it('lets a parent scan and child look-ups run at the same time', async () => {

@@ -85,9 +85,14 @@ export class CsvAdapter implements SourceAdapter {
       const indexed = [...(query.where ?? []).filter((f) => f.op === 'in').map((f) => f.column), ...(query.orderBy ?? []).slice(0, 1)];
       for (const column of indexed) this.ensureIndex(scratch, query.table.toLowerCase(), column.replace(/\s+(asc|desc)$/i, '').toLowerCase());
     }
-    const staged: SourceQuery = { ...query, table: query.table?.toLowerCase(), sql };
+    // Only IN lists and null tests go into SQL: the scratch columns are TEXT, and SQLite would compare
+    // `age > 10` as text. Comparisons run here, as on a plain scan, so both paths agree.
+    const pushed = (query.where ?? []).filter((f) => f.op === 'in' || f.op === 'is null' || f.op === 'is not null');
+    const kept = (query.where ?? []).filter((f) => !pushed.includes(f));
+    const staged: SourceQuery = { table: query.table?.toLowerCase(), sql, where: pushed, orderBy: query.orderBy };
     if (sql === undefined) delete staged.sql;
-    return scratch.reader.stream(staged, options);
+    if (kept.length === 0) return scratch.reader.stream({ ...staged, limit: query.limit }, options);
+    return filtered(scratch.reader.stream(staged, options), kept, query.limit);
   }
 
   /** CSV tables a SQL text mentions: every word that names a file of the folder. */
@@ -192,6 +197,16 @@ export class CsvAdapter implements SourceAdapter {
     scratch.db.close();
     await rm(scratch.dir, { recursive: true, force: true });
     scratchDirs.delete(scratch.dir);
+  }
+}
+
+async function* filtered(rows: AsyncIterable<Row>, where: SourceQuery['where'], limit: number | undefined): AsyncIterable<Row> {
+  if (limit !== undefined && limit <= 0) return;
+  let emitted = 0;
+  for await (const row of rows) {
+    if (!matchesFilters(row, where)) continue;
+    yield row;
+    if (limit !== undefined && ++emitted >= limit) return;
   }
 }
 

@@ -6,8 +6,9 @@ import { connectorFailure, redactText, secretsOf } from './redact.js';
 describe('secrets', () => {
   it('finds passwords in URLs (raw and decoded) and in nested settings', () => {
     expect(secretsOf('postgres://app:p%40ss@db/ehr').sort()).toEqual(['p%40ss', 'p@ss']);
-    expect(secretsOf({ host: 'db', password: 'pw1', options: { authentication: { token: 'tk' } } }).sort()).toEqual(['pw1', 'tk']);
+    expect(secretsOf({ host: 'db', password: 'pw-one', options: { authentication: { token: 'tok-two' } } }).sort()).toEqual(['pw-one', 'tok-two']);
     expect(secretsOf('postgres://app@db/ehr')).toEqual([]);
+    expect(secretsOf('postgres://app:p@db/ehr')).toEqual([]); // too short to blank out of messages
   });
 
   it('removes them from driver messages, which are also shortened', () => {

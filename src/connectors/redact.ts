@@ -21,7 +21,9 @@ export function secretsOf(connection: ConnectorConfig['connection']): string[] {
     }
   };
   visit(connection);
-  return [...new Set(found.filter((s) => s.length > 0))];
+  // Very short secrets are left out: blanking every 'p' of a message would make it unreadable, and the
+  // connection itself is only ever printed through redactConnection, which drops the password outright.
+  return [...new Set(found.filter((s) => s.length >= 4))];
 }
 
 function parseUrl(value: string): URL | undefined {

@@ -32,7 +32,7 @@ export function capabilityStatement(input: CapabilityInput): CapabilityStatement
     { type: 'Patient', operation: [{ name: 'export', definition: `${OPERATION}/patient-export` }] },
   ];
   for (const type of [...input.resourceTypes].sort()) {
-    if (type !== 'Group' && type !== 'Patient') resources.push({ type });
+    if (type !== 'Group' && type !== 'Patient') resources.push({ type: type as CapabilityStatementRestResource['type'] });
   }
   const rest: CapabilityStatement['rest'] = [
     {

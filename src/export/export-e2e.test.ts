@@ -80,7 +80,8 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(filtered.manifest.request).toContain('_typeFilter=');
 
     const since = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Patient&_since=2000-01-01T00:00:00Z`, { token: t });
-    expect(since.resources.Patient).toHaveLength(11); // patients.csv has no last-updated column
+    expect(since.resources.Patient).toHaveLength(11); // patients.csv has no last-updated column...
+    expect(Object.values(since.manifest.extension ?? {})).toEqual([['Patient']]); // ...and the manifest says so
   }, 120_000);
 
   it('Patient level with patient (POST): only that patient\'s compartment', async () => {
@@ -94,6 +95,17 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(run.violations).toEqual([]);
     expect(run.resources.Patient!.map((p) => p.id)).toEqual([id]);
     for (const r of [...(run.resources.Condition ?? []), ...(run.resources.Encounter ?? [])]) expect(patientRefs(r)).toEqual([id]);
+  }, 120_000);
+
+  it('includeAssociatedData adds the Provenance the mappings produce, even when _type leaves it out', async () => {
+    const t = await token();
+    const run = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Encounter&includeAssociatedData=LatestProvenanceResources`, { token: t });
+    expect(run.violations).toEqual([]);
+    expect(Object.keys(run.resources).sort()).toEqual(['Encounter', 'Provenance']);
+    const encounters = new Set(run.resources.Encounter!.map((e) => `Encounter/${String(e.id)}`));
+    for (const p of run.resources.Provenance!) {
+      for (const target of p.target as Array<{ reference: string }>) expect(encounters.has(target.reference)).toBe(true);
+    }
   }, 120_000);
 
   it('Group level: the Group resource lists the members and the export holds only their data', async () => {
@@ -112,6 +124,7 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     for (const r of [...run.resources.Condition!, ...(run.resources.Observation ?? [])]) {
       expect(members).toContain(patientRefs(r)[0]);
       expect(Object.keys(r)).not.toContain('onsetDateTime');
+      expect((r.meta as { tag?: Array<{ code: string }> }).tag?.map((t) => t.code)).toContain('SUBSETTED');
     }
     const women = await fetch(`${base}/fhir/Group?name=female`, { headers: { authorization: `Bearer ${t}` } });
     expect(((await women.json()) as { total: number }).total).toBe(1);

@@ -194,7 +194,7 @@ export class JobRunner {
       await rm(dir, { recursive: true, force: true }).catch(() => undefined);
       if (controller.signal.aborted) {
         // cancelled: the store says so already; shutting down: leave it for the next start
-        if (this.closing) await store.requeue(id);
+        if (this.closing) await store.requeue(id, true);
         return;
       }
       this.options.log?.error({ job: id, err }, 'export job failed');

@@ -68,6 +68,9 @@ export function jobStoreContract(it: It, expect: Expect, open: () => Promise<Job
     expect((await store.get('c'))!.status).toBe('queued');
     await store.start('c', new Date().toISOString());
     expect((await store.get('c'))!.attempts).toBe(2);
+    expect(await store.requeue('c', true)).toBe(true); // a clean shutdown does not count the run
+    await store.start('c', new Date().toISOString());
+    expect((await store.get('c'))!.attempts).toBe(2);
     await store.fail('c', { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'boom' }] }, '2024-01-01T00:00:00.000Z');
     await store.cancel('d');
     expect((await store.dueForCleanup('2023-12-31T00:00:00.000Z')).map((j) => j.id)).toEqual(['d']);

@@ -69,8 +69,8 @@ export class PostgresJobStore implements JobStore {
     );
   }
 
-  async requeue(id: string): Promise<boolean> {
-    return this.change(`UPDATE ${this.table} SET status = 'queued', progress = NULL WHERE id = $1 AND status = 'running'`, [id]);
+  async requeue(id: string, refund = false): Promise<boolean> {
+    return this.change(`UPDATE ${this.table} SET status = 'queued', progress = NULL, attempts = attempts - $2 WHERE id = $1 AND status = 'running'`, [id, refund ? 1 : 0]);
   }
 
   async cancel(id: string): Promise<ExportJob | undefined> {

@@ -59,8 +59,8 @@ export class SqliteJobStore implements JobStore {
     );
   }
 
-  async requeue(id: string): Promise<boolean> {
-    return this.change(`UPDATE export_jobs SET status = 'queued', progress = NULL WHERE id = ? AND status = 'running'`, id);
+  async requeue(id: string, refund = false): Promise<boolean> {
+    return this.change(`UPDATE export_jobs SET status = 'queued', progress = NULL, attempts = attempts - ? WHERE id = ? AND status = 'running'`, refund ? 1 : 0, id);
   }
 
   async cancel(id: string): Promise<ExportJob | undefined> {

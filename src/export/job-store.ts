@@ -16,8 +16,8 @@ export interface JobStore {
   complete(id: string, manifest: ExportManifest, expiresAt: string): Promise<boolean>;
   /** queued|running → failed */
   fail(id: string, outcome: OperationOutcome, expiresAt: string): Promise<boolean>;
-  /** running → queued (a restart re-runs it) */
-  requeue(id: string): Promise<boolean>;
+  /** running → queued (a restart re-runs it); `refund` un-counts the run (a clean shutdown is no failure) */
+  requeue(id: string, refund?: boolean): Promise<boolean>;
   /** queued|running|completed|failed → cancelled; returns the job as it was, undefined when unknown */
   cancel(id: string): Promise<ExportJob | undefined>;
   /** completed|failed|cancelled → expired */

@@ -11,6 +11,7 @@ import type { JobStore } from './job-store.js';
 import { PostgresJobStore } from './job-store-postgres.js';
 import { SqliteJobStore } from './job-store-sqlite.js';
 import { buildServer, describeExportableTypes } from './server.js';
+import { canUseWorkers, workerExecutor } from './worker-executor.js';
 import { defaultDataDir, positiveInt } from './serve-options.js';
 
 export interface ServeOptions {
@@ -29,6 +30,8 @@ export interface ServeOptions {
   retryAfter?: string;
   minPollInterval?: string;
   tokenLifetime?: string;
+  inProcess?: boolean;
+  trustProxy?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -49,8 +52,10 @@ export function registerServeCommand(program: Command): void {
       .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
       .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
       .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
-      .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '1000')
+      .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
       .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+      .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
+      .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
       .action(async (opts: ServeOptions) => {
         await serve(opts);
       });
@@ -65,6 +70,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   await mkdir(dataDir, { recursive: true });
   const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
   const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
+  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl)) throw new Error(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
   if (tokenLifetime > 300) throw new Error('--token-lifetime may be at most 300 seconds (SMART backend services)');
 
   let clients: ClientRegistry | undefined;
@@ -75,18 +81,24 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   let store: JobStore | undefined;
   try {
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
+    const useWorkers = !opts.inProcess && canUseWorkers();
     const server = await buildServer({
       source,
       store,
+      ...(useWorkers
+        ? { executor: workerExecutor(opts.connector ? resolve(opts.connector) : undefined, { maxResourcesPerFile, gzip: opts.gzipFiles ?? false, sourceName: source.config.name }) }
+        : {}),
       dataDir,
       auth: clients ? { mode: 'smart', clients, tokenLifetimeSeconds: tokenLifetime, ...(env.FHIR_BRIDGE_TOKEN_SECRET ? { tokenSecret: env.FHIR_BRIDGE_TOKEN_SECRET } : {}) } : { mode: 'open' },
       ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+      trustProxy: opts.trustProxy ?? false,
       concurrency: positiveInt('--concurrency', opts.concurrency, 2),
       fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
-      maxResourcesPerFile: positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000),
+      maxResourcesPerFile,
       gzipFiles: opts.gzipFiles ?? false,
       retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
-      minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 1000, { allowZero: true }),
+      minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
       logger: { level: env.LOG_LEVEL ?? 'info' },
     });
     const url = await server.listen(port, host);
@@ -98,7 +110,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  FHIR base      ${publicBase}/fhir      (metadata, $export, Patient/$export, Group/[id]/$export)`,
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
-      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? 'in worker threads' : 'on the server thread'}`,
     ];
     if (clients) {
       lines.push(`  auth           SMART backend services; token endpoint ${publicBase}/auth/token; ${clients.size} client(s) from ${clientsFile}`);

@@ -1,7 +1,8 @@
 // The $export HTTP edge with a fake source and executor (open mode); auth is in auth.test.ts, the real
 // pipeline over real HTTP in export-e2e.test.ts.
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,6 +95,20 @@ describe('$export server', () => {
     const gz = await download(s, patientFile.url, { 'accept-encoding': 'gzip, deflate' });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.rawPayload).toString('utf8')).toBe(file.body);
+  });
+
+  it('inflates files stored gzipped for clients that do not accept gzip, and sends them as they are to those that do', async () => {
+    const s = await start({ control: { gzip: true } });
+    const res = await kickoff(s, '/fhir/$export?_type=Patient');
+    const manifest = (await finish(s, res.headers['content-location'] as string)).json() as ExportManifest;
+    expect(manifest.output[0]!.url).toMatch(/\.ndjson\.gz$/);
+    const plain = await download(s, manifest.output[0]!.url, { 'accept-encoding': 'identity' });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['p1', 'p2', 'p3']);
+    const gz = await download(s, manifest.output[0]!.url, { 'accept-encoding': 'gzip;q=1' });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(gz.rawPayload).toString('utf8')).toBe(plain.body);
+    expect((await download(s, manifest.output[0]!.url.replace('Patient.', 'Nope.'))).statusCode).toBe(404);
   });
 
   it('limits Patient-level exports to the patient compartment and reports lenient-ignored types', async () => {
@@ -248,11 +263,10 @@ describe('$export server', () => {
   });
 
   it('survives a restart: a job left running is run again and completes', async () => {
-    let release!: () => void;
-    const first = await start({ control: { gate: new Promise<void>((r) => (release = r)) } });
+    // the first process "dies" mid-export: its job never finishes, the store still says running
+    const first = await start({ control: { gate: new Promise<void>(() => undefined) } });
     const location = (await kickoff(first, '/fhir/$export')).headers['content-location'] as string;
     const id = new URL(location).pathname.split('/').pop()!;
-    // simulate a crash: the store still says running, nothing finishes the job
     await vitestWaitFor(async () => (await first.store.get(id))!.status === 'running');
     const dataDir = first.dataDir;
     servers = servers.filter((x) => x !== first);
@@ -263,12 +277,23 @@ describe('$export server', () => {
     expect(done.statusCode).toBe(200);
     expect(control.calls).toBe(1);
     expect((await second.store.get(id))!.attempts).toBe(2);
-    release();
     await first.store.close();
   });
 
+  it('a clean shutdown leaves a running job queued, and the next start runs it without counting a failure', async () => {
+    const first = await start({ control: { gate: new Promise<void>(() => undefined) } });
+    const location = (await kickoff(first, '/fhir/$export')).headers['content-location'] as string;
+    const id = new URL(location).pathname.split('/').pop()!;
+    await vitestWaitFor(async () => (await first.store.get(id))!.status === 'running');
+    servers = servers.filter((x) => x !== first);
+    await first.close();
+    const second = await start({ dataDir: first.dataDir, store: new SqliteJobStore(join(first.dataDir, 'jobs.sqlite')) });
+    expect((await finish(second, location)).statusCode).toBe(200);
+    expect((await second.store.get(id))!.attempts).toBe(1);
+  });
+
   it('survives a restart: a job interrupted too often ends failed with an OperationOutcome, not 202 forever', async () => {
-    const dataDir = (await fakeServer()).dataDir;
+    const dataDir = await mkdtemp(join(tmpdir(), 'fhir-bridge-export-'));
     const store = new SqliteJobStore(join(dataDir, 'jobs.sqlite'));
     await store.init();
     const job = await store.create({ id: 'stuck', clientId: null, level: 'system', requestUrl: 'http://h/fhir/$export', baseUrl: 'http://h', params: { outputFormat: 'application/fhir+ndjson', types: ['Patient'] }, ignored: [] });

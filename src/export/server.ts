@@ -47,7 +47,7 @@ export interface ServerOptions {
   store: JobStore;
   dataDir: string;
   auth: AuthOptions;
-  /** how jobs run (default: the pipeline over `source`) */
+  /** how jobs run (default: the pipeline over `source`, in this thread) */
   executor?: JobExecutor;
   /** groups (default: parsed from source.config.groups) */
   groups?: GroupDefinition[];
@@ -60,10 +60,12 @@ export interface ServerOptions {
   sweepIntervalMs?: number;
   /** Retry-After of 202 and 429 answers (default 2) */
   retryAfterSeconds?: number;
-  /** status polls of one job closer than this get 429 (default 1000; 0 disables) */
+  /** status polls of one job closer than this get 429 (default 500: common clients poll every second at most; 0 disables) */
   minPollIntervalMs?: number;
   maxResourcesPerFile?: number;
   gzipFiles?: boolean;
+  /** trust X-Forwarded-Proto/-Host from a reverse proxy when building URLs (default false; prefer baseUrl) */
+  trustProxy?: boolean;
   /** fastify logger option (default false) */
   logger?: boolean | Record<string, unknown>;
 }
@@ -91,7 +93,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
   const jwks = auth?.jwksFetcher ?? new JwksFetcher();
   const replay = new ReplayCache();
   const retryAfter = String(options.retryAfterSeconds ?? 2);
-  const minPollMs = options.minPollIntervalMs ?? 1000;
+  const minPollMs = options.minPollIntervalMs ?? 500;
   const knownTypes = schemaValidator().resourceTypes;
   const groups = new GroupDirectory(options.groups ?? parseGroups(source.config?.groups, source.config?.file), source.adapter, source.mappings);
   const version = packageVersion();
@@ -118,7 +120,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
   });
 
-  const app = Fastify({ logger: options.logger ?? false, trustProxy: true });
+  const app = Fastify({ logger: options.logger ?? false, trustProxy: options.trustProxy ?? false });
   await app.register(formbody);
   app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 

@@ -47,7 +47,7 @@ export function fakeSource() {
 }
 
 /** Writes, per requested type, the fake source's rows of that type (honouring patientKeys); waits on `gate` first. */
-export function fakeExecutor(source: ReturnType<typeof fakeSource>, control: { gate?: Promise<void>; fail?: Error; calls?: number } = {}): JobExecutor {
+export function fakeExecutor(source: ReturnType<typeof fakeSource>, control: { gate?: Promise<void>; fail?: Error; calls?: number; gzip?: boolean } = {}): JobExecutor {
   return async ({ job, dir, signal, onProgress }) => {
     control.calls = (control.calls ?? 0) + 1;
     onProgress('working on it');
@@ -56,7 +56,7 @@ export function fakeExecutor(source: ReturnType<typeof fakeSource>, control: { g
       await Promise.race([control.gate, new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))]);
     }
     if (control.fail) throw control.fail;
-    const sink = createNdjsonSink({ dir });
+    const sink = createNdjsonSink({ dir, gzip: control.gzip ?? false });
     for (const issue of job.ignored) await sink.writeError({ resourceType: 'OperationOutcome', issue: [issue] });
     const keys = job.patientKeys?.map(String);
     for (const m of source.mappings.mappings) {

@@ -85,3 +85,33 @@ describe('missingRequiredElements', () => {
     expect(() => missingRequiredElements({ resourceType: 'Patient' }, 'http://example.org/nope')).toThrow(/unknown profile/);
   });
 });
+
+describe('missingRequiredElements on US Core 6.1 slices', () => {
+  const BP = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-blood-pressure';
+  const component = (code: string) => ({
+    code: { coding: [{ system: 'http://loinc.org', code }] },
+    valueQuantity: { value: 120, unit: 'mm[Hg]', system: 'http://unitsofmeasure.org', code: 'mm[Hg]' },
+  });
+  const bp = (components: unknown[]) => ({
+    resourceType: 'Observation',
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+    code: { coding: [{ system: 'http://loinc.org', code: '85354-9' }] },
+    subject: { reference: 'Patient/p1' },
+    effectiveDateTime: '2020-01-01',
+    component: components,
+  });
+  it('accepts a blood pressure with both components and the vital-signs category', () => {
+    expect(missingRequiredElements(bp([component('8480-6'), component('8462-4')]), BP)).toEqual([]);
+  });
+  it('reports the missing diastolic component (a pattern-discriminated slice)', () => {
+    const missing = missingRequiredElements(bp([component('8480-6')]), BP);
+    expect(missing).toContain('Observation.component:diastolic');
+    expect(missing).not.toContain('Observation.component:systolic');
+  });
+  it('reports the missing vital-signs category slice', () => {
+    const obs = bp([component('8480-6'), component('8462-4')]);
+    obs.category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }];
+    expect(missingRequiredElements(obs, BP)).toContain('Observation.category:VSCat');
+  });
+});

@@ -77,6 +77,21 @@ describe('dateTime and instant', () => {
       expect(Date.parse(out)).toBe(Math.floor(ms / 1000) * 1000);
     }
   });
+  it('agrees with Intl on instants from 1900 to 2037 in several zones (incl. pre-1970, not cached)', () => {
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    for (const name of ['America/New_York', 'Europe/London', 'Australia/Lord_Howe', 'Asia/Kolkata', 'America/Sao_Paulo']) {
+      const fmt = new Intl.DateTimeFormat('en-US', { timeZone: name, timeZoneName: 'longOffset' });
+      for (let i = 0; i < 300; i++) {
+        const ms = Math.floor((Date.UTC(1900, 0, 1) + rand() * (Date.UTC(2037, 0, 1) - Date.UTC(1900, 0, 1))) / 1000) * 1000;
+        const out = c('instant', new Date(ms).toISOString(), getZone(name)) as string;
+        let off = fmt.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value.replace('GMT', '') || '+00:00';
+        if (/^[+-]\d{2}:\d{2}:\d{2}$/.test(off)) off = off.slice(0, 6); // LMT seconds are dropped
+        expect({ name, ms, end: out.slice(-6) }).toEqual({ name, ms, end: off });
+        if (!/:\d{2}:\d{2}$/.test(fmt.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value)) expect(Date.parse(out)).toBe(ms);
+      }
+    }
+  });
   it('localToEpoch inverts wall-clock time outside transitions', () => {
     const local = daysFromCivil(2021, 7, 1) * 86_400_000 + 12 * 3_600_000;
     expect(localToEpoch(ny, local)).toBe(Date.UTC(2021, 6, 1, 16));

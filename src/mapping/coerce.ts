@@ -106,6 +106,20 @@ export function makeCoercer(as: AsType, zone: Zone): Coercer {
   }
 }
 
+/** meta.lastUpdated: an instant; a bare date (a DATE column) counts as its midnight in `zone`. */
+export function makeLastUpdatedCoercer(zone: Zone): Coercer {
+  const instant = makeCoercer('instant', zone);
+  return (v) => {
+    if (isAbsent(v)) return undefined;
+    const t = parseTemporal(v);
+    if (typeof t !== 'string' && t.kind === 'date') {
+      t.kind = 'timestamp';
+      return formatInstant(instantOf(t, zone), '', zone);
+    }
+    return instant(v);
+  };
+}
+
 function isAbsent(v: unknown): boolean {
   return v === null || v === undefined || (typeof v === 'string' && v.trim() === '');
 }

@@ -2,12 +2,14 @@
 // path: per resource a `when` test, an id, and the compiled template; failures become located RowIssues.
 import type { Row } from '../connectors/types.js';
 import type { SourceLocation } from '../errors.js';
-import { makeCoercer, CoercionError, type Coercer } from './coerce.js';
+import { makeLastUpdatedCoercer } from './coerce.js';
 import { CompileContext, RowError, type ColumnUse, type Eval, type RefSlot } from './context.js';
 import type { Zone } from './datetime.js';
 import type { CompiledExpression } from './fhirpath.js';
 import { canonicalKeyValue, compileIdTemplate, FHIR_ID_RE, hashId, type IdTemplate } from './ids.js';
+import { allResourceTypes, checkElements, isResourceType } from './elements.js';
 import { compileLookups, isPlainObject } from './lookups.js';
+import { closest } from './suggest.js';
 import type { ParsedDocument } from './parse.js';
 import { checkKeys, compileChildren, compileSearch, compileSource } from './source.js';
 import { parseTemplate } from './template.js';
@@ -59,7 +61,7 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
   ctx.lookups = compileLookups(v.lookups, file, ctx);
   const search = compileSearch(ctx, v.search);
   const rules = compileResources(ctx, v.resources, source.key);
-  const lastUpdated = source.lastUpdated ? makeCoercer('instant', zone) : undefined;
+  const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
   const location = v.mapping !== undefined ? ctx.at(['mapping']) : doc.location;
   if (ctx.errors.length > 0) return { errors: ctx.errors, name };
 
@@ -67,6 +69,8 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
   const resources = rules.map((r) => r.public);
   const resourceTypes = [...new Set(rules.map((r) => r.resourceType))];
   const label = source.label;
+  const ruleOfType = new Map<string, ResourceRule>();
+  for (const r of rules) if (!ruleOfType.has(r.resourceType)) ruleOfType.set(r.resourceType, r);
 
   const canonicalKey = (values: readonly unknown[]): Array<string | undefined> => {
     const out: Array<string | undefined> = new Array(values.length);
@@ -118,7 +122,7 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
             const missing = key.filter((_, i) => canon![i] === undefined);
             throw new RowError('required', `row has no value for key column(s) ${missing.join(', ')} needed by the id`, rule.idLocation, `${rule.resourceType}.id`, missing[0]);
           }
-          if (!FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
+          if (rule.idTemplate && !FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
           const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
           let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
           if (rule.profiles.length > 0 || updated !== undefined) {
@@ -158,14 +162,13 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
       return { resources: out, issues };
     },
     idFor(resourceType: string, values: unknown[]): string | undefined {
-      const rule = rules.find((r) => r.resourceType === resourceType);
+      const rule = ruleOfType.get(resourceType);
       if (!rule || values.length !== key.length) return undefined;
       const id = idOf(rule, canonicalKey(values));
-      return id !== undefined && FHIR_ID_RE.test(id) ? id : undefined;
+      return id !== undefined && (!rule.idTemplate || FHIR_ID_RE.test(id)) ? id : undefined;
     },
     keyForId(resourceType: string, id: string): unknown[] | undefined {
-      const rule = rules.find((r) => r.resourceType === resourceType);
-      return rule?.idTemplate?.invert?.(id);
+      return ruleOfType.get(resourceType)?.idTemplate?.invert?.(id);
     },
   };
 
@@ -187,7 +190,8 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
 }
 
 function mergeProfiles(engine: string[], template: unknown): string[] {
-  if (template === undefined) return engine;
+  // A fresh array per resource: resources never share objects (the pipeline may edit them).
+  if (template === undefined) return engine.slice();
   const extra = Array.isArray(template) ? template : [template];
   return [...engine, ...extra.filter((p): p is string => typeof p === 'string' && !engine.includes(p))];
 }
@@ -210,6 +214,11 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
       return;
     }
     const resourceType = r.resourceType;
+    if (!isResourceType(resourceType)) {
+      const near = closest(resourceType, allResourceTypes());
+      ctx.error([...p, 'resourceType'], `unknown resourceType "${resourceType}": expected an R4 resource type${near ? ` (did you mean "${near}"?)` : ''}`);
+      return;
+    }
     const profiles: string[] = [];
     if (r.profile !== undefined && r.profile !== null) {
       const list = Array.isArray(r.profile) ? r.profile : [r.profile];
@@ -237,6 +246,8 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
     if (!isPlainObject(r.template)) {
       ctx.error(r.template === undefined ? p : [...p, 'template'], 'expected "template": the resource body as FHIR JSON in YAML');
     } else {
+      const body = Object.fromEntries(Object.entries(r.template).filter(([k]) => !ENGINE_FIELDS.includes(k)));
+      for (const e of checkElements(resourceType, body, [...p, 'template'])) ctx.error(e.path, e.message, true);
       for (const [field, val] of Object.entries(r.template)) {
         const fp = [...p, 'template', field];
         if (ENGINE_FIELDS.includes(field)) {
@@ -257,7 +268,7 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
       }
     }
     rules.push({
-      public: { resourceType, profiles, location: ctx.at([...p, 'resourceType']) },
+      public: { resourceType, profiles, location: ctx.at([...p, 'resourceType']), ...(idTemplate ? { idTemplate: r.id as string } : {}) },
       resourceType,
       profiles,
       when,
@@ -280,4 +291,3 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
   return rules;
 }
 
-export { CoercionError, type Coercer };

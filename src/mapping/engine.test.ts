@@ -111,6 +111,11 @@ describe('value forms', () => {
     expect(unmapped.issues[0]!.location).toEqual({ file: FILE, ...posOf(PATIENT, '$lookup: gender') });
   });
 
+  it('a DATE lastUpdated column counts as midnight in the connector zone', () => {
+    const ny = compile(PATIENT, 'America/New_York').byName.get('patient')!;
+    expect(ny.map(row({ updated: '2024-01-02' })).resources[0]!.meta!.lastUpdated).toBe('2024-01-02T00:00:00-05:00');
+  });
+
   it('reports a bad lastUpdated', () => {
     const r = m.map(row({ updated: 'never' }));
     expect(r.resources).toEqual([]);
@@ -237,7 +242,7 @@ resources:
   - resourceType: Claim
     template:
       diagnosis:
-        - condition: { reference: { $ref: condition, $key: [PATIENT, DIAG, ONSET] } }
+        - diagnosisReference: { reference: { $ref: condition, $key: [PATIENT, DIAG, ONSET] } }
 `;
   const set = compile(text);
   const cond = set.byName.get('condition')!;
@@ -247,7 +252,7 @@ resources:
     const c = cond.map({ patient: 'p1', code: '44054006', start: '2014-05-06T08:34:30Z' }).resources[0] as any;
     expect(c.subject.reference).toBe('Patient/pat-p1');
     const cl = claim.map({ claimid: 'c1', patient: 'p1', diag: '44054006', onset: '2014-05-06 08:34:30' }).resources[0] as any;
-    expect(cl.diagnosis[0].condition.reference).toBe(`Condition/${c.id}`);
+    expect(cl.diagnosis[0].diagnosisReference.reference).toBe(`Condition/${c.id}`);
   });
 
   it('gives the same hash id for the same row read from CSV, SQLite, PostgreSQL and MariaDB', () => {
@@ -302,6 +307,12 @@ resources:
     expect(r.issues[0]).toMatchObject({ code: 'required', resourceType: 'Condition' });
   });
 
+  it('a $ref whose key gives no valid id is a row issue, not a silent omission', () => {
+    const c = cond.map({ patient: 'p 1/x', code: 'c', start: '2014-05-06' });
+    expect(c.resources).toEqual([]);
+    expect(c.issues[0]).toMatchObject({ code: 'value', expression: 'Condition.subject.reference', column: 'patient' });
+  });
+
   it('an id template yielding an invalid FHIR id is a row issue', () => {
     const r = set.byName.get('patient')!.map({ id: 'a b/c' });
     expect(r.issues[0]).toMatchObject({ code: 'value', expression: 'Patient.id' });
@@ -354,5 +365,28 @@ describe('checkColumns', () => {
     const errors = checkColumns(m, { source: columns.filter((c) => c !== 'birthdate').concat('birthdat') });
     expect(errors.map((e) => e.detail)).toEqual(['unknown column "birthdate" in table patients (did you mean "birthdat"?)']);
     expect(errors[0]!.location).toEqual({ file: FILE, ...posOf(PATIENT, 'BIRTHDATE, $as') });
+  });
+});
+
+describe('$tz and $fhirpath with $as', () => {
+  it('reads and writes in the $tz zone, overriding the connector zone', () => {
+    const m = compile(`
+source: { table: t, key: ID }
+resources:
+  - resourceType: Observation
+    template:
+      status: final
+      code: { text: x }
+      effectiveDateTime: { $column: AT, $as: dateTime, $tz: Europe/Paris }
+      issued: { $column: AT, $as: instant }
+      valueQuantity: { value: { $fhirpath: "v.toDecimal() * 2", $as: decimal } }
+      valueString: { $fhirpath: "bad", $as: integer }
+`, 'America/New_York').mappings[0]!;
+    const r = m.map({ id: 1, at: '2021-07-01 12:00:00', v: '1.25', bad: null });
+    expect(r.issues).toEqual([]);
+    expect(r.resources[0]).toMatchObject({ effectiveDateTime: '2021-07-01T12:00:00+02:00', issued: '2021-07-01T12:00:00-04:00', valueQuantity: { value: 2.5 } });
+    const bad = m.map({ id: 1, at: '2021-07-01 12:00:00', v: '1', bad: 'x1' });
+    expect(bad.issues[0]).toMatchObject({ code: 'value', expression: 'Observation.valueString', column: 'bad' });
+    expect(bad.issues[0]!.message).toMatch(/"x1" is not a whole number \(from "bad"\)/);
   });
 });

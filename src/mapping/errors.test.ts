@@ -81,6 +81,20 @@ resources:
     expect(errors).toContainEqual({ ...posOf(text, '$ref: a,'), message: expect.stringMatching(/makes Patient, Person: add \$resourceType/) });
     expect(errors).toContainEqual({ ...posOf(text, '$ref: a, $resourceType'), message: expect.stringMatching(/\$key has 1 column\(s\) but mapping "a" has key \[x, y\]/) });
   });
+  it('$ref to a type the target makes with several id rules', () => {
+    const text = `mapping: a
+source: { table: a, key: X }
+resources:
+  - { resourceType: Coverage, id: "a-{X}", template: { status: active } }
+  - { resourceType: Coverage, id: "b-{X}", template: { status: active } }
+---
+mapping: b
+source: { table: b, key: ID }
+resources:
+  - { resourceType: Basic, template: { subject: { reference: { $ref: a, $key: ID } } } }
+`;
+    expectOne(text, '$ref: a', /several Coverage resources with different ids \(a-\{X\}, b-\{X\}\)/);
+  });
   it('collects every error of the set, not just the first', () => {
     const text = base('      gender: { $lookup: sex, $column: G }\n      birthDate: { $as: date }\n      name: [{ text: "{oops" }]', 'sauce: 1\n');
     expect(compileErrors(text).length).toBe(4);
@@ -138,5 +152,41 @@ resources:
     writeFileSync(join(dir, 'p.yaml'), text);
     const err = (await loadMappingSet([dir]).catch((e: unknown) => e)) as MappingErrors;
     expect(err.errors[0]!.location).toEqual({ file: join(dir, 'p.yaml'), ...posOf(text, 'race }') });
+  });
+});
+
+describe('YAML conveniences', () => {
+  it('supports anchors and << merge keys, and reports duplicate keys', async () => {
+    const { compile } = await import('./test-helpers.js');
+    const m = compile(`source: { table: t, key: ID }
+resources:
+  - resourceType: Basic
+    template:
+      meta: { tag: [&t { system: s, code: "{C}" }], security: [{ <<: *t, display: x }] }
+`).mappings[0]!;
+    expect((m.map({ id: 1, c: 'k' }).resources[0] as any).meta.security[0]).toEqual({ system: 's', code: 'k', display: 'x' });
+    const text = 'source: { table: t, key: ID }\nsource: { table: u, key: ID }\nresources: []\n';
+    expect(compileErrors(text)[0]).toMatchObject({ message: expect.stringMatching(/invalid YAML: .*unique/i) });
+  });
+});
+
+describe('FHIR element names (R4 model)', () => {
+  it('reports unknown elements and resource types with a suggestion, at the key', () => {
+    const text = base('      birthdate: { $column: B, $as: date }\n      name: [{ famly: "{L}" }]\n      contact: [{ relationshp: { text: x } }]\n      _gender: { extension: [{ url: u, valueCde: x }] }');
+    const errors = compileErrors(text);
+    expect(errors).toContainEqual({ ...posOf(text, 'birthdate'), message: 'unknown element "birthdate" in Patient (did you mean "birthDate"?)' });
+    expect(errors).toContainEqual({ ...posOf(text, 'famly'), message: 'unknown element "famly" in HumanName (did you mean "family"?)' });
+    expect(errors).toContainEqual({ ...posOf(text, 'relationshp'), message: 'unknown element "relationshp" in Patient.contact (did you mean "relationship"?)' });
+    expect(errors).toContainEqual({ ...posOf(text, 'valueCde'), message: 'unknown element "valueCde" in Extension (did you mean "valueCode"?)' });
+    expect(errors).toHaveLength(4);
+    const t2 = base('      active: true').replace('resourceType: Patient', 'resourceType: Patinet');
+    expect(compileErrors(t2)).toEqual([{ ...posOf(t2, 'Patinet'), message: 'unknown resourceType "Patinet": expected an R4 resource type (did you mean "Patient"?)' }]);
+  });
+  it('looks into $each, $if and $first but not into $literal or other directives', () => {
+    const text = base('      name: { $each: k, $template: { fmily: x } }\n      telecom: { $if: "a", $then: [{ sytem: phone }] }\n      address: { $literal: { lne: [x] } }', 'children: { k: { table: k, on: { P: ID } } }\n');
+    expect(compileErrors(text).map((e) => e.message)).toEqual([
+      'unknown element "fmily" in HumanName (did you mean "family"?)',
+      'unknown element "sytem" in ContactPoint (did you mean "system"?)',
+    ]);
   });
 });

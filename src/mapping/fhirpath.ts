@@ -39,19 +39,26 @@ export function compileExpression(text: string): CompiledExpression | string {
   const columns: ExprColumn[] = [];
   collect(ast, false, columns);
   const rewritten = lowerCaseColumns(text, columns);
-  let fn: (row: unknown, env?: Record<string, unknown>) => unknown;
-  try {
-    fn = fhirpath.compile(rewritten, undefined, { resolveInternalTypes: true }) as typeof fn;
-  } catch (e) {
-    return `invalid FHIRPath ${JSON.stringify(text)}: ${cleanMessage((e as Error).message)}`;
+  const fast = compileFast(rewritten === text ? ast : fhirpath.parse(rewritten));
+  type Fn = (row: unknown, env?: Record<string, unknown>) => unknown;
+  const compileSlow = () => fhirpath.compile(rewritten, undefined, { resolveInternalTypes: true }) as Fn;
+  // fhirpath.js is compiled up front only when it will run; for the fast subset it is compiled on the
+  // first value outside the subset (once per expression), which halves the load time of big mapping sets.
+  let fn: Fn | undefined;
+  if (!fast) {
+    try {
+      fn = compileSlow();
+    } catch (e) {
+      return `invalid FHIRPath ${JSON.stringify(text)}: ${cleanMessage((e as Error).message)}`;
+    }
   }
   // One env object per expression, refilled per call: evaluation is synchronous.
   const env: Record<string, unknown> = { parent: undefined };
   const slow = (row: Row, parent: Row | undefined): unknown[] => {
     env.parent = parent ?? null;
+    fn ??= compileSlow();
     return fn(row, env) as unknown[];
   };
-  const fast = rewritten === text ? compileFast(ast) : compileFast(fhirpath.parse(rewritten));
   if (!fast) return { text, columns, evaluate: slow };
   return {
     text,

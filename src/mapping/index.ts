@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { SourceQuery } from '../connectors/types.js';
 import { MappingError, type SourceLocation } from '../errors.js';
 import { columnUses, compileFiles, type CompileOptions } from './set.js';
+import { closest } from './suggest.js';
 import type { CompiledMapping, CompiledMappingSet } from './types.js';
 
 export type { CompileOptions } from './set.js';
@@ -58,33 +59,6 @@ export function checkColumns(mapping: CompiledMapping, available: Record<string,
     }
   }
   return errors;
-}
-
-function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestD) {
-      best = c;
-      bestD = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return row[b.length]!;
 }
 
 export { compileFiles };

@@ -77,6 +77,11 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
         errors.push(new MappingError(`$ref: mapping "${ref.target}" makes no ${type} (it makes ${target.resourceTypes.join(', ')})`, ref.location));
         continue;
       }
+      const ids = new Set(target.resources.filter((r) => r.resourceType === type).map((r) => r.idTemplate ?? ''));
+      if (ids.size > 1) {
+        errors.push(new MappingError(`$ref: mapping "${ref.target}" makes several ${type} resources with different ids (${[...ids].map((t) => t || 'hash').join(', ')}): write this reference as a string template instead`, ref.location));
+        continue;
+      }
       if (ref.arity !== target.source.key.length) {
         errors.push(new MappingError(`$ref: $key has ${ref.arity} column(s) but mapping "${ref.target}" has key [${target.source.key.join(', ')}] (${target.source.key.length})`, ref.location));
         continue;

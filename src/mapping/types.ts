@@ -1,7 +1,7 @@
 // The boundary between the mapping language and the pipeline: what a mapping file compiles to.
 // The pipeline fetches rows (and child rows) with the queries below and hands them to `map`; it never
 // looks inside templates. See mappings/README.md for the language itself.
-import type { Resource } from 'fhir/r4.js';
+import type { Resource } from 'fhir/r4';
 import type { Filter, Row, SourceQuery } from '../connectors/types.js';
 import type { SourceLocation } from '../errors.js';
 
@@ -47,6 +47,8 @@ export interface CompiledResource {
   resourceType: string;
   profiles: string[];
   location: SourceLocation;
+  /** the `id:` template as written, when the resource has one (otherwise its id is the key hash) */
+  idTemplate?: string;
 }
 
 export interface CompiledMapping {

@@ -248,12 +248,15 @@ function compileFhirPathValue(ctx: CompileContext, obj: Record<string, unknown>,
   if (!expr || (obj.$as !== undefined && !coerce)) return OMIT;
   const loc = ctx.at([...path, '$fhirpath'], true);
   const expression = scope.expression;
+  // The column at fault, when the expression reads exactly one.
+  const cols = new Set(expr.columns.map((c) => c.column));
+  const column = cols.size === 1 ? [...cols][0] : undefined;
   const one = (v: unknown): unknown => {
     if (coerce) {
       try {
         return coerce(v);
       } catch (e) {
-        if (e instanceof CoercionError) throw new RowError('value', `${e.message} (from ${JSON.stringify(expr.text)})`, loc, expression);
+        if (e instanceof CoercionError) throw new RowError('value', `${e.message} (from ${JSON.stringify(expr.text)})`, loc, expression, column);
         throw e;
       }
     }
@@ -356,6 +359,7 @@ function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
   };
   ctx.refs.push(slot);
   const n = cols.length;
+  const expression = scope.expression;
   return (row, parent) => {
     const key: unknown[] = new Array(n);
     for (let i = 0; i < n; i++) {
@@ -364,7 +368,11 @@ function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
       if (v === null || v === undefined || v === '') return undefined;
       key[i] = v;
     }
-    return slot.reference!(key);
+    const ref = slot.reference!(key);
+    if (ref === undefined) {
+      throw new RowError('value', `$ref ${slot.target}: key ${JSON.stringify(key)} gives no valid FHIR id`, slot.location, expression, cols[0]!.column);
+    }
+    return ref;
   };
 }
 

@@ -1,7 +1,7 @@
 // Fast inserts for the sample loader, straight through each driver: PostgreSQL parses and plans a
-// statement with thousands of parameters slowly, so rows go in as small multi-row statements prepared once
-// (named in pg, `execute` in mysql2) and as single-row prepared statements in SQLite. Measured on the
-// 20-copy sample this is several times faster than knex's insert builder.
+// statement with thousands of parameters slowly (measured: 18k rows of 33 columns took 1.3 s as 900-row
+// statements, 0.3 s as prepared 100-row ones), so rows go in as small multi-row statements prepared once
+// (named in pg, `execute` in mysql2) and as single-row prepared statements in SQLite.
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import mysql from 'mysql2/promise';

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import knexPkg from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../../test/support/databases.js';
 import { readCsv, locateTable } from '../connectors/csv-files.js';
@@ -107,6 +108,27 @@ for (const target of targets) {
       expect((await first(adapter, 'organizations', { id: org.id }))!.zip).toBe(org.zip);
       const pat = (await first(csv, 'patients', {}))!;
       expect((await first(adapter, 'patients', { id: pat.id }))!.birthdate).toBe(pat.birthdate);
+    });
+
+    it('declares the foreign keys: a row pointing at a missing patient is rejected', async () => {
+      const c = env.config;
+      const k = knexPkg.knex(
+        c.kind === 'sqlite'
+          ? {
+              client: 'better-sqlite3',
+              connection: { filename: c.path! },
+              useNullAsDefault: true,
+              pool: { afterCreate: (conn: { pragma(s: string): void }, done: (e: null, c: unknown) => void) => (conn.pragma('foreign_keys = ON'), done(null, conn)) },
+            }
+          : { client: c.kind === 'postgres' ? 'pg' : 'mysql2', connection: c.connection as string },
+      );
+      try {
+        await expect(k('conditions').insert({ start: '2020-01-01', patient: 'no-such-patient', encounter: 'no-such-encounter', code: '1' })).rejects.toThrow(
+          /foreign key/i,
+        );
+      } finally {
+        await k.destroy();
+      }
     });
 
     it('refuses to load over existing tables unless replace is given', async () => {

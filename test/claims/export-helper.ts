@@ -82,7 +82,8 @@ export async function connectorWith(
     'files:',
     ...Object.entries(files).map(([t, f]) => `  ${t}: ${JSON.stringify(f)}`),
     'mappings:',
-    ...[...base.mappings, ...extraMappings].map((m) => `  - ${JSON.stringify(path.resolve(path.dirname(base.file), m))}`),
+    // (a folder the base connector already lists is not listed twice)
+    ...[...new Set([...base.mappings, ...extraMappings].map((m) => path.resolve(path.dirname(base.file), m)))].map((m) => `  - ${JSON.stringify(m)}`),
     '',
   ].join('\n');
   const file = path.join(dir, 'connector.yaml');

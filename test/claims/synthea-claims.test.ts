@@ -124,6 +124,26 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     expect(n).toBeGreaterThan(claims.length * 4);
   });
 
+  it("lists the encounter's procedures on institutional and professional EOBs, the first as principal", () => {
+    const claimById = new Map(claims.map((c) => [c.Id!, c]));
+    const byEncounter = new Map<string, number>();
+    for (const p of table('procedures.csv')) byEncounter.set(p.ENCOUNTER!, (byEncounter.get(p.ENCOUNTER!) ?? 0) + 1);
+    let withProcedures = 0;
+    for (const eob of result.byType('ExplanationOfBenefit') as Json[]) {
+      const n = byEncounter.get(claimById.get(eob.id)!.APPOINTMENTID!) ?? 0;
+      if (eob.meta.profile[0].endsWith('Pharmacy')) {
+        expect(eob.procedure).toBeUndefined();
+        continue;
+      }
+      expect(eob.procedure?.length ?? 0, eob.id).toBe(n);
+      if (n === 0) continue;
+      withProcedures++;
+      expect(eob.procedure.map((p: Json) => p.sequence)).toEqual([...Array(n).keys()].map((i) => i + 1));
+      if (eob.meta.profile[0].includes('Institutional')) expect(eob.procedure[0].type[0].coding[0].code).toBe('principal');
+    }
+    expect(withProcedures).toBeGreaterThan(0);
+  });
+
   it('makes one Coverage per payer_transitions.csv row and one payer Organization per payers.csv row', () => {
     expect(result.byType('Coverage')).toHaveLength(table('payer_transitions.csv').length);
     const payerIds = table('payers.csv').map((p) => p.Id);

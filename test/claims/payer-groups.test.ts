@@ -1,0 +1,77 @@
+// Group definitions a payer would offer (src/export/groups.ts format): the RIF connector's own groups, and
+// the payer groups proposed for the Synthea connectors (README of mappings/synthea-claims).
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAdapter } from '../../src/connectors/index.js';
+import { loadConnectorConfig } from '../../src/connectors/config.js';
+import type { SourceAdapter } from '../../src/connectors/types.js';
+import { GroupDirectory, parseGroups } from '../../src/export/groups.js';
+import { loadMappingSet } from '../../src/mapping/index.js';
+import { ROOT } from './export-helper.js';
+import { table } from './synthea-expected.js';
+
+describe('groups of connectors/cms-ccw-rif.yaml', () => {
+  let adapter: SourceAdapter;
+  let groups: GroupDirectory;
+  beforeAll(async () => {
+    const config = await loadConnectorConfig(path.join(ROOT, 'connectors/cms-ccw-rif.yaml'));
+    adapter = await openAdapter(config);
+    groups = new GroupDirectory(parseGroups(config.groups), adapter, await loadMappingSet(config.mappings));
+  });
+  afterAll(async () => adapter?.close());
+
+  it('lists the sample beneficiary in each group, as Patient/<BENE_ID>', async () => {
+    expect(groups.ids().sort()).toEqual(['medicare-advantage-enrollees', 'medicare-beneficiaries', 'part-d-enrollees']);
+    for (const id of groups.ids()) {
+      const group = await groups.resource(id);
+      expect(group.member?.map((m) => m.entity.reference), id).toEqual(['Patient/567834']);
+    }
+  });
+});
+
+/** The payer groups proposed for connectors/synthea-*.yaml (same text as in the report / README). */
+const SYNTHEA_PAYER_GROUPS = {
+  'payer-medicare': {
+    name: 'Medicare members',
+    description: 'Patients with a Medicare enrolment period (payer_transitions)',
+    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Medicare'",
+  },
+  'payer-medicaid': {
+    name: 'Medicaid members',
+    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Medicaid'",
+  },
+  'payer-humana': {
+    name: 'Humana members',
+    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Humana'",
+  },
+  uninsured: {
+    name: 'Patients with an uninsured period',
+    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'NO_INSURANCE'",
+  },
+  claimants: { name: 'Patients with claims', sql: 'SELECT DISTINCT PATIENTID FROM claims' },
+};
+
+describe('payer groups for the Synthea connectors', () => {
+  let adapter: SourceAdapter;
+  let groups: GroupDirectory;
+  beforeAll(async () => {
+    const config = await loadConnectorConfig(path.join(ROOT, 'connectors/synthea-csv.yaml'));
+    adapter = await openAdapter(config);
+    const mappings = await loadMappingSet([...new Set([...config.mappings, path.join(ROOT, 'mappings/synthea-claims')])]);
+    groups = new GroupDirectory(parseGroups(SYNTHEA_PAYER_GROUPS), adapter, mappings);
+  });
+  afterAll(async () => adapter?.close());
+
+  it('each payer group holds exactly the patients enrolled with that payer', async () => {
+    const payers = new Map(table('payers.csv').map((p) => [p.Id!, p.NAME!]));
+    const transitions = table('payer_transitions.csv');
+    for (const [id, name] of [['payer-medicare', 'Medicare'], ['payer-medicaid', 'Medicaid'], ['payer-humana', 'Humana'], ['uninsured', 'NO_INSURANCE']]) {
+      const expected = new Set(transitions.filter((t) => payers.get(t.PAYER!) === name).map((t) => `Patient/${t.PATIENT}`));
+      const group = await groups.resource(id!);
+      expect(new Set(group.member?.map((m) => m.entity.reference)), id).toEqual(expected);
+      expect(expected.size, id).toBeGreaterThan(0);
+    }
+    const claimants = await groups.resource('claimants');
+    expect(claimants.quantity).toBe(new Set(table('claims.csv').map((c) => c.PATIENTID)).size);
+  });
+});
