@@ -356,17 +356,6 @@ resources:
   });
 });
 
-describe('checkColumns', () => {
-  it('reports an unknown column reference at its file:line:column, with a suggestion', async () => {
-    const { checkColumns } = await import('./index.js');
-    const m = compile(PATIENT).byName.get('patient')!;
-    const columns = ['id', 'ssn', 'last', 'first', 'middle', 'prefix', 'gender', 'birthdate', 'deathdate', 'marital', 'births', 'income', 'updated'];
-    expect(checkColumns(m, { source: columns })).toEqual([]);
-    const errors = checkColumns(m, { source: columns.filter((c) => c !== 'birthdate').concat('birthdat') });
-    expect(errors.map((e) => e.detail)).toEqual(['unknown column "birthdate" in table patients (did you mean "birthdat"?)']);
-    expect(errors[0]!.location).toEqual({ file: FILE, ...posOf(PATIENT, 'BIRTHDATE, $as') });
-  });
-});
 
 describe('$tz and $fhirpath with $as', () => {
   it('reads and writes in the $tz zone, overriding the connector zone', () => {

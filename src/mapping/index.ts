@@ -2,9 +2,9 @@
 // columns each query of a mapping needs, run mapping tests.
 import { resolve } from 'node:path';
 import type { SourceQuery } from '../connectors/types.js';
-import { MappingError, type SourceLocation } from '../errors.js';
+import type { SourceLocation } from '../errors.js';
 import { columnUses, compileFiles, type CompileOptions } from './set.js';
-import { closest } from './suggest.js';
+export { closest } from './suggest.js';
 import type { CompiledMapping, CompiledMappingSet } from './types.js';
 
 export type { CompileOptions } from './set.js';
@@ -45,20 +45,5 @@ export function requiredColumns(mapping: CompiledMapping): QueryColumns[] {
  * `fhir-bridge validate` reports). `available` gives the lower-cased columns of each query by name
  * ('source' or a child name); a query it gives no list for is not checked.
  */
-export function checkColumns(mapping: CompiledMapping, available: Record<string, string[] | undefined>): MappingError[] {
-  const errors: MappingError[] = [];
-  for (const q of requiredColumns(mapping)) {
-    const cols = available[q.name];
-    if (!cols) continue;
-    const known = new Set(cols.map((c) => c.toLowerCase()));
-    const what = q.name === 'source' ? (mapping.source.query.table ? `table ${mapping.source.query.table}` : 'the source query') : `child "${q.name}"`;
-    for (const c of q.columns) {
-      if (known.has(c.column)) continue;
-      const near = closest(c.column, [...known]);
-      errors.push(new MappingError(`unknown column "${c.column}" in ${what}${near ? ` (did you mean "${near}"?)` : ''}`, c.location));
-    }
-  }
-  return errors;
-}
 
 export { compileFiles };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { closest } from './validate.js';
+import { closest } from '../../mapping/index.js';
 import { parseInstant, splitList } from './export.js';
 
 describe('export option parsing', () => {

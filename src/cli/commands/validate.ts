@@ -3,7 +3,7 @@
 import { defaultConnectorFile, loadConnectorConfig, openAdapter, redactConnection } from '../../connectors/index.js';
 import type { SourceAdapter, SourceQuery } from '../../connectors/types.js';
 import { formatLocation, type SourceLocation } from '../../errors.js';
-import { loadMappingSet, requiredColumns } from '../../mapping/index.js';
+import { closest, loadMappingSet, requiredColumns } from '../../mapping/index.js';
 import type { CompiledMapping } from '../../mapping/types.js';
 import type { CliIo } from '../io.js';
 import { reportError } from '../report-error.js';
@@ -110,28 +110,3 @@ function describeQuery(name: string, query: SourceQuery): string {
   return name === 'source' ? what : `${what} (child ${name})`;
 }
 
-/** The nearest known name within a few edits, for "did you mean". */
-export function closest(word: string, candidates: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word, c);
-    if (d < bestDistance) {
-      best = c;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length]!;
-}
