@@ -77,7 +77,7 @@ export class CsvAdapter implements SourceAdapter {
   /** The query run on the scratch database, after the tables it reads have been copied there. */
   private async staged(query: SourceQuery, options: StreamOptions): Promise<AsyncIterable<Row>> {
     const scratch = await this.openScratch();
-    const sql = query.sql === undefined ? undefined : (sqlFor(query, 'csv') ?? sqlFor(query, 'sqlite'));
+    const sql = query.sql === undefined ? undefined : sqlFor(query, 'csv');
     if (query.sql !== undefined && sql === undefined) throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
     const tables = query.table ? [query.table.toLowerCase()] : await this.tablesIn(sql!);
     for (const table of tables) await this.stageTable(scratch, table);
@@ -171,7 +171,7 @@ export class CsvAdapter implements SourceAdapter {
       return readCsvHeader(source, this.folder.quote);
     }
     const scratch = await this.openScratch();
-    const sql = sqlFor(query, 'csv') ?? sqlFor(query, 'sqlite');
+    const sql = sqlFor(query, 'csv');
     if (sql === undefined) throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
     for (const table of await this.tablesIn(sql)) await this.stageTable(scratch, table);
     return scratch.reader.columns({ sql });

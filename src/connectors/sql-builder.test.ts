@@ -93,6 +93,8 @@ describe('helpers', () => {
   it('picks the SQL of a dialect, then default', () => {
     expect(sqlFor({ sql: { default: 'd', mysql: 'm' } }, 'mysql')).toBe('m');
     expect(sqlFor({ sql: { default: 'd', mysql: 'm' } }, 'sqlite')).toBe('d');
+    expect(sqlFor({ sql: { default: 'd', sqlite: 's' } }, 'csv')).toBe('s');
+    expect(sqlFor({ sql: { default: 'd', sqlite: 's', csv: 'c' } }, 'csv')).toBe('c');
     expect(sqlFor({ sql: { mysql: 'm' } }, 'sqlite')).toBeUndefined();
   });
 });

@@ -49,7 +49,8 @@ export function sqlFor(query: Pick<SourceQuery, 'sql'>, dialect: Dialect): strin
   const { sql } = query;
   if (sql === undefined) return undefined;
   if (typeof sql === 'string') return sql;
-  return sql[dialect] ?? sql.default;
+  // CSV sources run their SQL on a scratch SQLite copy, so an `sqlite:` variant fits them better than `default`.
+  return sql[dialect] ?? (dialect === 'csv' ? sql.sqlite : undefined) ?? sql.default;
 }
 
 function cleanSql(sql: string): string {

@@ -1,5 +1,5 @@
 // Group definitions a payer would offer (src/export/groups.ts format): the RIF connector's own groups, and
-// the payer groups proposed for the Synthea connectors (README of mappings/synthea-claims).
+// the payer and panel groups shipped in connectors/synthea-*.yaml.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdapter } from '../../src/connectors/index.js';
@@ -29,36 +29,13 @@ describe('groups of connectors/cms-ccw-rif.yaml', () => {
   });
 });
 
-/** The payer groups proposed for connectors/synthea-*.yaml (same text as in the report / README). */
-const SYNTHEA_PAYER_GROUPS = {
-  'payer-medicare': {
-    name: 'Medicare members',
-    description: 'Patients with a Medicare enrolment period (payer_transitions)',
-    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Medicare'",
-  },
-  'payer-medicaid': {
-    name: 'Medicaid members',
-    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Medicaid'",
-  },
-  'payer-humana': {
-    name: 'Humana members',
-    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'Humana'",
-  },
-  uninsured: {
-    name: 'Patients with an uninsured period',
-    sql: "SELECT DISTINCT pt.PATIENT FROM payer_transitions pt JOIN payers p ON p.Id = pt.PAYER WHERE p.NAME = 'NO_INSURANCE'",
-  },
-  claimants: { name: 'Patients with claims', sql: 'SELECT DISTINCT PATIENTID FROM claims' },
-};
-
 describe('payer groups for the Synthea connectors', () => {
   let adapter: SourceAdapter;
   let groups: GroupDirectory;
   beforeAll(async () => {
     const config = await loadConnectorConfig(path.join(ROOT, 'connectors/synthea-csv.yaml'));
     adapter = await openAdapter(config);
-    const mappings = await loadMappingSet([...new Set([...config.mappings, path.join(ROOT, 'mappings/synthea-claims')])]);
-    groups = new GroupDirectory(parseGroups(SYNTHEA_PAYER_GROUPS), adapter, mappings);
+    groups = new GroupDirectory(parseGroups(config.groups), adapter, await loadMappingSet(config.mappings));
   });
   afterAll(async () => adapter?.close());
 
@@ -73,5 +50,15 @@ describe('payer groups for the Synthea connectors', () => {
     }
     const claimants = await groups.resource('claimants');
     expect(claimants.quantity).toBe(new Set(table('claims.csv').map((c) => c.PATIENTID)).size);
+    const diabetes = await groups.resource('diabetes-panel');
+    const diabetic = new Set(table('conditions.csv').filter((c) => c.CODE === '44054006').map((c) => `Patient/${c.PATIENT}`));
+    expect(new Set(diabetes.member?.map((m) => m.entity.reference))).toEqual(diabetic);
+  });
+
+  it('every Synthea connector ships the same groups', async () => {
+    const files = ['synthea-sqlite', 'synthea-csv', 'synthea-postgres', 'synthea-mariadb'];
+    const all = await Promise.all(files.map((f) => loadConnectorConfig(path.join(ROOT, `connectors/${f}.yaml`))));
+    for (const c of all) expect(c.groups, c.name).toEqual(all[0]!.groups);
+    expect(Object.keys(all[0]!.groups ?? {}).length).toBeGreaterThan(0);
   });
 });

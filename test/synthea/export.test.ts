@@ -17,6 +17,7 @@ import {
 } from './source-counts.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const US_CORE_MAPPINGS = path.join(ROOT, 'mappings', 'synthea');
 
 interface Coding {
   system?: string;
@@ -56,7 +57,7 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
   describe(`Synthea sample exported from connectors/${connector}.yaml`, () => {
     let out: CollectedExport;
     beforeAll(async () => {
-      out = await exportConnector(path.join(ROOT, 'connectors', `${connector}.yaml`));
+      out = await exportConnector(path.join(ROOT, 'connectors', `${connector}.yaml`), {}, [US_CORE_MAPPINGS]);
     }, 120_000);
 
     it('maps every row without an issue', () => {
@@ -142,7 +143,7 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
       const filtered = await exportConnector(path.join(ROOT, 'connectors', `${connector}.yaml`), {
         types: ['Observation'],
         typeFilters: { Observation: [[{ column: 'code', op: 'in', value: codes }]] },
-      });
+      }, [US_CORE_MAPPINGS]);
       const got: Record<string, number> = {};
       for (const o of filtered.resources as unknown as Obs[]) {
         const code = o.code!.coding![o.code!.coding!.length - 1]!.code!;

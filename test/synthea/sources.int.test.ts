@@ -15,8 +15,8 @@ let reference: string[];
 let csv: CollectedExport;
 
 beforeAll(async () => {
-  const sqlite = await exportConnector(path.join(ROOT, 'connectors', 'synthea-sqlite.yaml'));
-  csv = await exportConnector(path.join(ROOT, 'connectors', 'synthea-csv.yaml'));
+  const sqlite = await exportConnector(path.join(ROOT, 'connectors', 'synthea-sqlite.yaml'), {}, [MAPPINGS]);
+  csv = await exportConnector(path.join(ROOT, 'connectors', 'synthea-csv.yaml'), {}, [MAPPINGS]);
   reference = canonical(sqlite.resources);
 }, 180_000);
 
