@@ -1,6 +1,7 @@
 // SQL Server through mssql (tedious). The request streams (`toReadableStream` pauses the request when
 // `batchSize` rows wait unread); leaving early cancels the request rather than reading it to the end.
-// tedious builds JS Dates; normaliseMssqlRow turns them back into the text the Row contract promises.
+// tedious builds JS Dates and JS numbers for DECIMAL; normaliseMssqlRow turns them back into the text the
+// Row contract promises.
 import mssqlModule from 'mssql';
 import type { Readable } from 'node:stream';
 import { ConnectorError } from '../errors.js';
@@ -20,7 +21,7 @@ export interface MssqlConfig {
   pool?: { max?: number; min?: number };
   [key: string]: unknown;
 }
-type ColumnTypes = Record<string, { index?: number; name?: string; type?: { declaration?: string } } | undefined>;
+type ColumnTypes = Record<string, { index?: number; name?: string; scale?: number; type?: { declaration?: string } } | undefined>;
 interface MssqlRequest {
   input(name: string, value: unknown): void;
   on(event: 'recordset', listener: (columns: ColumnTypes) => void): void;
@@ -90,11 +91,28 @@ export function mssqlTemporalText(value: Date, declaration: string | undefined):
   }
 }
 
-/** A tedious row as a portable Row: temporal values as text by their column type, keys lower-cased. */
+const EXACT_NUMERIC = new Set(['decimal', 'numeric', 'money', 'smallmoney']);
+
+/**
+ * The text of a DECIMAL/NUMERIC/MONEY value with the column's scale ('0.10' for DECIMAL(12,2)), as the
+ * other SQL adapters give it. tedious hands these out as JS numbers: exact up to 15 significant digits,
+ * which toFixed(scale) restores; wider values have already lost digits in the driver.
+ */
+export function mssqlDecimalText(value: number, scale: number | undefined): string {
+  if (!Number.isFinite(value) || Math.abs(value) >= 1e21) return String(value);
+  return value.toFixed(Math.min(Math.max(scale ?? 0, 0), 100));
+}
+
+/** A tedious row as a portable Row: temporal values and exact numerics as text by their column type, keys lower-cased. */
 export function normaliseMssqlRow(raw: Record<string, unknown>, columns: ColumnTypes): Row {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(raw)) {
-    out[key] = value instanceof Date ? mssqlTemporalText(value, columns[key]?.type?.declaration) : value;
+    const column = columns[key];
+    const declaration = column?.type?.declaration?.toLowerCase();
+    if (value instanceof Date) out[key] = mssqlTemporalText(value, declaration);
+    else if (typeof value === 'number' && declaration !== undefined && EXACT_NUMERIC.has(declaration))
+      out[key] = mssqlDecimalText(value, declaration.endsWith('money') ? 4 : column?.scale);
+    else out[key] = value;
   }
   return normaliseRow(out);
 }
@@ -128,6 +146,8 @@ export class MssqlAdapter implements SourceAdapter {
     const built = buildSelect('mssql', query);
     throwIfAborted(options.signal);
     const pool = await this.connected(what);
+    // the signal may have fired while the pool was connecting
+    throwIfAborted(options.signal);
     const request = pool.request();
     built.bindings.forEach((value, i) => request.input(`p${i}`, value));
     let columns: ColumnTypes = {};

@@ -1,9 +1,10 @@
-// Oracle through node-oracledb in Thin mode (no Instant Client). Rows come from queryStream with
-// `fetchArraySize` = batchSize. Dates, timestamps, CLOBs and non-integer NUMBERs are fetched as text
-// converted by the server with the session formats set below, so no value passes through a JS Date built
-// in the process' time zone and decimals keep their digits.
+// Oracle through node-oracledb in Thin mode (no Instant Client). A query is executed as a ResultSet and
+// read with getRows(batchSize), so at most one batch is held ahead of the consumer; leaving early or
+// aborting closes the ResultSet (breaking a running call) before the connection goes back to the pool.
+// Thin mode ignores the session's NLS formats when it converts DATE/TIMESTAMP to text (it calls
+// Date#toString()), so those are fetched as JS Dates and written as text here; NUMBERs that are not small
+// integers are fetched as the server's exact digits.
 import oracledbModule from 'oracledb';
-import type { Readable } from 'node:stream';
 import { ConnectorError } from '../errors.js';
 import { normaliseRow, throwIfAborted } from './normalise.js';
 import { connectorFailure, redactConnection, secretsOf } from './redact.js';
@@ -22,12 +23,20 @@ export interface OracleTypes {
   STRING: unknown;
 }
 
-interface OracleConnection {
-  execute(sql: string, binds?: unknown[], options?: Record<string, unknown>): Promise<{ metaData?: Array<{ name: string }> }>;
-  queryStream(sql: string, binds: unknown[], options: Record<string, unknown>): Readable;
+export interface OracleResultSet {
+  getRows(count: number): Promise<Array<Record<string, unknown>>>;
   close(): Promise<void>;
 }
-interface OraclePool {
+export interface OracleConnection {
+  execute(
+    sql: string,
+    binds?: unknown[],
+    options?: Record<string, unknown>,
+  ): Promise<{ metaData?: Array<{ name: string }>; resultSet?: OracleResultSet }>;
+  breakExecution(): Promise<void>;
+  close(): Promise<void>;
+}
+export interface OraclePool {
   getConnection(): Promise<OracleConnection>;
   close(drainTime?: number): Promise<void>;
 }
@@ -38,31 +47,73 @@ interface OracleDb extends OracleTypes {
 
 const oracledb = oracledbModule as OracleDb;
 
-/** Session formats: what the server writes dates and timestamps as when they are fetched as text. */
+/**
+ * Session settings: UTC for TIMESTAMP WITH LOCAL TIME ZONE and SYSDATE arithmetic, and the formats the
+ * server uses to read bound text as a DATE/TIMESTAMP (sql-builder binds Dates as 'YYYY-MM-DD HH24:MI:SS').
+ */
 export const SESSION_SETUP =
   `ALTER SESSION SET TIME_ZONE = 'UTC' NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS' ` +
   `NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF3' NLS_TIMESTAMP_TZ_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.FF3TZH:TZM' ` +
   `NLS_NUMERIC_CHARACTERS = '.,'`;
 
+const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
+
 /**
- * How a column is fetched: temporal types, LOB text and NUMBERs that are not small integers as strings;
- * everything else as the driver's default.
+ * The text of a DATE or TIMESTAMP (no time zone) value: 'YYYY-MM-DD HH:MM:SS[.fff]'. Thin mode builds
+ * these Dates in the process' time zone from the stored fields, so the local fields are the stored value
+ * (except a wall-clock time that does not exist locally, inside a DST gap: run with TZ=UTC to avoid it).
  */
-export function oracleFetchType(
-  meta: { dbType?: unknown; precision?: number; scale?: number },
-  types: OracleTypes,
-): { type: unknown } | undefined {
+export function oracleLocalDateText(value: Date | null): string | null {
+  if (value === null) return null;
+  const ms = value.getMilliseconds();
+  return (
+    `${pad(value.getFullYear(), 4)}-${pad(value.getMonth() + 1)}-${pad(value.getDate())} ` +
+    `${pad(value.getHours())}:${pad(value.getMinutes())}:${pad(value.getSeconds())}${ms ? `.${pad(ms, 3)}` : ''}`
+  );
+}
+
+/** The text of a TIMESTAMP WITH [LOCAL] TIME ZONE value: an instant, ISO 8601 in UTC. */
+export function oracleInstantText(value: Date | null): string | null {
+  return value === null ? null : value.toISOString();
+}
+
+/**
+ * The server's exact digits of a NUMBER as a plain decimal string: Thin mode writes '.5' and '-.5', and
+ * NUMBER keeps no trailing zeros, so a NUMBER(12,2) is padded to its scale ('12.50') like DECIMAL elsewhere.
+ */
+export function oracleNumberText(value: string | null, scale?: number): string | null {
+  if (value === null) return null;
+  let text = value.replace(/^(-?)\./, '$10.');
+  if (scale !== undefined && scale > 0 && /^-?\d+(\.\d*)?$/.test(text)) {
+    const [whole, fraction = ''] = text.split('.');
+    if (fraction.length < scale) text = `${whole}.${fraction.padEnd(scale, '0')}`;
+  }
+  return text;
+}
+
+type FetchMeta = { dbType?: unknown; precision?: number; scale?: number };
+type FetchAs = { type?: unknown; converter?: (value: never) => unknown };
+
+/**
+ * How a column is fetched: DATE/TIMESTAMP as Dates turned into text, LOB text and NUMBERs that are not
+ * small integers as exact strings; everything else as the driver's default.
+ */
+export function oracleFetchType(meta: FetchMeta, types: OracleTypes): FetchAs | undefined {
   switch (meta.dbType) {
     case types.DB_TYPE_DATE:
     case types.DB_TYPE_TIMESTAMP:
+      return { converter: oracleLocalDateText };
     case types.DB_TYPE_TIMESTAMP_TZ:
     case types.DB_TYPE_TIMESTAMP_LTZ:
+      return { converter: oracleInstantText };
     case types.DB_TYPE_CLOB:
     case types.DB_TYPE_NCLOB:
       return { type: types.STRING };
     case types.DB_TYPE_NUMBER: {
       const smallInteger = meta.scale === 0 && (meta.precision ?? 0) > 0 && (meta.precision ?? 0) <= 15;
-      return smallInteger ? undefined : { type: types.STRING };
+      if (smallInteger) return undefined;
+      const scale = meta.scale !== undefined && meta.scale > 0 && (meta.precision ?? 0) > 0 ? meta.scale : undefined;
+      return { type: types.STRING, converter: (v: string | null) => oracleNumberText(v, scale) };
     }
     default:
       return undefined;
@@ -94,7 +145,11 @@ export class OracleAdapter implements SourceAdapter {
   private readonly secrets: string[];
   private readonly where: string;
 
-  constructor(config: ConnectorConfig) {
+  /** `createPool` is oracledb's unless a test hands in its own. */
+  constructor(
+    config: ConnectorConfig,
+    private readonly createPool: (settings: Record<string, unknown>) => Promise<OraclePool> = (settings) => oracledb.createPool(settings),
+  ) {
     this.name = config.name;
     this.config = config;
     this.secrets = secretsOf(config.connection);
@@ -103,17 +158,21 @@ export class OracleAdapter implements SourceAdapter {
 
   private async connection(what: string): Promise<OracleConnection> {
     try {
-      this.pool ??= oracledb.createPool({
+      // Only a pool that could not be created is forgotten; one that merely failed to hand out a connection
+      // (server down for a moment, queue timeout) is kept, so close() still ends it and its sessions.
+      this.pool ??= this.createPool({
         ...oracleConfig(this.config.connection),
         poolMin: this.config.pool?.min ?? 0,
         poolMax: this.config.pool?.max ?? 10,
         sessionCallback: (conn: OracleConnection, _tag: string, done: (err?: Error) => void) => {
           conn.execute(SESSION_SETUP).then(() => done(), done);
         },
+      }).catch((err: unknown) => {
+        this.pool = undefined;
+        throw err;
       });
       return await (await this.pool).getConnection();
     } catch (err) {
-      this.pool = undefined;
       throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
     }
   }
@@ -121,32 +180,56 @@ export class OracleAdapter implements SourceAdapter {
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
     const what = queryLabel(query);
     const built = buildSelect('oracle', query);
-    throwIfAborted(options.signal);
+    const { signal } = options;
+    throwIfAborted(signal);
     const conn = await this.connection(what);
     const batchSize = Math.max(1, options.batchSize ?? 1000);
-    const rows = conn.queryStream(built.sql, built.bindings, {
-      outFormat: oracledb.OUT_FORMAT_OBJECT,
-      fetchArraySize: batchSize,
-      prefetchRows: batchSize,
-      fetchTypeHandler: (meta: { dbType?: unknown; precision?: number; scale?: number }) => oracleFetchType(meta, oracledb),
-    });
-    const onAbort = (): void => void rows.destroy(options.signal?.reason);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    let resultSet: OracleResultSet | undefined;
+    // A call on the wire (execute, getRows) is interrupted by a break; between calls nothing runs.
+    let calling = false;
+    const call = async <T>(work: Promise<T>): Promise<T> => {
+      calling = true;
+      try {
+        return await work;
+      } finally {
+        calling = false;
+      }
+    };
+    const onAbort = (): void => {
+      if (calling) conn.breakExecution().catch(() => undefined);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
-        throwIfAborted(options.signal);
-        yield normaliseOracleRow(raw);
+      throwIfAborted(signal); // the signal may have fired while a connection was being found
+      const result = await call(
+        conn.execute(built.sql, built.bindings, {
+          resultSet: true,
+          outFormat: oracledb.OUT_FORMAT_OBJECT,
+          fetchArraySize: batchSize,
+          prefetchRows: batchSize,
+          fetchTypeHandler: (meta: FetchMeta) => oracleFetchType(meta, oracledb),
+        }),
+      );
+      resultSet = result.resultSet;
+      if (!resultSet) throw new ConnectorError(`${this.name}: ${what} is not a query`);
+      for (;;) {
+        throwIfAborted(signal);
+        const batch = await call(resultSet.getRows(batchSize));
+        // only an empty batch means the end (a short one costs no extra round trip to confirm)
+        if (batch.length === 0) break;
+        for (const raw of batch) {
+          throwIfAborted(signal);
+          yield normaliseOracleRow(raw);
+        }
       }
     } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
+      if (signal?.aborted) throw signal.reason ?? err;
+      if (err instanceof ConnectorError) throw err;
       throw connectorFailure(this.name, what, err, this.secrets);
     } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      // The result set must be closed (stream 'close') before its connection goes back to the pool.
-      rows.on('error', () => undefined);
-      const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
-      if (!rows.destroyed) rows.destroy();
-      await closed;
+      signal?.removeEventListener('abort', onAbort);
+      // The result set is closed (its cursor freed) before the connection goes back to the pool.
+      await resultSet?.close().catch(() => undefined);
       await conn.close().catch(() => undefined);
     }
   }

@@ -16,7 +16,7 @@ export interface TestDatabase {
   kind: TestDatabaseKind;
   /** URL of the private schema/database (credentials included: for tests only) */
   url: string;
-  /** name of the private schema (PostgreSQL) or database (MariaDB, SQL Server) */
+  /** name of the private schema (PostgreSQL), database (MariaDB, SQL Server) or user (Oracle; see onServer) */
   schema: string;
   /** a connector for it; overrides win */
   config(overrides?: Partial<ConnectorConfig>): ConnectorConfig;
@@ -33,8 +33,8 @@ const ENV: Record<TestDatabaseKind, string> = {
 const EXAMPLE: Record<TestDatabaseKind, string> = {
   postgres: 'postgres://postgres@127.0.0.1:5432/test',
   mysql: 'mysql://root@127.0.0.1:3306/test',
-  mssql: 'mssql://sa:Passw0rd!@127.0.0.1:1433/master',
-  oracle: 'oracle://system:oracle@127.0.0.1:1521/FREEPDB1',
+  mssql: "'mssql://sa:FhirBridge1!@127.0.0.1:1433/master?trustServerCertificate=true'",
+  oracle: 'oracle://system:fhir-bridge@127.0.0.1:1521/FREEPDB1',
 };
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -134,9 +134,45 @@ async function onServer(kind: TestDatabaseKind, url: string): Promise<TestDataba
       cleanup: () => admin(`alter database ${schema} set single_user with rollback immediate; drop database ${schema}`),
     };
   }
-  // Oracle: a schema is a user; creating one needs DBA rights the URL may not have, so tests on Oracle share
-  // the URL's schema and must use uniquely named tables (prefix them with `schema`).
-  return { kind, url, schema, config: makeConfig(kind, url, schema), cleanup: async () => undefined };
+  // Oracle: a schema is a user. When the URL's user may create users (SYSTEM), the test gets a private one,
+  // dropped by cleanup(); otherwise (an APP_USER) tests share the URL's schema, so Oracle tests always name
+  // their tables with the `schema` prefix.
+  const { default: oracledb } = await import('oracledb');
+  const { oracleConfig } = await import('../../src/connectors/oracle.js');
+  const admin = async (...statements: string[]): Promise<void> => {
+    const conn = (await oracledb.getConnection(oracleConfig(url))) as { execute(sql: string): Promise<unknown>; close(): Promise<void> };
+    try {
+      for (const statement of statements) await conn.execute(statement);
+    } finally {
+      await conn.close();
+    }
+  };
+  const password = `Fb${randomBytes(8).toString('hex')}`;
+  try {
+    await admin(`create user ${schema} identified by "${password}" quota unlimited on users`, `grant create session, create table to ${schema}`);
+  } catch {
+    await admin(`drop user ${schema} cascade`).catch(() => undefined);
+    return { kind, url, schema, config: makeConfig(kind, url, schema), cleanup: async () => undefined };
+  }
+  // lets the tests watch their statements from the server side (v$sql); they skip that part without it
+  await admin(`grant select any dictionary to ${schema}`).catch(() => undefined);
+  const u = new URL(url);
+  u.username = schema;
+  u.password = password;
+  return { kind, url: u.toString(), schema, config: makeConfig(kind, u.toString(), schema), cleanup: () => admin(`drop user ${schema} cascade`) };
+}
+
+async function grantOracleDictionary(connectString: string, systemPassword: string): Promise<void> {
+  const { default: oracledb } = await import('oracledb');
+  const system = (await oracledb.getConnection({ user: 'system', password: systemPassword, connectString })) as {
+    execute(sql: string): Promise<unknown>;
+    close(): Promise<void>;
+  };
+  try {
+    await system.execute('grant select any dictionary to fhirbridge');
+  } finally {
+    await system.close();
+  }
 }
 
 async function inContainer(kind: TestDatabaseKind): Promise<TestDatabase> {
@@ -155,7 +191,13 @@ async function inContainer(kind: TestDatabaseKind): Promise<TestDatabase> {
     stop = () => c.stop();
   } else if (kind === 'mssql') {
     const { MSSQLServerContainer } = await import('@testcontainers/mssqlserver');
-    const c = await new MSSQLServerContainer(image).acceptLicense().start();
+    // The module waits for 'Recovery is complete' for at most 2 minutes; a first start on a slow machine
+    // needs longer. The password meets SQL Server's policy (upper, lower, digit, symbol).
+    const c = await new MSSQLServerContainer(image)
+      .acceptLicense()
+      .withPassword(`Fb1!${randomBytes(6).toString('hex')}`)
+      .withStartupTimeout(300_000)
+      .start();
     url = `mssql://${encodeURIComponent(c.getUsername())}:${encodeURIComponent(c.getPassword())}@${c.getHost()}:${c.getPort()}/master?trustServerCertificate=true`;
     stop = () => c.stop();
   } else {
@@ -167,8 +209,12 @@ async function inContainer(kind: TestDatabaseKind): Promise<TestDatabase> {
       .withWaitStrategy(Wait.forLogMessage('DATABASE IS READY TO USE!'))
       .withStartupTimeout(300_000)
       .start();
-    url = `oracle://fhirbridge:${password}@${c.getHost()}:${c.getMappedPort(1521)}/FREEPDB1`;
+    const where = `${c.getHost()}:${c.getMappedPort(1521)}/FREEPDB1`;
+    url = `oracle://fhirbridge:${password}@${where}`;
     stop = () => c.stop();
+    // Lets the tests watch their statements from the server side (v$sql): APP_USER only has CONNECT and
+    // RESOURCE, SYSTEM may grant more. Without it those checks skip, so a failure here is not fatal.
+    await grantOracleDictionary(where, password).catch(() => undefined);
   }
   const db = await onServer(kind, url);
   return { ...db, cleanup: async () => { await db.cleanup().catch(() => undefined); await stop(); } };
