@@ -15,9 +15,18 @@ export interface TableSpec {
   columns: Array<{ name: string; kind: ColumnKind }>;
   primaryKey?: string[];
   foreignKeys: Array<{ column: string; references: string }>;
+  /** secondary indexes (column lists): every foreign key column that does not lead the primary key */
+  indexes: string[][];
 }
 
 function table(name: string, columns: string, primaryKey: string[] | undefined, foreignKeys: Record<string, string> = {}): TableSpec {
+  const pk = primaryKey?.map((c) => c.toLowerCase());
+  // The mappings join and filter on these columns (children's IN lists, Patient compartments, SQL joins such
+  // as claims_transactions.claimid or claims.appointmentid); unindexed, every child batch scans the table.
+  const indexes = Object.keys(foreignKeys)
+    .map((c) => c.toLowerCase())
+    .filter((c) => pk?.[0] !== c)
+    .map((c) => [c]);
   return {
     name,
     columns: columns
@@ -27,7 +36,8 @@ function table(name: string, columns: string, primaryKey: string[] | undefined, 
         const [col, kind] = c.split(':');
         return { name: col!.toLowerCase(), kind: kind as ColumnKind };
       }),
-    primaryKey: primaryKey?.map((c) => c.toLowerCase()),
+    primaryKey: pk,
+    indexes,
     foreignKeys: Object.entries(foreignKeys).map(([column, references]) => ({ column: column.toLowerCase(), references })),
   };
 }

@@ -33,6 +33,14 @@ function cents(text: string): number {
   return m[1] ? -value : value;
 }
 
+const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
+/** A RIF date (DD-MON-YYYY) as YYYY-MM-DD. */
+function isoDate(text: string): string {
+  const m = /^(\d{2})-([A-Z]{3})-(\d{4})$/i.exec(text.trim());
+  if (!m) throw new Error(`not a RIF date: ${JSON.stringify(text)}`);
+  return `${m[3]}-${String(MONTHS.indexOf(m[2]!.toUpperCase()) + 1).padStart(2, '0')}-${m[1]}`;
+}
+
 /** The RIF column an adjudication/total names through its Blue Button coding, if any. */
 function bbColumn(category: Json | undefined): string | undefined {
   const code = category?.coding?.find((c: Json) => c.system === BBADJ)?.code as string | undefined;
@@ -165,12 +173,16 @@ describe('RIF variants (test/fixtures/cms-ccw-rif)', () => {
     const fixture = path.join(FIXTURES, 'sample-a-bcarrier-multiple-lines.txt');
     const rows = await readRif(fixture);
     expect(new Set(rows.map((r) => r.CLM_ID)).size).toBe(1);
+    expect(rows).toHaveLength(7);
     const result = await exportWith({ bcarrier: 'sample-a-bcarrier-multiple-lines.txt' });
     const carriers = result.byType('ExplanationOfBenefit').filter((e) => e.id.startsWith('carrier-')) as Json[];
     expect(carriers).toHaveLength(1);
-    expect(carriers[0]!.item).toHaveLength(rows.length);
+    expect(carriers[0]!.item).toHaveLength(7);
     expect(carriers[0]!.item.map((i: Json) => i.sequence)).toEqual(rows.map((r) => Number(r.LINE_NUM)));
     expect(carriers[0]!.item.map((i: Json) => i.productOrService.coding[0].code)).toEqual(rows.map((r) => r.HCPCS_CD));
+    // line dates (DD-MON-YYYY, read by `$as: date`) per item
+    expect(carriers[0]!.item.map((i: Json) => i.servicedPeriod?.start)).toEqual(rows.map((r) => isoDate(r.LINE_1ST_EXPNS_DT!)));
+    expect(carriers[0]!.item.map((i: Json) => i.servicedPeriod?.end)).toEqual(rows.map((r) => isoDate(r.LINE_LAST_EXPNS_DT!)));
     expectConformant(carriers[0]!);
     await expectMoneyMatchesSource(carriers[0]!, fixture);
   });

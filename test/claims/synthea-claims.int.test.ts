@@ -12,7 +12,7 @@ import type { ConnectorConfig } from '../../src/connectors/types.js';
 import { loadMappingSet } from '../../src/mapping/index.js';
 import { loadSample } from '../../src/sample/load-sample.js';
 import { ROOT, exportWith, type ExportResult } from './export-helper.js';
-import { amountOf, expectedProfiles, moneyOf, table, toCents, transactionsByClaim, type Json } from './synthea-expected.js';
+import { C4BB, amountOf, expectedProfiles, moneyOf, table, toCents, transactionsByClaim, type Json } from './synthea-expected.js';
 
 const MAPPINGS = [path.join(ROOT, 'mappings/synthea'), path.join(ROOT, 'mappings/synthea-claims')];
 
@@ -36,6 +36,22 @@ const targets: Target[] = [
   })),
 ];
 
+/** table.column of the first column of every index of the loaded sample (its FK indexes among them) */
+const INDEXED_COLUMNS = {
+  sqlite: `SELECT m.name AS tbl, ii.name AS col FROM sqlite_master m, pragma_index_list(m.name) il, pragma_index_info(il.name) ii WHERE m.type = 'table' AND ii.seqno = 0`,
+  postgres: `SELECT c.relname AS tbl, a.attname AS col FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0] WHERE n.nspname = current_schema()`,
+  mysql: `SELECT TABLE_NAME AS tbl, COLUMN_NAME AS col FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND SEQ_IN_INDEX = 1`,
+};
+
+async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const r of rows) out.push(r);
+  return out;
+}
+
+const transitions = table('payer_transitions.csv');
+const encounters = table('encounters.csv');
 const claims = table('claims.csv');
 const transactions = table('claims_transactions.csv.gz');
 const byClaim = transactionsByClaim(transactions);
@@ -49,11 +65,13 @@ for (const target of targets) {
   }
   describe(`Synthea claims on ${target.label}`, () => {
     let result: ExportResult;
+    let indexed: Set<string>;
     beforeAll(async () => {
       await loadSample(env.config);
       const adapter = await openAdapter(env.config);
       try {
-        result = await exportWith(adapter, await loadMappingSet(MAPPINGS, { timezone: 'UTC' }), ['ExplanationOfBenefit', 'Claim', 'Coverage']);
+        result = await exportWith(adapter, await loadMappingSet(MAPPINGS, { timezone: 'UTC' }), ['ExplanationOfBenefit', 'Claim', 'Coverage', 'Patient']);
+        indexed = new Set((await collect(adapter.stream({ sql: INDEXED_COLUMNS }))).map((r) => `${String(r.tbl).toLowerCase()}.${String(r.col).toLowerCase()}`));
       } finally {
         await adapter.close();
       }
@@ -75,6 +93,39 @@ for (const target of targets) {
         expect(toCents(amountOf(eob.total, 'benefit')), eob.id).toBe(m.benefit);
         expect(toCents(amountOf(eob.total, 'paidbypatient')), eob.id).toBe(m.paidbypatient);
         expect(eob.item).toHaveLength((byClaim.get(eob.id) ?? []).filter((t) => t.TYPE === 'CHARGE').length);
+        // per item: the CHARGE and the PAYMENT rows up to the next CHARGE (this dialect's `lines` query)
+        const items: Array<typeof transactions> = [];
+        for (const t of byClaim.get(eob.id) ?? []) {
+          if (t.TYPE === 'CHARGE') items.push([t]);
+          else items.at(-1)?.push(t);
+        }
+        items.forEach((rows, i) => {
+          expect(eob.item[i].sequence).toBe(i + 1);
+          expect(toCents(amountOf(eob.item[i].adjudication, 'submitted')), `${eob.id} item ${i + 1}`).toBe(moneyOf(rows).submitted);
+          expect(toCents(amountOf(eob.item[i].adjudication, 'benefit')), `${eob.id} item ${i + 1}`).toBe(moneyOf(rows).benefit);
+        });
+      }
+    });
+
+    it('has the loader index the foreign key columns the claims queries join and filter on', () => {
+      for (const column of ['claims_transactions.claimid', 'claims.appointmentid', 'claims.patientid', 'encounters.patient', 'procedures.encounter', 'medications.encounter', 'observations.encounter'])
+        expect(indexed.has(column), column).toBe(true);
+    });
+
+    it('makes every payer member a C4BB Patient (member id, lastUpdated) on this database too', () => {
+      const members = new Map<string, string>();
+      for (const t of [...transitions].sort((a, b) => a.START_DATE!.localeCompare(b.START_DATE!))) if (t.MEMBERID) members.set(t.PATIENT!, t.MEMBERID);
+      const patients = result.byType('Patient') as Json[];
+      expect(patients).toHaveLength(table('patients.csv').length);
+      for (const p of patients) {
+        expect(p.meta.profile.includes(`${C4BB}C4BB-Patient`), p.id).toBe(members.has(p.id));
+        if (!members.has(p.id)) continue;
+        expect(p.identifier.find((i: Json) => i.type?.coding?.[0]?.code === 'MB')?.value, p.id).toBe(members.get(p.id));
+        const latest = Math.max(
+          ...encounters.filter((e) => e.PATIENT === p.id && e.STOP).map((e) => Date.parse(e.STOP!)),
+          ...transitions.filter((t) => t.PATIENT === p.id).map((t) => Date.parse(t.START_DATE!)),
+        );
+        expect(Date.parse(p.meta.lastUpdated), p.id).toBe(latest);
       }
     });
 

@@ -147,7 +147,10 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
   it('makes one Coverage per payer_transitions.csv row and one payer Organization per payers.csv row', () => {
     expect(result.byType('Coverage')).toHaveLength(table('payer_transitions.csv').length);
     const payerIds = table('payers.csv').map((p) => p.Id);
-    const orgs = result.byType('Organization').filter((o) => o.meta?.profile?.includes(`${C4BB}C4BB-Organization`));
+    // provider organizations (mappings/synthea) are C4BB Organizations too; payers carry a payerid identifier
+    const isPayer = (o: Json) => (o.identifier ?? []).some((i: Json) => i.type?.coding?.some((c: Json) => c.code === 'payerid'));
+    const orgs = result.byType('Organization').filter((o) => isPayer(o as Json)) as Json[];
     expect(orgs.map((o) => o.id).sort()).toEqual([...payerIds].sort());
+    for (const o of orgs) expect(o.meta?.profile, `Organization/${o.id}`).toContain(`${C4BB}C4BB-Organization`);
   });
 });

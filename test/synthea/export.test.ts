@@ -53,6 +53,19 @@ function rowKeysOf(o: Obs): string[] {
   return [[patient, encounter, codes[codes.length - 1], instant].join('|')];
 }
 
+const C4BB = 'http://hl7.org/fhir/us/carin-bb/StructureDefinition/';
+/** Patients with a payer member id (payer_transitions.csv), who are also C4BB Patients. */
+const MEMBERS = new Set(readTable('payer_transitions').filter((r) => r.MEMBERID).map((r) => r.PATIENT));
+
+/** The profiles a resource must claim: its US Core profile, plus the CARIN BB one where the mapping meets it. */
+function expectedProfiles(r: Obs): string[] {
+  const usCore = expectedProfile(r);
+  if (r.resourceType === 'Practitioner') return [usCore, `${C4BB}C4BB-Practitioner`];
+  if (r.resourceType === 'Organization') return [usCore, `${C4BB}C4BB-Organization`];
+  if (r.resourceType === 'Patient' && MEMBERS.has(r.id)) return [usCore, `${C4BB}C4BB-Patient`];
+  return [usCore];
+}
+
 for (const connector of ['synthea-csv', 'synthea-sqlite']) {
   describe(`Synthea sample exported from connectors/${connector}.yaml`, () => {
     let out: CollectedExport;
@@ -86,11 +99,12 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
       expect(invalid.slice(0, 3)).toEqual([]);
     }, 60_000); // compiling the R4 schema takes seconds on a busy machine
 
-    it('claims the right US Core profile on every resource', () => {
+    it('claims the right US Core profile (and C4BB profile where one applies) on every resource', () => {
       const wrong = out.resources
-        .filter((r) => JSON.stringify(r.meta?.profile) !== JSON.stringify([expectedProfile(r as unknown as Obs)]))
-        .map((r) => ({ ref: `${r.resourceType}/${r.id}`, profile: r.meta?.profile, expected: expectedProfile(r as unknown as Obs) }));
+        .filter((r) => JSON.stringify(r.meta?.profile) !== JSON.stringify(expectedProfiles(r as unknown as Obs)))
+        .map((r) => ({ ref: `${r.resourceType}/${r.id}`, profile: r.meta?.profile, expected: expectedProfiles(r as unknown as Obs) }));
       expect(wrong.slice(0, 5)).toEqual([]);
+      expect(out.resources.filter((r) => r.meta?.profile?.includes(`${C4BB}C4BB-Patient`))).toHaveLength(MEMBERS.size);
     });
 
     it("has every required (min ≥ 1) element of its profile's snapshot", () => {
