@@ -52,52 +52,35 @@ export async function sqliteSource(copies = 1): Promise<BenchSource> {
   return { label: copies > 1 ? `SQLite ×${copies}` : 'SQLite', connectorFile: file, dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function postgresSource(url: string, copies = 1): Promise<BenchSource> {
-  const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-'));
-  const schema = `bench_${process.pid}_${Date.now().toString(36)}`;
-  const admin = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
-  try {
-    await admin.raw('CREATE SCHEMA ??', [schema]);
-  } finally {
-    await admin.destroy();
-  }
-  const file = await connectorIn(dir, { name: 'bench-postgres', kind: 'postgres', connection: url, options: { schema } });
-  const dispose = async (): Promise<void> => {
-    const db = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
-    try {
-      await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
-    } finally {
-      await db.destroy();
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-  try {
-    await load(file, copies);
-  } catch (err) {
-    await dispose();
-    throw err;
-  }
-  return { label: copies > 1 ? `PostgreSQL ×${copies}` : 'PostgreSQL', connectorFile: file, dispose };
+/** What differs between the server-backed sources: the knex client and how a private namespace is made. */
+interface ServerNamespace {
+  client: 'pg' | 'mysql2';
+  /** statements taking the namespace's name as their one `??` binding */
+  create: string;
+  drop: string;
+  /** the connector's settings for the namespace */
+  connector(namespace: string): Record<string, unknown>;
+  label: string;
 }
 
-export async function mariadbSource(url: string, copies = 1): Promise<BenchSource> {
+/** The sample loaded into a private namespace on the server at `url`; dispose drops it again. */
+async function serverSource(url: string, copies: number, server: ServerNamespace): Promise<BenchSource> {
   const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-'));
-  const database = `bench_${process.pid}_${Date.now().toString(36)}`;
-  const admin = knex({ client: 'mysql2', connection: url, pool: { min: 0, max: 1 } });
-  try {
-    await admin.raw('CREATE DATABASE ??', [database]);
-  } finally {
-    await admin.destroy();
-  }
-  const target = new URL(url);
-  target.pathname = `/${database}`;
-  const file = await connectorIn(dir, { name: 'bench-mariadb', kind: 'mysql', connection: target.toString() });
-  const dispose = async (): Promise<void> => {
-    const db = knex({ client: 'mysql2', connection: url, pool: { min: 0, max: 1 } });
+  const namespace = `bench_${process.pid}_${Date.now().toString(36)}`;
+  const admin = async (sql: string): Promise<void> => {
+    const db = knex({ client: server.client, connection: url, pool: { min: 0, max: 1 } });
     try {
-      await db.raw('DROP DATABASE IF EXISTS ??', [database]);
+      await db.raw(sql, [namespace]);
     } finally {
       await db.destroy();
+    }
+  };
+  await admin(server.create);
+  const file = await connectorIn(dir, server.connector(namespace));
+  const dispose = async (): Promise<void> => {
+    try {
+      await admin(server.drop);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   };
@@ -107,5 +90,29 @@ export async function mariadbSource(url: string, copies = 1): Promise<BenchSourc
     await dispose();
     throw err;
   }
-  return { label: 'MariaDB', connectorFile: file, dispose };
+  return { label: server.label, connectorFile: file, dispose };
+}
+
+export function postgresSource(url: string, copies = 1): Promise<BenchSource> {
+  return serverSource(url, copies, {
+    client: 'pg',
+    create: 'CREATE SCHEMA ??',
+    drop: 'DROP SCHEMA IF EXISTS ?? CASCADE',
+    connector: (schema) => ({ name: 'bench-postgres', kind: 'postgres', connection: url, options: { schema } }),
+    label: copies > 1 ? `PostgreSQL ×${copies}` : 'PostgreSQL',
+  });
+}
+
+export function mariadbSource(url: string, copies = 1): Promise<BenchSource> {
+  return serverSource(url, copies, {
+    client: 'mysql2',
+    create: 'CREATE DATABASE ??',
+    drop: 'DROP DATABASE IF EXISTS ??',
+    connector: (database) => {
+      const target = new URL(url);
+      target.pathname = `/${database}`;
+      return { name: 'bench-mariadb', kind: 'mysql', connection: target.toString() };
+    },
+    label: 'MariaDB',
+  });
 }

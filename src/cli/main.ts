@@ -1,14 +1,13 @@
 #!/usr/bin/env node
 // The `fhir-bridge` command. Each subcommand lives in commands/ as a function returning its exit code, so
 // tests can run it in-process; this file only wires options to those functions.
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
 import { exportCommand } from './commands/export.js';
 import { loadSampleCommand } from './commands/load-sample.js';
 import { previewCommand } from './commands/preview.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
+import { invokedDirectly } from './invoked-directly.js';
 import { processIo, type CliIo } from './io.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -120,15 +119,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   await program.parseAsync(argv);
 }
 
-const invokedDirectly = (() => {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-})();
-
-if (invokedDirectly) {
+if (invokedDirectly(import.meta.url)) {
   main().catch((err: unknown) => {
     process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;

@@ -1,48 +1,33 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../errors.js';
 import type { CsvAdapter } from './csv.js';
+import { collect } from './collect-rows.js';
 import { openAdapter } from './index.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery } from './types.js';
+import { scratchConnector } from './scratch-connector.js';
+import type { SourceAdapter, SourceQuery } from './types.js';
 
-async function collect(it: AsyncIterable<Row>): Promise<Row[]> {
-  const out: Row[] = [];
-  for await (const r of it) out.push(r);
-  return out;
-}
-
-let dir: string;
-const config = (overrides: Partial<ConnectorConfig> = {}): ConnectorConfig => ({
-  file: path.join(dir, 'c.yaml'),
-  name: 'test-csv',
-  kind: 'csv',
-  path: dir,
-  timezone: 'UTC',
-  mappings: [],
-  ...overrides,
-});
+const tmp = scratchConnector({ beforeAll, afterAll }, 'csv', (dir) => dir);
+const config = tmp.config;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-csv-'));
   await writeFile(
-    path.join(dir, 'people.csv'),
+    path.join(tmp.dir, 'people.csv'),
     '\uFEFFId,NAME,Age,Born\n1,"Smith, Ann",42,1982-01-02T03:04:05Z\n2,Bob,,1990-05-06\n3,"Carl ""CJ"" Jones",7,\n',
   );
   const visits = ['ID,PERSON,DAY'];
   for (let i = 1; i <= 3000; i++) visits.push(`v${i},${(i % 3) + 1},2020-01-${String((i % 28) + 1).padStart(2, '0')}`);
-  await writeFile(path.join(dir, 'visits.csv.gz'), gzipSync(visits.join('\n') + '\n'));
-  await writeFile(path.join(dir, 'broken.csv'), 'A,B\n1,2\n3\n4,5\n');
-  await writeFile(path.join(dir, 'badquote.csv'), 'A,B\n1,"unfinished\n');
-  await writeFile(path.join(dir, 'notgzip.csv.gz'), 'A,B\n1,2\n');
-  await writeFile(path.join(dir, 'tabs.tsv'), 'A\tB\nx\ty\n');
+  await writeFile(path.join(tmp.dir, 'visits.csv.gz'), gzipSync(visits.join('\n') + '\n'));
+  await writeFile(path.join(tmp.dir, 'broken.csv'), 'A,B\n1,2\n3\n4,5\n');
+  await writeFile(path.join(tmp.dir, 'badquote.csv'), 'A,B\n1,"unfinished\n');
+  await writeFile(path.join(tmp.dir, 'notgzip.csv.gz'), 'A,B\n1,2\n');
+  await writeFile(path.join(tmp.dir, 'tabs.tsv'), 'A\tB\nx\ty\n');
   // CMS RIF extracts end data rows (not the header) with a delimiter
-  await writeFile(path.join(dir, 'BENE_2024.dat'), 'BENE_ID|STATE\n567834|MA|\n');
+  await writeFile(path.join(tmp.dir, 'BENE_2024.dat'), 'BENE_ID|STATE\n567834|MA|\n');
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('csv adapter', () => {
   let adapter: SourceAdapter;
@@ -117,7 +102,7 @@ describe('csv adapter', () => {
   it('stops at a malformed row with a ConnectorError naming file and line', async () => {
     const err = await collect(adapter.stream({ table: 'broken' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConnectorError);
-    expect((err as Error).message).toContain(`${path.join(dir, 'broken.csv')}:3`);
+    expect((err as Error).message).toContain(`${path.join(tmp.dir, 'broken.csv')}:3`);
     const quote = await collect(adapter.stream({ table: 'badquote' })).catch((e: unknown) => e);
     expect(quote).toBeInstanceOf(ConnectorError);
     expect((quote as Error).message).toContain('badquote.csv');
@@ -156,7 +141,7 @@ describe('csv adapter options', () => {
   });
 
   it('ping fails for a missing folder', async () => {
-    const adapter = await openAdapter(config({ path: path.join(dir, 'missing') }));
+    const adapter = await openAdapter(config({ path: path.join(tmp.dir, 'missing') }));
     await expect(adapter.ping()).rejects.toBeInstanceOf(ConnectorError);
   });
 });

@@ -4,9 +4,8 @@
 // Row contract promises.
 import mssqlModule from 'mssql';
 import type { Readable } from 'node:stream';
-import { ConnectorError } from '../errors.js';
 import { normaliseRow, throwIfAborted } from './normalise.js';
-import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
 
@@ -117,18 +116,13 @@ export function normaliseMssqlRow(raw: Record<string, unknown>, columns: ColumnT
   return normaliseRow(out);
 }
 
-export class MssqlAdapter implements SourceAdapter {
+export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'mssql' as const;
-  readonly name: string;
   private readonly pool: MssqlPool;
   private connecting?: Promise<MssqlPool>;
-  private readonly secrets: string[];
-  private readonly where: string;
 
   constructor(config: ConnectorConfig) {
-    this.name = config.name;
-    this.secrets = secretsOf(config.connection);
-    this.where = redactConnection(config);
+    super(config);
     this.pool = new sql.ConnectionPool(mssqlConfig(config.connection, config.pool));
     this.pool.on('error', () => undefined);
   }
@@ -136,15 +130,13 @@ export class MssqlAdapter implements SourceAdapter {
   private connected(what: string): Promise<MssqlPool> {
     this.connecting ??= this.pool.connect().catch((err: unknown) => {
       this.connecting = undefined;
-      throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
+      throw this.cannotConnect(what, err);
     });
     return this.connecting!;
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const what = queryLabel(query);
-    const built = buildSelect('mssql', query);
-    throwIfAborted(options.signal);
+    const { what, built, batchSize } = streamStatement('mssql', query, options);
     const pool = await this.connected(what);
     // the signal may have fired while the pool was connecting
     throwIfAborted(options.signal);
@@ -152,31 +144,25 @@ export class MssqlAdapter implements SourceAdapter {
     built.bindings.forEach((value, i) => request.input(`p${i}`, value));
     let columns: ColumnTypes = {};
     request.on('recordset', (cols) => (columns = cols));
-    const rows = request.toReadableStream({ highWaterMark: Math.max(1, options.batchSize ?? 1000) });
-    const onAbort = (): void => {
-      request.cancel();
-      rows.destroy(options.signal?.reason);
-    };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    const rows = request.toReadableStream({ highWaterMark: batchSize });
     request.query(built.sql, () => undefined); // errors arrive on the stream
-    let complete = false;
-    try {
-      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
-        throwIfAborted(options.signal);
-        yield normaliseMssqlRow(raw, columns);
-      }
-      complete = true;
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      throw connectorFailure(this.name, what, err, this.secrets);
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      if (!complete) {
-        rows.on('error', () => undefined);
+    yield* this.drain({
+      what,
+      rows: rows as AsyncIterable<Record<string, unknown>>,
+      normalise: (raw) => normaliseMssqlRow(raw, columns),
+      signal: options.signal,
+      abort: () => {
         request.cancel();
-        rows.destroy();
-      }
-    }
+        rows.destroy(options.signal?.reason);
+      },
+      finish: (complete) => {
+        if (!complete) {
+          rows.on('error', () => undefined);
+          request.cancel();
+          rows.destroy();
+        }
+      },
+    });
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
@@ -191,7 +177,7 @@ export class MssqlAdapter implements SourceAdapter {
         .sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
         .map((c) => String(c.name).toLowerCase());
     } catch (err) {
-      throw connectorFailure(this.name, queryLabel(query), err, this.secrets);
+      throw this.failure(queryLabel(query), err);
     }
   }
 
@@ -200,7 +186,7 @@ export class MssqlAdapter implements SourceAdapter {
     try {
       await pool.request().query('select 1 as one');
     } catch (err) {
-      throw connectorFailure(this.name, `cannot reach ${this.where}`, err, this.secrets);
+      throw this.failure(`cannot reach ${this.where}`, err);
     }
   }
 
@@ -210,6 +196,6 @@ export class MssqlAdapter implements SourceAdapter {
 }
 
 export async function openMssql(config: ConnectorConfig): Promise<SourceAdapter> {
-  if (config.connection === undefined) throw new ConnectorError(`${config.name}: a mssql connector needs 'connection'`);
+  requireConnection(config);
   return new MssqlAdapter(config);
 }

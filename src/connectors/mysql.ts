@@ -2,9 +2,8 @@
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
-import { ConnectorError } from '../errors.js';
-import { normaliseRow, throwIfAborted } from './normalise.js';
-import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { normaliseRow } from './normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
 
@@ -28,17 +27,12 @@ function poolOptions(config: ConnectorConfig): PoolOptions {
   };
 }
 
-export class MysqlAdapter implements SourceAdapter {
+export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'mysql' as const;
-  readonly name: string;
   private readonly pool: Pool;
-  private readonly secrets: string[];
-  private readonly where: string;
 
   constructor(config: ConnectorConfig) {
-    this.name = config.name;
-    this.secrets = secretsOf(config.connection);
-    this.where = redactConnection(config);
+    super(config);
     this.pool = mysql.createPool(poolOptions(config));
     // DATETIME has no zone; the loader writes UTC and TIMESTAMP columns convert through the session zone.
     this.pool.on('connection', (conn) => {
@@ -49,41 +43,32 @@ export class MysqlAdapter implements SourceAdapter {
   private connection(what: string): Promise<PoolConnection> {
     return new Promise((resolve, reject) => {
       this.pool.getConnection((err, conn) => {
-        if (err) reject(connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets));
+        if (err) reject(this.cannotConnect(what, err));
         else resolve(conn);
       });
     });
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const what = queryLabel(query);
-    const built = buildSelect('mysql', query);
-    throwIfAborted(options.signal);
+    const { what, built, batchSize } = streamStatement('mysql', query, options);
     const conn = await this.connection(what);
-    const batchSize = Math.max(1, options.batchSize ?? 1000);
     const rows = conn.query({ sql: built.sql, values: built.bindings }).stream({ highWaterMark: batchSize });
-    const onAbort = (): void => void rows.destroy(options.signal?.reason);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let complete = false;
-    try {
-      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
-        throwIfAborted(options.signal);
-        yield normaliseRow(raw);
-      }
-      complete = true;
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      throw connectorFailure(this.name, what, err, this.secrets);
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      // A result cannot be abandoned half-read on the MySQL protocol without reading the rest; closing the
-      // connection stops the server instead, and the pool opens a fresh one when needed.
-      if (complete) conn.release();
-      else {
-        rows.on('error', () => undefined);
-        conn.destroy();
-      }
-    }
+    yield* this.drain({
+      what,
+      rows: rows as AsyncIterable<Record<string, unknown>>,
+      normalise: normaliseRow,
+      signal: options.signal,
+      abort: () => void rows.destroy(options.signal?.reason),
+      finish: (complete) => {
+        // A result cannot be abandoned half-read on the MySQL protocol without reading the rest; closing the
+        // connection stops the server instead, and the pool opens a fresh one when needed.
+        if (complete) conn.release();
+        else {
+          rows.on('error', () => undefined);
+          conn.destroy();
+        }
+      },
+    });
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
@@ -92,7 +77,7 @@ export class MysqlAdapter implements SourceAdapter {
       const [, fields] = await this.pool.promise().query({ sql: built.sql, values: built.bindings });
       return ((fields ?? []) as FieldPacket[]).map((f) => f.name.toLowerCase());
     } catch (err) {
-      throw connectorFailure(this.name, queryLabel(query), err, this.secrets);
+      throw this.failure(queryLabel(query), err);
     }
   }
 
@@ -100,7 +85,7 @@ export class MysqlAdapter implements SourceAdapter {
     try {
       await this.pool.promise().query('select 1');
     } catch (err) {
-      throw connectorFailure(this.name, `cannot connect to ${this.where}`, err, this.secrets);
+      throw this.failure(`cannot connect to ${this.where}`, err);
     }
   }
 
@@ -110,6 +95,6 @@ export class MysqlAdapter implements SourceAdapter {
 }
 
 export async function openMysql(config: ConnectorConfig): Promise<SourceAdapter> {
-  if (config.connection === undefined) throw new ConnectorError(`${config.name}: a mysql connector needs 'connection'`);
+  requireConnection(config);
   return new MysqlAdapter(config);
 }

@@ -7,7 +7,7 @@
 import oracledbModule from 'oracledb';
 import { ConnectorError } from '../errors.js';
 import { normaliseRow, throwIfAborted } from './normalise.js';
-import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
 
@@ -137,23 +137,18 @@ export function oracleConfig(connection: ConnectorConfig['connection']): Record<
   };
 }
 
-export class OracleAdapter implements SourceAdapter {
+export class OracleAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'oracle' as const;
-  readonly name: string;
   private pool?: Promise<OraclePool>;
   private readonly config: ConnectorConfig;
-  private readonly secrets: string[];
-  private readonly where: string;
 
   /** `createPool` is oracledb's unless a test hands in its own. */
   constructor(
     config: ConnectorConfig,
     private readonly createPool: (settings: Record<string, unknown>) => Promise<OraclePool> = (settings) => oracledb.createPool(settings),
   ) {
-    this.name = config.name;
+    super(config);
     this.config = config;
-    this.secrets = secretsOf(config.connection);
-    this.where = redactConnection(config);
   }
 
   private async connection(what: string): Promise<OracleConnection> {
@@ -173,17 +168,14 @@ export class OracleAdapter implements SourceAdapter {
       });
       return await (await this.pool).getConnection();
     } catch (err) {
-      throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
+      throw this.cannotConnect(what, err);
     }
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const what = queryLabel(query);
-    const built = buildSelect('oracle', query);
+    const { what, built, batchSize } = streamStatement('oracle', query, options);
     const { signal } = options;
-    throwIfAborted(signal);
     const conn = await this.connection(what);
-    const batchSize = Math.max(1, options.batchSize ?? 1000);
     let resultSet: OracleResultSet | undefined;
     // A call on the wire (execute, getRows) is interrupted by a break; between calls nothing runs.
     let calling = false;
@@ -224,8 +216,7 @@ export class OracleAdapter implements SourceAdapter {
       }
     } catch (err) {
       if (signal?.aborted) throw signal.reason ?? err;
-      if (err instanceof ConnectorError) throw err;
-      throw connectorFailure(this.name, what, err, this.secrets);
+      throw this.failure(what, err);
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // The result set is closed (its cursor freed) before the connection goes back to the pool.
@@ -241,7 +232,7 @@ export class OracleAdapter implements SourceAdapter {
       const result = await conn.execute(built.sql, built.bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
       return (result.metaData ?? []).map((m) => m.name.toLowerCase());
     } catch (err) {
-      throw connectorFailure(this.name, queryLabel(query), err, this.secrets);
+      throw this.failure(queryLabel(query), err);
     } finally {
       await conn.close().catch(() => undefined);
     }
@@ -252,7 +243,7 @@ export class OracleAdapter implements SourceAdapter {
     try {
       await conn.execute('select 1 from dual');
     } catch (err) {
-      throw connectorFailure(this.name, `cannot reach ${this.where}`, err, this.secrets);
+      throw this.failure(`cannot reach ${this.where}`, err);
     } finally {
       await conn.close().catch(() => undefined);
     }
@@ -266,6 +257,6 @@ export class OracleAdapter implements SourceAdapter {
 }
 
 export async function openOracle(config: ConnectorConfig): Promise<SourceAdapter> {
-  if (config.connection === undefined) throw new ConnectorError(`${config.name}: an oracle connector needs 'connection'`);
+  requireConnection(config);
   return new OracleAdapter(config);
 }

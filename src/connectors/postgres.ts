@@ -3,9 +3,8 @@
 // built in the process' time zone or loses digits in a double.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { ConnectorError } from '../errors.js';
-import { normaliseRow, throwIfAborted } from './normalise.js';
-import { connectorFailure, redactConnection, secretsOf } from './redact.js';
+import { normaliseRow } from './normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
 
@@ -45,19 +44,14 @@ function poolConfig(config: ConnectorConfig): pg.PoolConfig {
   };
 }
 
-export class PostgresAdapter implements SourceAdapter {
+export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'postgres' as const;
-  readonly name: string;
   private readonly pool: pg.Pool;
-  private readonly secrets: string[];
-  private readonly where: string;
   private readonly sessionSetup: string;
   private readonly prepared = new WeakSet<pg.PoolClient>();
 
   constructor(config: ConnectorConfig) {
-    this.name = config.name;
-    this.secrets = secretsOf(config.connection);
-    this.where = redactConnection(config);
+    super(config);
     this.pool = new pg.Pool(poolConfig(config));
     const schema = typeof config.options?.schema === 'string' ? config.options.schema : undefined;
     // Timestamps WITH time zone are printed in the session zone; UTC keeps them independent of the server's.
@@ -77,7 +71,7 @@ export class PostgresAdapter implements SourceAdapter {
       return client;
     } catch (err) {
       client?.release(err as Error);
-      throw connectorFailure(this.name, `cannot connect to ${this.where} (for ${what})`, err, this.secrets);
+      throw this.cannotConnect(what, err);
     }
   }
 
@@ -90,39 +84,30 @@ export class PostgresAdapter implements SourceAdapter {
       return result;
     } catch (err) {
       client.release();
-      throw connectorFailure(this.name, what, err, this.secrets);
+      throw this.failure(what, err);
     }
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const what = queryLabel(query);
-    const built = buildSelect('postgres', query);
-    throwIfAborted(options.signal);
+    const { what, built, batchSize } = streamStatement('postgres', query, options);
     const client = await this.client(what);
-    const batchSize = Math.max(1, options.batchSize ?? 1000);
     const rows = client.query(new QueryStream(built.sql, built.bindings, { batchSize, highWaterMark: batchSize, types: textDateTypes }));
-    const onAbort = (): void => void rows.destroy(options.signal?.reason);
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    let broken: Error | undefined;
-    try {
-      for await (const raw of rows as AsyncIterable<Record<string, unknown>>) {
-        throwIfAborted(options.signal);
-        yield normaliseRow(raw);
-      }
-    } catch (err) {
-      if (options.signal?.aborted) throw options.signal.reason ?? err;
-      broken = err as Error;
-      throw connectorFailure(this.name, what, err, this.secrets);
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort);
-      // destroy() closes the portal; wait for that so the connection goes back to the pool idle. A failed
-      // close (or any error) discards the connection instead.
-      rows.on('error', () => undefined);
-      const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
-      if (!rows.destroyed) rows.destroy();
-      await closed;
-      client.release(broken ?? rows.errored ?? undefined);
-    }
+    yield* this.drain({
+      what,
+      rows: rows as AsyncIterable<Record<string, unknown>>,
+      normalise: normaliseRow,
+      signal: options.signal,
+      abort: () => void rows.destroy(options.signal?.reason),
+      finish: async (_complete, failure) => {
+        // destroy() closes the portal; wait for that so the connection goes back to the pool idle. A failed
+        // close (or any error) discards the connection instead.
+        rows.on('error', () => undefined);
+        const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
+        if (!rows.destroyed) rows.destroy();
+        await closed;
+        client.release((failure as Error | undefined) ?? rows.errored ?? undefined);
+      },
+    });
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
@@ -141,6 +126,6 @@ export class PostgresAdapter implements SourceAdapter {
 }
 
 export async function openPostgres(config: ConnectorConfig): Promise<SourceAdapter> {
-  if (config.connection === undefined) throw new ConnectorError(`${config.name}: a postgres connector needs 'connection'`);
+  requireConnection(config);
   return new PostgresAdapter(config);
 }

@@ -1,34 +1,20 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../errors.js';
 import { sampleFolder } from '../sample/load-sample.js';
+import { collect } from './collect-rows.js';
 import { openAdapter } from './index.js';
-import type { ConnectorConfig, Row, SourceAdapter } from './types.js';
+import { scratchConnector } from './scratch-connector.js';
+import type { SourceAdapter } from './types.js';
 
-async function collect(it: AsyncIterable<Row>): Promise<Row[]> {
-  const out: Row[] = [];
-  for await (const r of it) out.push(r);
-  return out;
-}
-
-let dir: string;
-const config = (overrides: Partial<ConnectorConfig> = {}): ConnectorConfig => ({
-  file: path.join(dir, 'c.yaml'),
-  name: 'test-sqlite',
-  kind: 'sqlite',
-  path: path.join(dir, 'test.sqlite'),
-  timezone: 'UTC',
-  mappings: [],
-  ...overrides,
-});
+const tmp = scratchConnector({ beforeAll, afterAll }, 'sqlite', (dir) => path.join(dir, 'test.sqlite'));
+const config = tmp.config;
 
 beforeAll(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-sqlite-'));
-  const db = new Database(path.join(dir, 'test.sqlite'));
+  const db = new Database(path.join(tmp.dir, 'test.sqlite'));
   db.exec(`create table Person (Id integer primary key, Name text, Big integer, Born text, Score real);
            create table visit (id integer primary key, person integer, day text);`);
   const person = db.prepare('insert into Person values (?, ?, ?, ?, ?)');
@@ -39,7 +25,6 @@ beforeAll(async () => {
   for (let i = 1; i <= 300; i++) visit.run(i, (i % 3) + 1, `2020-01-${String((i % 28) + 1).padStart(2, '0')}`);
   db.close();
 });
-afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('sqlite adapter', () => {
   let adapter: SourceAdapter;
@@ -86,14 +71,14 @@ describe('sqlite adapter', () => {
   });
 
   it('reports a missing database file clearly', async () => {
-    const missing = await openAdapter(config({ path: path.join(dir, 'missing.sqlite') }));
+    const missing = await openAdapter(config({ path: path.join(tmp.dir, 'missing.sqlite') }));
     await expect(missing.ping()).rejects.toThrow(/does not exist/);
   });
 });
 
 describe('sqlite connector with sample: synthea', () => {
   it('builds the database on first open (via a temporary file), with the same data as the CSV files', async () => {
-    const file = path.join(dir, 'nested', 'synthea.sqlite');
+    const file = path.join(tmp.dir, 'nested', 'synthea.sqlite');
     const sqlite = await openAdapter(config({ path: file, sample: 'synthea' }));
     const csv = await openAdapter({ ...config(), kind: 'csv', path: sampleFolder() });
     try {

@@ -5,8 +5,7 @@
 //
 //   fhir-bridge serve --open --connector big.yaml --min-poll-interval 0 &
 //   node dist/export/poll-latency.js http://localhost:8080/fhir [--path /$export] [--interval 50] [--token T]
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { invokedDirectly } from '../cli/invoked-directly.js';
 
 export interface PollLatencyOptions {
   /** FHIR base URL, e.g. http://localhost:8080/fhir */
@@ -86,15 +85,7 @@ function arg(argv: string[], name: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
-const invokedDirectly = (() => {
-  try {
-    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-})();
-
-if (invokedDirectly) {
+if (invokedDirectly(import.meta.url)) {
   const argv = process.argv.slice(2);
   const fhirBase = argv[0];
   if (!fhirBase || fhirBase.startsWith('--')) {
