@@ -1,19 +1,23 @@
 // A sqlite connector with `sample: synthea` whose file does not exist yet gets it built on first open, so
 // `npm start` works on a fresh checkout. The build goes to a temporary file that is renamed into place
 // only when complete: a crash or Ctrl-C never leaves a half-built database that would look valid later.
+// The file records the sample schema version (PRAGMA user_version); one built by an older fhir-bridge is
+// rebuilt, so an upgrade never keeps exporting from a database without the indexes the mappings rely on.
 import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConnectorError } from '../errors.js';
 import type { ConnectorConfig } from '../connectors/types.js';
 import { loadSample } from './load-sample.js';
+import { SYNTHEA_SCHEMA_VERSION } from './synthea-schema.js';
 
 const building = new Map<string, Promise<void>>();
 
 export function ensureSampleDatabase(config: ConnectorConfig): Promise<void> {
   const file = config.path;
   if (!file || file === ':memory:') return Promise.reject(new ConnectorError(`${config.name}: a sample database needs a file 'path'`));
-  if (existsSync(file)) return Promise.resolve();
+  if (existsSync(file) && builtVersion(file) === SYNTHEA_SCHEMA_VERSION) return Promise.resolve();
   let pending = building.get(file);
   if (!pending) {
     pending = build(config, file).finally(() => building.delete(file));
@@ -27,10 +31,33 @@ async function build(config: ConnectorConfig, file: string): Promise<void> {
   const tmp = `${file}.${process.pid}.${Date.now()}.building`;
   try {
     await loadSample({ ...config, path: tmp }, { sample: config.sample as 'synthea', replace: true });
+    const db = new Database(tmp);
+    try {
+      db.pragma(`user_version = ${SYNTHEA_SCHEMA_VERSION}`);
+    } finally {
+      db.close();
+    }
+    // A stale write-ahead log of a replaced file must not be applied to the new one.
+    await rm(`${file}-wal`, { force: true });
+    await rm(`${file}-shm`, { force: true });
     // Another process may have finished first; its file is equally complete, so either one may win.
     await rename(tmp, file);
   } finally {
     await rm(tmp, { force: true });
     await rm(`${tmp}-journal`, { force: true });
+  }
+}
+
+/** The sample schema version a database file was built with (0: unknown, e.g. built before versions). */
+export function builtVersion(file: string): number {
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      return Number(db.pragma('user_version', { simple: true }));
+    } finally {
+      db.close();
+    }
+  } catch {
+    return 0;
   }
 }

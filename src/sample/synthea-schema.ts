@@ -45,6 +45,10 @@ function table(name: string, columns: string, primaryKey: string[] | undefined, 
 const PATIENT_ENCOUNTER = { PATIENT: 'patients', ENCOUNTER: 'encounters' };
 
 /** In load order: every table after the tables its foreign keys point at. */
+/** Bump when the tables, types or indexes below change: sample databases built by older versions are
+ *  then rebuilt on next open (see ensure-sample.ts) instead of silently lacking, say, an index. */
+export const SYNTHEA_SCHEMA_VERSION = 2;
+
 export const SYNTHEA_TABLES: TableSpec[] = [
   table('organizations', 'Id:id NAME:str ADDRESS:str CITY:str STATE:code ZIP:code LAT:num LON:num PHONE:str REVENUE:num UTILIZATION:int', ['Id']),
   table(
