@@ -14,7 +14,8 @@ const knex = knexPkg.default ?? knexPkg;
 /** The package root (src/bench and dist/bench are both two levels below it). */
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const SAMPLE_CSV = join(ROOT, 'samples', 'synthea-11pt', 'csv');
-export const SYNTHEA_MAPPINGS = join(ROOT, 'mappings', 'synthea');
+/** What the embedded sample's default export runs: US Core and CARIN Blue Button. */
+export const SYNTHEA_MAPPINGS = [join(ROOT, 'mappings', 'synthea'), join(ROOT, 'mappings', 'synthea-claims')];
 
 export interface BenchSource {
   label: string;
@@ -31,7 +32,7 @@ export function mariadbUrl(): string | undefined {
 
 async function connectorIn(dir: string, settings: Record<string, unknown>): Promise<string> {
   const file = join(dir, 'connector.yaml');
-  await writeFile(file, stringify({ timezone: 'UTC', mappings: [SYNTHEA_MAPPINGS], ...settings }));
+  await writeFile(file, stringify({ timezone: 'UTC', mappings: SYNTHEA_MAPPINGS, ...settings }));
   return file;
 }
 
