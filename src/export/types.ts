@@ -72,14 +72,5 @@ export interface ExportJob {
   attempts: number;
 }
 
-export interface NewJob {
-  id: string;
-  clientId: string | null;
-  level: ExportLevel;
-  groupId?: string;
-  requestUrl: string;
-  baseUrl: string;
-  params: ExportParams;
-  ignored: IgnoredParameter[];
-  patientKeys?: unknown[];
-}
+/** What a kick-off stores; the store fills in status, timestamps and attempts. */
+export type NewJob = Pick<ExportJob, 'id' | 'clientId' | 'level' | 'groupId' | 'requestUrl' | 'baseUrl' | 'params' | 'ignored' | 'patientKeys'>;

@@ -7,27 +7,13 @@ import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../../src/connectors/types.js';
 import type { CompiledMappingSet, FhirResource } from '../../src/mapping/types.js';
 import type { ExportSummary } from '../../src/pipeline/types.js';
-import type { ResourceSink, SinkResult } from '../../src/sinks/types.js';
+
 import { loadConnectorConfig } from '../../src/connectors/config.js';
 import { openSource } from '../../src/pipeline/open-source.js';
 import { runExport } from '../../src/pipeline/run-export.js';
+import { MemorySink } from '../../src/pipeline/test-fakes.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
-
-class MemorySink implements ResourceSink {
-  readonly resources: FhirResource[] = [];
-  readonly outcomes: OperationOutcome[] = [];
-  async write(resource: FhirResource): Promise<void> {
-    this.resources.push(resource);
-  }
-  async writeError(outcome: OperationOutcome): Promise<void> {
-    this.outcomes.push(outcome);
-  }
-  async close(): Promise<SinkResult> {
-    return { output: [], error: [] };
-  }
-  async abort(): Promise<void> {}
-}
 
 export interface ExportResult {
   resources: FhirResource[];
@@ -51,7 +37,7 @@ export async function exportWith(adapter: SourceAdapter, mappings: CompiledMappi
   const summary = await runExport({ adapter, mappings, sink, ...(types ? { types } : {}) });
   return {
     resources: sink.resources,
-    outcomes: sink.outcomes,
+    outcomes: sink.errors,
     summary,
     byType: (type) => sink.resources.filter((r) => r.resourceType === type),
   };

@@ -5,6 +5,7 @@ import type { ConnectorConfig, SourceAdapter } from '../../src/connectors/types.
 import { loadMappingSet } from '../../src/mapping/index.js';
 import type { CompiledMappingSet } from '../../src/mapping/types.js';
 import { runExport } from '../../src/pipeline/run-export.js';
+import { MemorySink } from '../../src/pipeline/test-fakes.js';
 import type { FhirResource } from '../../src/mapping/types.js';
 import type { ResourceSink } from '../../src/sinks/types.js';
 import type { ExportRequest, ExportSummary } from '../../src/pipeline/types.js';
@@ -17,22 +18,6 @@ export interface CollectedExport {
   summary: ExportSummary;
 }
 
-class MemorySink implements ResourceSink {
-  readonly resources: FhirResource[] = [];
-  readonly errors: OperationOutcome[] = [];
-  async write(resource: FhirResource): Promise<void> {
-    this.resources.push(resource);
-  }
-  async writeError(outcome: OperationOutcome): Promise<void> {
-    this.errors.push(outcome);
-  }
-  async close() {
-    return { output: [], error: [] };
-  }
-  async abort(): Promise<void> {
-    this.resources.length = 0;
-  }
-}
 
 type ExportOptions = Omit<ExportRequest, 'adapter' | 'mappings' | 'sink'>;
 
