@@ -1,9 +1,12 @@
 // The CLI run in-process against the real connectors, mapping engine and shipped Synthea sample.
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConnectorConfig } from '../connectors/index.js';
+import { loadSample } from '../sample/load-sample.js';
 import { memoryIo } from './io.js';
 import { buildProgram } from './main.js';
 import type { SummaryFile } from './commands/export.js';
@@ -121,10 +124,61 @@ describe('fhir-bridge export', () => {
 
 describe('fhir-bridge validate', () => {
   it('passes on the shipped mappings', async () => {
-    const { code, out } = await run('validate');
+    const { code, out, err } = await run('validate');
     expect(code).toBe(0);
     expect(out).toMatch(/^ok: \d+ mappings/);
+    expect(err).not.toContain('warning');
   });
+
+  it('warns, with the location and the index to create, when a child join column has no index', async () => {
+    const database = join(tmp, 'child-index.sqlite');
+    const connector = join(tmp, 'child-index.yaml');
+    const dir = join(tmp, 'child-index-mappings');
+    await mkdir(dir);
+    const mapping = join(dir, 'claim-lines.yaml');
+    await writeFile(
+      mapping,
+      [
+        'mapping: claim-lines',
+        'source:',
+        '  table: claims',
+        '  key: [ID]',
+        '  patient: PATIENTID',
+        'children:',
+        '  lines:',
+        '    table: claims_transactions',
+        '    on: { CLAIMID: ID }',
+        'resources:',
+        '  - resourceType: Basic',
+        '    template:',
+        '      code: { text: claim }',
+        '      subject: { reference: "Patient/{PATIENTID}" }',
+        '',
+      ].join('\n'),
+    );
+    await writeFile(connector, `name: child-index\nkind: sqlite\npath: ${database}\ntimezone: UTC\nmappings:\n  - ${dir}\n`);
+    await loadSample(await loadConnectorConfig(connector));
+
+    const indexed = await run('validate', '--connector', connector);
+    expect(indexed.code).toBe(0);
+    expect(indexed.err).not.toContain('warning');
+
+    // drop whichever index the loader made on claims_transactions(claimid)
+    const db = new Database(database);
+    const indexes = db.prepare(`select name from sqlite_master where type = 'index' and tbl_name = 'claims_transactions'`).all() as Array<{ name: string }>;
+    const claimIndexes = indexes.filter((i) => (db.prepare(`pragma index_info('${i.name}')`).all() as Array<{ seqno: number; name: string }>)[0]?.name.toLowerCase() === 'claimid');
+    expect(claimIndexes.length).toBeGreaterThan(0);
+    for (const i of claimIndexes) db.exec(`drop index "${i.name}"`);
+    db.close();
+
+    const unindexed = await run('validate', '--connector', connector);
+    expect(unindexed.code).toBe(0);
+    expect(unindexed.out).toMatch(/^ok: 1 mappings/);
+    const warning = unindexed.err.split('\n').find((l) => l.startsWith('warning: '));
+    expect(warning).toBeDefined();
+    expect(warning).toMatch(new RegExp(`^warning: ${mapping.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: child "lines" is fetched by claims_transactions\\.claimid, which has no index`));
+    expect(warning).toContain('CREATE INDEX claims_transactions_claimid_idx ON claims_transactions (claimid)');
+  }, 120_000);
 
   it('finds a wrong column with its location and a suggestion', async () => {
     const dir = join(tmp, 'typo-mappings');

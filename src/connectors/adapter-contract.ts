@@ -219,6 +219,17 @@ export function describeAdapterContract<D>(
       expect(await adapter.columns({ sql: db.columnsSql })).toEqual(['one', 'two']);
     });
 
+    it('lists index keys lower-cased, the primary key included, and sees a new index', async () => {
+      if (!adapter.indexedColumns) throw new Error(`${adapter.dialect} adapter has no indexedColumns`);
+      const before = await adapter.indexedColumns(db.table);
+      expect(before).toContainEqual(['id']);
+      expect(before.some((columns) => columns[0] === 'name')).toBe(false);
+      const index = `${db.table}_name_idx`;
+      await db.execute(`create index ${index} on ${db.table} (name, d)`);
+      expect(await adapter.indexedColumns(db.table)).toContainEqual(['name', 'd']);
+      expect(await adapter.indexedColumns(db.missingTable)).toEqual([]);
+    });
+
     it('reports a missing table as a ConnectorError naming it', async () => {
       const err = await collect(adapter.stream({ table: db.missingTable })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectorError);

@@ -4,6 +4,7 @@
 // Row contract promises.
 import mssqlModule from 'mssql';
 import type { Readable } from 'node:stream';
+import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
 import { normaliseRow, throwIfAborted } from './normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
@@ -25,7 +26,7 @@ interface MssqlRequest {
   input(name: string, value: unknown): void;
   on(event: 'recordset', listener: (columns: ColumnTypes) => void): void;
   toReadableStream(options: { highWaterMark: number }): Readable;
-  query(sql: string, callback?: () => void): Promise<{ recordset?: { columns?: ColumnTypes } }>;
+  query(sql: string, callback?: () => void): Promise<{ recordset?: Array<Record<string, unknown>> & { columns?: ColumnTypes } }>;
   cancel(): void;
 }
 interface MssqlPool {
@@ -178,6 +179,19 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
         .map((c) => String(c.name).toLowerCase());
     } catch (err) {
       throw this.failure(queryLabel(query), err);
+    }
+  }
+
+  async indexedColumns(table: string): Promise<string[][]> {
+    const what = `indexes of table ${table}`;
+    const { sql: text, bindings } = indexColumnsQuery('mssql', table);
+    const pool = await this.connected(what);
+    try {
+      const request = pool.request();
+      bindings.forEach((value, i) => request.input(`p${i}`, value));
+      return groupIndexColumns((await request.query(text)).recordset ?? []);
+    } catch (err) {
+      throw this.failure(what, err);
     }
   }
 

@@ -2,6 +2,7 @@
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
+import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
 import { normaliseRow } from './normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
@@ -78,6 +79,16 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
       return ((fields ?? []) as FieldPacket[]).map((f) => f.name.toLowerCase());
     } catch (err) {
       throw this.failure(queryLabel(query), err);
+    }
+  }
+
+  async indexedColumns(table: string): Promise<string[][]> {
+    const { sql, bindings } = indexColumnsQuery('mysql', table);
+    try {
+      const [rows] = await this.pool.promise().query({ sql, values: bindings });
+      return groupIndexColumns(rows as Array<Record<string, unknown>>);
+    } catch (err) {
+      throw this.failure(`indexes of table ${table}`, err);
     }
   }
 

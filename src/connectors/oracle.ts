@@ -6,6 +6,7 @@
 // integers are fetched as the server's exact digits.
 import oracledbModule from 'oracledb';
 import { ConnectorError } from '../errors.js';
+import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
 import { normaliseRow, throwIfAborted } from './normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
@@ -32,7 +33,7 @@ export interface OracleConnection {
     sql: string,
     binds?: unknown[],
     options?: Record<string, unknown>,
-  ): Promise<{ metaData?: Array<{ name: string }>; resultSet?: OracleResultSet }>;
+  ): Promise<{ metaData?: Array<{ name: string }>; resultSet?: OracleResultSet; rows?: Array<Record<string, unknown>> }>;
   breakExecution(): Promise<void>;
   close(): Promise<void>;
 }
@@ -233,6 +234,20 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
       return (result.metaData ?? []).map((m) => m.name.toLowerCase());
     } catch (err) {
       throw this.failure(queryLabel(query), err);
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  }
+
+  async indexedColumns(table: string): Promise<string[][]> {
+    const what = `indexes of table ${table}`;
+    const { sql, bindings } = indexColumnsQuery('oracle', table);
+    const conn = await this.connection(what);
+    try {
+      const result = await conn.execute(sql, bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
+      return groupIndexColumns(result.rows ?? []);
+    } catch (err) {
+      throw this.failure(what, err);
     } finally {
       await conn.close().catch(() => undefined);
     }

@@ -3,6 +3,7 @@
 // built in the process' time zone or loses digits in a double.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
+import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
 import { normaliseRow } from './normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
@@ -114,6 +115,11 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     const built = buildSelect('postgres', query, { noRows: true });
     const result = await this.run(queryLabel(query), built.sql, built.bindings);
     return result.fields.map((f) => f.name.toLowerCase());
+  }
+
+  async indexedColumns(table: string): Promise<string[][]> {
+    const { sql, bindings } = indexColumnsQuery('postgres', table);
+    return groupIndexColumns((await this.run(`indexes of table ${table}`, sql, bindings)).rows);
   }
 
   async ping(): Promise<void> {

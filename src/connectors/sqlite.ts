@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { ConnectorError } from '../errors.js';
 import { throwIfAborted, rowBuilder } from './normalise.js';
 import { connectorFailure } from './redact.js';
+import { EXPRESSION_KEY, splitTableName } from './index-columns.js';
 import { buildSelect, queryLabel } from './sql-builder.js';
 import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
 
@@ -76,6 +77,27 @@ export class SqliteAdapter implements SourceAdapter {
     }
   }
 
+  async indexedColumns(table: string): Promise<string[][]> {
+    const { schema, table: name } = splitTableName('sqlite', table);
+    const prefix = schema ? `"${schema.replace(/"/g, '""')}".` : '';
+    const db = this.connect();
+    try {
+      const lists = (db.prepare(`pragma ${prefix}index_list(${sqlString(name)})`).all() as Array<{ name: string }>).map((index) =>
+        (db.prepare(`pragma ${prefix}index_info(${sqlString(index.name)})`).all() as Array<{ seqno: number; name: string | null }>)
+          .sort((a, b) => a.seqno - b.seqno)
+          .map((c) => (c.name === null ? EXPRESSION_KEY : c.name.toLowerCase())),
+      );
+      // An INTEGER PRIMARY KEY is the rowid itself: indexed, yet absent from index_list.
+      const pk = (db.prepare(`pragma ${prefix}table_info(${sqlString(name)})`).all() as Array<{ name: string; type: string; pk: number }>).filter((c) => c.pk > 0);
+      if (pk.length === 1 && pk[0]!.type.toUpperCase() === 'INTEGER') lists.push([pk[0]!.name.toLowerCase()]);
+      return lists;
+    } catch (err) {
+      throw connectorFailure(this.name, `indexes of table ${table}`, err, []);
+    } finally {
+      db.close();
+    }
+  }
+
   async ping(): Promise<void> {
     const db = this.connect();
     try {
@@ -91,6 +113,8 @@ export class SqliteAdapter implements SourceAdapter {
     // connections live only as long as one call; nothing to release
   }
 }
+
+const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 
 export async function openSqlite(config: ConnectorConfig): Promise<SourceAdapter> {
   const file = config.path;

@@ -52,6 +52,13 @@ export interface SourceAdapter {
   stream(query: SourceQuery, options?: StreamOptions): AsyncIterable<Row>;
   /** Lower-cased column names a table or query yields (for `fhir-bridge validate`). */
   columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]>;
+  /**
+   * Optional: the lower-cased key columns of each index of a table (primary keys and unique constraints
+   * included), in key order; [] when it has none. Absent where the source cannot tell or needs no advice
+   * (CSV: its scratch copy is indexed by the adapter). `fhir-bridge validate` uses it to warn about child
+   * joins that would scan a table per batch.
+   */
+  indexedColumns?(table: string): Promise<string[][]>;
   /** Throws a ConnectorError with a clear message when the source cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { closest, loadMappingSet, requiredColumns } from '../../mapping/index.js
 import type { CompiledMapping } from '../../mapping/types.js';
 import type { CliIo } from '../io.js';
 import { reportError } from '../report-error.js';
+import { checkChildIndexes } from './child-indexes.js';
 
 export interface ValidateOptions {
   connector?: string;
@@ -28,6 +29,8 @@ export async function validateCommand(options: ValidateOptions, io: CliIo): Prom
     await adapter.ping();
     const problems = await checkColumns(adapter, set.mappings);
     for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
+    // Warnings leave the exit code alone: a missing index is slow, not wrong.
+    for (const w of await checkChildIndexes(adapter, set.mappings)) io.err(`warning: ${formatLocation(w.location)}: ${w.message}`);
     const queries = set.mappings.reduce((n, m) => n + 1 + m.children.length, 0);
     if (problems.length > 0) {
       io.err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`);
