@@ -1,10 +1,11 @@
 // `fhir-bridge validate`: are the mapping files well formed, and does every column they name exist in the
 // source? Each problem is printed as file:line:col so an editor can jump to it.
-import { defaultConnectorFile, loadConnectorConfig, openAdapter, redactConnection } from '../../connectors/index.js';
+import { redactConnection } from '../../connectors/index.js';
 import type { SourceAdapter, SourceQuery } from '../../connectors/types.js';
 import { formatLocation, type SourceLocation } from '../../errors.js';
-import { closest, loadMappingSet, requiredColumns } from '../../mapping/index.js';
+import { closest, requiredColumns } from '../../mapping/index.js';
 import type { CompiledMapping } from '../../mapping/types.js';
+import { openSource, type OpenedSource } from '../../pipeline/open-source.js';
 import type { CliIo } from '../io.js';
 import { reportError } from '../report-error.js';
 import { checkChildIndexes } from './child-indexes.js';
@@ -20,13 +21,11 @@ export interface ColumnProblem {
 }
 
 export async function validateCommand(options: ValidateOptions, io: CliIo): Promise<number> {
-  let adapter: SourceAdapter | undefined;
+  let source: OpenedSource | undefined;
   try {
-    const config = await loadConnectorConfig(options.connector ?? defaultConnectorFile());
     // Every malformed mapping is reported (MappingErrors) before any connection is made.
-    const set = await loadMappingSet(config.mappings, { timezone: config.timezone });
-    adapter = await openAdapter(config);
-    await adapter.ping();
+    source = await openSource(options.connector);
+    const { config, adapter, mappings: set } = source;
     const problems = await checkColumns(adapter, set.mappings);
     for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
     // Warnings leave the exit code alone: a missing index is slow, not wrong.
@@ -42,7 +41,7 @@ export async function validateCommand(options: ValidateOptions, io: CliIo): Prom
     reportError(err, io);
     return 1;
   } finally {
-    await adapter?.close().catch(() => undefined);
+    await source?.close().catch(() => undefined);
   }
 }
 
