@@ -7,7 +7,7 @@ import * as crypto from 'node:crypto';
 import { formatUtc, instantOf, parseTemporal, type Zone } from './datetime.js';
 import type { StringTemplate } from './template.js';
 
-export const FHIR_ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
+export { FHIR_ID_RE } from '../fhir/id.js';
 
 const DECIMAL_TEXT_RE = /^[+-]?\d+\.\d*$/;
 
