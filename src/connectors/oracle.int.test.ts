@@ -1,7 +1,7 @@
 import oracledb from 'oracledb';
 import * as vitest from 'vitest';
 import { testDatabase } from '../../test/support/databases.js';
-import { describeAdapterContract } from './adapter-contract.js';
+import { describeAdapterContract } from '../../test/support/adapter-contract.js';
 import { oracleConfig } from './oracle.js';
 
 interface Connection {

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { ClientRegistry } from './auth/client-registry.js';
-import { makeTestClient, signAssertion, tokenRequestBody, type AssertionOverrides, type TestClient } from './test-clients.js';
-import { fakeServer } from './test-server.js';
+import { makeTestClient, signAssertion, tokenRequestBody, type AssertionOverrides, type TestClient } from '../../test/support/test-clients.js';
+import { fakeServer } from '../../test/support/test-server.js';
 import type { ExportManifest } from './types.js';
 
 let server: Awaited<ReturnType<typeof fakeServer>>;

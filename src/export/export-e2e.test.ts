@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource, type OpenedSource } from '../pipeline/open-source.js';
 import { ClientRegistry } from './auth/client-registry.js';
-import { exportOverHttp, patientRefs, writeConnectorFile } from './e2e-support.js';
+import { exportOverHttp, patientRefs, writeConnectorFile } from '../../test/support/e2e-support.js';
 import { SqliteJobStore } from './job-store-sqlite.js';
 import { buildServer, type BulkServer } from './server.js';
-import { makeTestClient, signAssertion, tokenRequestBody, type TestClient } from './test-clients.js';
+import { makeTestClient, signAssertion, tokenRequestBody, type TestClient } from '../../test/support/test-clients.js';
 
 let dir: string;
 let source: OpenedSource;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testDatabase, type TestDatabase } from '../../test/support/databases.js';
-import { jobStoreContract } from './job-store-contract.js';
+import { jobStoreContract } from '../../test/support/job-store-contract.js';
 import { PostgresJobStore } from './job-store-postgres.js';
 
 const db = await testDatabase('postgres');

@@ -2,7 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { jobStoreContract, newJob } from './job-store-contract.js';
+import { jobStoreContract, newJob } from '../../test/support/job-store-contract.js';
 import { SqliteJobStore } from './job-store-sqlite.js';
 
 jobStoreContract(it, expect, async () => {

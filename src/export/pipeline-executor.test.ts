@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { pipelineExecutor, sinceNotApplied } from './pipeline-executor.js';
-import { fakeSource } from './test-server.js';
+import { fakeSource } from '../../test/support/test-server.js';
 import type { ExportJob } from './types.js';
 
 function job(params: Partial<ExportJob['params']>, extra: Partial<ExportJob> = {}): ExportJob {

@@ -8,7 +8,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { SqliteJobStore } from './job-store-sqlite.js';
-import { fakeServer } from './test-server.js';
+import { fakeServer } from '../../test/support/test-server.js';
 import type { ExportManifest } from './types.js';
 
 type Server = Awaited<ReturnType<typeof fakeServer>>;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../errors.js';
-import { fakeMapping } from '../pipeline/test-fakes.js';
+import { fakeMapping } from '../../test/support/pipeline-fakes.js';
 import type { CompiledMapping } from '../mapping/types.js';
 import { ParameterProblems } from './kickoff-params.js';
 import { translateQuery, translateTypeFilters, UnsupportedFilter } from './type-filter.js';

@@ -3,7 +3,7 @@ import { FhirBridgeError } from '../errors.js';
 import type { ExportJob } from './types.js';
 import { workerExecutor } from './worker-executor.js';
 
-const FAKE = new URL('./test-fixtures/fake-export-worker.mjs', import.meta.url);
+const FAKE = new URL('../../test/support/fake-export-worker.mjs', import.meta.url);
 const job = { id: 'j1', params: { outputFormat: 'application/fhir+ndjson', types: ['Patient'] } } as unknown as ExportJob;
 
 function run(mode: string, signal = new AbortController().signal) {

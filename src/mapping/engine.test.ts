@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import fhirpath from 'fhirpath';
-import { compile, FILE, posOf } from './test-helpers.js';
+import { compile, FILE, posOf } from '../../test/support/compile-text.js';
 
 const PATIENT = `
 mapping: patient

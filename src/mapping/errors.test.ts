@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MappingErrors } from '../errors.js';
 import { loadMappingSet } from './index.js';
-import { compileErrors, posOf } from './test-helpers.js';
+import { compileErrors, posOf } from '../../test/support/compile-text.js';
 
 const base = (template: string, extra = '') => `mapping: m
 source: { table: t, key: [ID] }
@@ -157,7 +157,7 @@ resources:
 
 describe('YAML conveniences', () => {
   it('supports anchors and << merge keys, and reports duplicate keys', async () => {
-    const { compile } = await import('./test-helpers.js');
+    const { compile } = await import('../../test/support/compile-text.js');
     const m = compile(`source: { table: t, key: ID }
 resources:
   - resourceType: Basic

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatMappingTestReport, runMappingTests } from './index.js';
-import { posOf } from './test-helpers.js';
+import { posOf } from '../../test/support/compile-text.js';
 
 const MAPPING = `mapping: patient
 source: { table: patients, key: Id }

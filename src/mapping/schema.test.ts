@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { mappingFiles } from './index.js';
 import { parseYamlFile } from './parse.js';
 import { fullSchemaValidator, schemaErrors } from './schema.js';
-import { posOf } from './test-helpers.js';
+import { posOf } from '../../test/support/compile-text.js';
 
 const doc = (text: string) => parseYamlFile(text, '/x/m.yaml').documents[0]!;
 const fullErrors = (text: string) => schemaErrors(doc(text), fullSchemaValidator());

@@ -8,7 +8,7 @@ import type { SourceAdapter } from '../connectors/types.js';
 import { compileMappingSource } from '../mapping/index.js';
 import type { FhirResource } from '../mapping/types.js';
 import { runExport } from './run-export.js';
-import { MemorySink } from './test-fakes.js';
+import { MemorySink } from '../../test/support/pipeline-fakes.js';
 
 const knex = knexPkg.default ?? knexPkg;
 

@@ -7,7 +7,7 @@ import type { FhirResource, MapResult, RowIssue } from '../mapping/types.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import { SUBSETTED_TAG } from './elements.js';
 import { runExport } from './run-export.js';
-import { FakeAdapter, fakeMapping, mappingSet, MemorySink } from './test-fakes.js';
+import { FakeAdapter, fakeMapping, mappingSet, MemorySink } from '../../test/support/pipeline-fakes.js';
 
 const patients: Row[] = Array.from({ length: 7 }, (_, i) => ({
   id: `p${i}`,

@@ -11,7 +11,7 @@ import type { ExportSummary } from '../../src/pipeline/types.js';
 import { loadConnectorConfig } from '../../src/connectors/config.js';
 import { openSource } from '../../src/pipeline/open-source.js';
 import { runExport } from '../../src/pipeline/run-export.js';
-import { MemorySink } from '../../src/pipeline/test-fakes.js';
+import { MemorySink } from '../support/pipeline-fakes.js';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 

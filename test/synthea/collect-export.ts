@@ -5,7 +5,7 @@ import type { ConnectorConfig, SourceAdapter } from '../../src/connectors/types.
 import { loadMappingSet } from '../../src/mapping/index.js';
 import type { CompiledMappingSet } from '../../src/mapping/types.js';
 import { runExport } from '../../src/pipeline/run-export.js';
-import { MemorySink } from '../../src/pipeline/test-fakes.js';
+import { MemorySink } from '../support/pipeline-fakes.js';
 import type { FhirResource } from '../../src/mapping/types.js';
 import type { ResourceSink } from '../../src/sinks/types.js';
 import type { ExportRequest, ExportSummary } from '../../src/pipeline/types.js';

@@ -1,9 +1,9 @@
 // In-memory stand-ins for a source, a compiled mapping and a sink, for the pipeline's unit tests (and the
 // CLI's). They implement the contracts literally, nothing more.
 import type { OperationOutcome } from 'fhir/r4';
-import type { Filter, Row, SourceAdapter, SourceQuery, StreamOptions } from '../connectors/types.js';
-import type { CompiledChild, CompiledMapping, CompiledMappingSet, FhirResource, MapResult } from '../mapping/types.js';
-import type { ResourceSink, SinkResult } from '../sinks/types.js';
+import type { Filter, Row, SourceAdapter, SourceQuery, StreamOptions } from '../../src/connectors/types.js';
+import type { CompiledChild, CompiledMapping, CompiledMappingSet, FhirResource, MapResult } from '../../src/mapping/types.js';
+import type { ResourceSink, SinkResult } from '../../src/sinks/types.js';
 
 export class FakeAdapter implements SourceAdapter {
   readonly dialect = 'sqlite' as const;

@@ -1,9 +1,9 @@
 // Shared by the mapping unit tests: compile YAML text and locate a marker in it, so that expected
 // file:line:column values are derived from the text rather than copied from the output.
 import { resolve } from 'node:path';
-import { MappingErrors } from '../errors.js';
-import { compileMappingSource } from './index.js';
-import type { CompiledMappingSet } from './types.js';
+import { MappingErrors } from '../../src/errors.js';
+import { compileMappingSource } from '../../src/mapping/index.js';
+import type { CompiledMappingSet } from '../../src/mapping/types.js';
 
 export const FILE = resolve('/virtual/mappings/test.yaml');
 

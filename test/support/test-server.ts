@@ -3,13 +3,13 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Row } from '../connectors/types.js';
-import type { CompiledMapping, FhirResource } from '../mapping/types.js';
-import { FakeAdapter, fakeMapping, mappingSet } from '../pipeline/test-fakes.js';
-import { createNdjsonSink } from '../sinks/ndjson-sink.js';
-import type { JobExecutor } from './job-runner.js';
-import { SqliteJobStore } from './job-store-sqlite.js';
-import { buildServer, type BulkServer, type ServerOptions } from './server.js';
+import type { Row } from '../../src/connectors/types.js';
+import type { CompiledMapping, FhirResource } from '../../src/mapping/types.js';
+import { FakeAdapter, fakeMapping, mappingSet } from './pipeline-fakes.js';
+import { createNdjsonSink } from '../../src/sinks/ndjson-sink.js';
+import type { JobExecutor } from '../../src/export/job-runner.js';
+import { SqliteJobStore } from '../../src/export/job-store-sqlite.js';
+import { buildServer, type BulkServer, type ServerOptions } from '../../src/export/server.js';
 
 export function fakeSource() {
   const adapter = new FakeAdapter({

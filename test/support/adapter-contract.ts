@@ -2,10 +2,10 @@
 // .int.test.ts. A dialect supplies only what differs (how to build the big table on the server, how the
 // server shows a statement still running, its native value forms); the checks are the same for all.
 // Takes vitest's functions so this module (compiled with the rest of src) does not import vitest.
-import { ConnectorError } from '../errors.js';
-import { collect } from './collect-rows.js';
-import { openAdapter } from './index.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery } from './types.js';
+import { ConnectorError } from '../../src/errors.js';
+import { collect } from '../../src/connectors/collect-rows.js';
+import { openAdapter } from '../../src/connectors/index.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery } from '../../src/connectors/types.js';
 
 type Vitest = Pick<typeof import('vitest'), 'describe' | 'it' | 'expect' | 'beforeAll' | 'afterAll'>;
 

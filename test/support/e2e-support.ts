@@ -4,8 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { schemaValidator, type SchemaViolation } from '../fhir/schema-validator.js';
-import type { ExportManifest } from './types.js';
+import { schemaValidator, type SchemaViolation } from '../../src/fhir/schema-validator.js';
+import type { ExportManifest } from '../../src/export/types.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 
