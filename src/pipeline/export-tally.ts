@@ -1,0 +1,63 @@
+// What an export has done so far: resources per type, rows per mapping, rejected rows by severity and reason,
+// and how many mappings are finished. Every mapping run reports into one tally, which feeds both the
+// progress callback and the summary, so the two can never disagree.
+import type { RowIssue } from '../mapping/types.js';
+import { issueReason } from './issue-outcome.js';
+import type { ExportPlan } from './plan.js';
+import type { ExportProgress, ExportSummary } from './types.js';
+
+export class ExportTally {
+  readonly counts: Record<string, number> = {};
+  readonly rowsRead: Record<string, number> = {};
+  readonly rejected: ExportSummary['rejected'] = { total: 0, bySeverity: {}, byReason: {} };
+  private readonly runsLeft = new Map<string, number>();
+  private mappingsDone = 0;
+  private totalRows = 0;
+  private totalResources = 0;
+
+  constructor(
+    private readonly plan: ExportPlan,
+    private readonly onProgress?: (progress: ExportProgress) => void,
+  ) {
+    for (const m of plan.mappings) this.rowsRead[m.name] = 0;
+    for (const run of plan.runs) this.runsLeft.set(run.mapping.name, (this.runsLeft.get(run.mapping.name) ?? 0) + 1);
+  }
+
+  resourceWritten(resourceType: string): void {
+    this.counts[resourceType] = (this.counts[resourceType] ?? 0) + 1;
+    this.totalResources++;
+  }
+
+  issueWritten(issue: RowIssue): void {
+    this.rejected.total++;
+    this.rejected.bySeverity[issue.severity] = (this.rejected.bySeverity[issue.severity] ?? 0) + 1;
+    const reason = issueReason(issue);
+    this.rejected.byReason[reason] = (this.rejected.byReason[reason] ?? 0) + 1;
+  }
+
+  batchDone(mapping: string, rows: number): void {
+    this.rowsRead[mapping] = (this.rowsRead[mapping] ?? 0) + rows;
+    this.totalRows += rows;
+    this.progress(mapping);
+  }
+
+  /** A mapping with several runs (one per `_typeFilter` alternative) is done when its last run is. */
+  runDone(mapping: string): void {
+    const left = this.runsLeft.get(mapping)! - 1;
+    this.runsLeft.set(mapping, left);
+    if (left === 0) {
+      this.mappingsDone++;
+      this.progress(mapping);
+    }
+  }
+
+  private progress(mapping: string): void {
+    this.onProgress?.({
+      mapping,
+      mappingsDone: this.mappingsDone,
+      mappingsTotal: this.plan.mappings.length,
+      rowsRead: this.totalRows,
+      resourcesWritten: this.totalResources,
+    });
+  }
+}
