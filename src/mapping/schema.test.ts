@@ -46,6 +46,28 @@ describe('mapping.schema.json', () => {
     }
   });
 
+  it('accepts $include / $with and extends / with as written (what an editor sees before expansion)', () => {
+    const text = `extends: _base.yaml#eob
+with: { table: hha, extra: [] }
+mapping: eob-hha
+source: { $include: _base.yaml#source, $with: { table: hha } }
+children: { $include: _base.yaml#children, more: { table: x, on: { A: B } } }
+lookups: { $include: _base.yaml#lookups, status: { map: { F: active } } }
+resources:
+  - $include: _base.yaml#eob
+    $with: { prefix: hha }
+  - resourceType: Claim
+    template:
+      $include: _base.yaml#claim
+      use: claim
+      item: [{ $include: _base.yaml#items }, { sequence: 9, $include: "#x" }]
+`;
+    expect(fullErrors(text)).toEqual([]);
+    expect(fullErrors('extends: _base.yaml#eob\n')).toEqual([]);
+    expect(fullErrors('extends: _base.yaml\n').map((e) => e.detail)).toEqual([expect.stringMatching(/^extends: must match pattern/)]);
+    expect(fullErrors('mapping: m\n').map((e) => e.detail)).toEqual(['the mapping needs "source"', 'the mapping needs "resources"']);
+  });
+
   it('rejects unknown keys, bad types and bad enum values at their YAML position', () => {
     const text = VALID.replace('search:', 'serch: {}\nsearch:').replace('$as: decimal', '$as: float');
     const errors = fullErrors(text);
