@@ -45,7 +45,7 @@ const WHOLE_PARAM_RE = /^\$\(([^()]*)\)$/;
 const NAME_RE = /^[A-Za-z_][\w-]*$/;
 
 /** True when the document uses `$include` or `extends:` anywhere (others are compiled untouched). */
-export function usesIncludes(value: unknown): boolean {
+function usesIncludes(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(usesIncludes);
   if (!isPlainObject(value)) return false;
   for (const k in value) if (k === '$include' || usesIncludes(value[k])) return true;
