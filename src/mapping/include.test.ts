@@ -146,6 +146,38 @@ resources:
     expect(set.byName.get('snf')!.map({ id: '7', s: 'X' }).resources[0]).toMatchObject({ id: 'snf-7', status: 'cancelled' });
   });
 
+  it('shares lookups and children: a map section takes a fragment and adds its own entries', () => {
+    const dir = folder({
+      '_shared.yaml': `fragments:
+  lookups: { status: { map: { F: active }, default: cancelled } }
+  children: { lines: { table: $(table)_lines, on: { CLM_ID: ID }, orderBy: [N] } }
+`,
+    });
+    const m = compileIn(dir, {
+      'm.yaml': `mapping: m
+source: { table: claims, key: [ID] }
+children: { $include: _shared.yaml#children, $with: { table: claims } }
+lookups:
+  $include: _shared.yaml#lookups
+  use: { map: { C: claim } }
+resources:
+  - resourceType: Claim
+    template:
+      status: { $lookup: status, $column: S }
+      use: { $lookup: use, $column: U }
+      item: { $each: lines, $template: { sequence: { $column: N, $as: positiveInt } } }
+`,
+    }).byName.get('m')!;
+    expect(m.children).toEqual([{ name: 'lines', query: { table: 'claims_lines' }, on: [{ child: 'clm_id', parent: 'id' }], orderBy: ['n'] }]);
+    expect(m.map({ id: '1', s: 'F', u: 'C' }, { lines: [{ n: '1' }, { n: '2' }] }).resources[0]).toEqual({
+      resourceType: 'Claim',
+      id: expect.any(String),
+      status: 'active',
+      use: 'claim',
+      item: [{ sequence: 1 }, { sequence: 2 }],
+    });
+  });
+
   it('a whole-value parameter keeps its type; $$( is a literal $(; mapping files are not substituted', () => {
     const dir = folder({ '_f.yaml': 'fragments:\n  t: { active: $(flag), text: { div: "cost $$(usd) $(n)" } }\n' });
     const m = compileIn(dir, {
