@@ -210,18 +210,16 @@ function compileColumn(ctx: CompileContext, obj: Record<string, unknown>, path: 
   const { column, parent: fromParent } = ref;
   const loc = ctx.at([...path, '$column'], true);
   const expression = scope.expression;
-  const fail = (v: unknown, e: unknown): never => {
+  const fail = (e: unknown): never => {
     if (e instanceof CoercionError) throw new RowError('value', `${e.message} in column ${column}`, loc, expression, column);
     throw e;
   };
   return fromParent
     ? (_row, parent) => {
-        const v = parent?.[column];
-        try { return coerce(v); } catch (e) { return fail(v, e); }
+        try { return coerce(parent?.[column]); } catch (e) { return fail(e); }
       }
     : (row) => {
-        const v = row[column];
-        try { return coerce(v); } catch (e) { return fail(v, e); }
+        try { return coerce(row[column]); } catch (e) { return fail(e); }
       };
 }
 
