@@ -6,10 +6,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConnectorConfig } from '../../src/connectors/config.js';
 import { MappingError } from '../../src/errors.js';
-import { CONNECTOR_SCHEMA, ROOT, compileSchema, loadSchema, modelineSchema, schemaProblems } from './yaml-schema.js';
+import { CONNECTOR_SCHEMA, FRAGMENT_SCHEMA, ROOT, compileSchema, loadSchema, modelineSchema, schemaProblems } from './yaml-schema.js';
 
 const CONNECTORS = path.join(ROOT, 'connectors');
-const shipped = readdirSync(CONNECTORS).filter((f) => f.endsWith('.yaml')).sort();
+const yamlFiles = readdirSync(CONNECTORS).filter((f) => f.endsWith('.yaml')).sort();
+// `_<name>.yaml` files hold fragments other connectors $include, not connectors.
+const shipped = yamlFiles.filter((f) => !f.startsWith('_'));
+const fragmentFiles = yamlFiles.filter((f) => f.startsWith('_'));
 const validate = compileSchema(CONNECTOR_SCHEMA);
 const schema = loadSchema(CONNECTOR_SCHEMA) as { properties: Record<string, { enum?: string[] }> };
 
@@ -47,6 +50,27 @@ describe('connectors/connector.schema.json', () => {
     expect(schemaProblems(validate, readFileSync(file, 'utf8'), file)).toEqual([]);
   });
 
+  it.each(fragmentFiles)('fragment file %s validates against the fragment schema it names', (name) => {
+    const file = path.join(CONNECTORS, name);
+    expect(modelineSchema(file)).toBe(FRAGMENT_SCHEMA);
+    expect(schemaProblems(compileSchema(FRAGMENT_SCHEMA), readFileSync(file, 'utf8'), file)).toEqual([]);
+  });
+
+  // What editors cannot see: the groups a connector gets once its $include is expanded by the loader.
+  it.each(shipped)('%s: the groups the loader expands validate as connector groups', (name) => {
+    const file = path.join(CONNECTORS, name);
+    const config = parseConnectorConfig(readFileSync(file, 'utf8'), file, {});
+    const groups = compileSchema(CONNECTOR_SCHEMA, '#/properties/groups');
+    expect(groups(config.groups ?? {}), JSON.stringify(groups.errors)).toBe(true);
+    expect(Object.keys(config.groups ?? {}).length).toBeGreaterThan(0);
+  });
+
+  it('the four Synthea connectors share one groups fragment', () => {
+    const synthea = shipped.filter((f) => f.startsWith('synthea-'));
+    expect(synthea).toHaveLength(4);
+    for (const name of synthea) expect(readFileSync(path.join(CONNECTORS, name), 'utf8')).toMatch(/^groups: \{\$include: _synthea-groups\.yaml#groups\}$/m);
+  });
+
   it('offers exactly the top-level keys the loader accepts', () => {
     const message = loaderError('kind: csv\npath: data\nnot_a_key: 1\n');
     const listed = /expected one of ([^)]*)\)/.exec(message ?? '')?.[1]?.split(', ');
@@ -74,6 +98,8 @@ describe('connectors/connector.schema.json', () => {
     ['cms-ccw-rif.yaml', "delimiter: '|'", "delimiter: '||'", "'||'", '/delimiter', 'must match pattern', true],
     ['synthea-csv.yaml', 'path: ../samples/synthea-11pt/csv', '# no path', 'name: synthea-csv', '/', "must have required property 'path'", true],
     ['cms-ccw-rif.yaml', '    name: Part D enrollees', '    title: Part D enrollees', 'title', '/groups/part-d-enrollees/title', 'must NOT have additional properties', false],
+    ['synthea-csv.yaml', 'groups: {$include: _synthea-groups.yaml#groups}', 'groups: {$include: _synthea-groups.yaml}', '_synthea-groups.yaml}', '/groups/$include', 'must match pattern', true],
+    ['synthea-sqlite.yaml', 'groups: {$include: _synthea-groups.yaml#groups}', 'groups: {$include: _synthea-groups.yaml#groups, name: x}', 'name', '/groups/name', 'must NOT have additional properties', true],
   ];
   it.each(broken)('%s with "%s" → "%s" is rejected at its place', (name, from, to, token, where, message, loaderRejects) => {
     const original = readFileSync(path.join(CONNECTORS, name), 'utf8');

@@ -10,14 +10,24 @@ import { isMap, isNode, LineCounter, parseAllDocuments, type Document } from 'ya
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 export const CONNECTOR_SCHEMA = path.join(ROOT, 'connectors/connector.schema.json');
 export const MAPPING_TEST_SCHEMA = path.join(ROOT, 'mappings/mapping-test.schema.json');
+export const FRAGMENT_SCHEMA = path.join(ROOT, 'mappings/fragment.schema.json');
 
 export function loadSchema(file: string): Record<string, unknown> {
   return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
-/** strict: false as in src/mapping/schema.ts: if/then branches name keys declared elsewhere. */
-export function compileSchema(file: string): ValidateFunction {
-  return new Ajv({ allErrors: true, strict: false }).compile(loadSchema(file));
+/**
+ * The schema in `file` (or the part of it at `pointer`, e.g. `#/properties/groups`) as a validator. strict:
+ * false as in src/mapping/schema.ts: if/then branches name keys declared elsewhere.
+ */
+export function compileSchema(file: string, pointer = ''): ValidateFunction {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const schema = loadSchema(file);
+  if (!pointer) return ajv.compile(schema);
+  ajv.addSchema(schema);
+  const part = ajv.getSchema(`${String(schema.$id)}${pointer}`);
+  if (!part) throw new Error(`${file} has nothing at ${pointer}`);
+  return part;
 }
 
 /**
