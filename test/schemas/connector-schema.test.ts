@@ -27,7 +27,7 @@ function loaderError(text: string, file = path.join(CONNECTORS, 'example.yaml'))
   }
 }
 
-function escape(s: string): string {
+function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -107,7 +107,7 @@ describe('connectors/connector.schema.json', () => {
     const text = original.replace(from, to);
     const at = where === '/' ? positionOf(text, token, token) : positionOf(text, to, token);
     const problems = schemaProblems(validate, text, path.join(CONNECTORS, name));
-    expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^${escape(`${name}:${at} ${where}: ${message}`)}`)));
+    expect(problems).toContainEqual(expect.stringMatching(new RegExp(`^${escapeRegExp(`${name}:${at} ${where}: ${message}`)}`)));
     if (loaderRejects) expect(loaderError(text, path.join(CONNECTORS, name))).toBeDefined();
   });
 
