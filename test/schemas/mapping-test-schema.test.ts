@@ -40,7 +40,7 @@ const GOOD = 'mapping: m\ncases:\n  - name: one row\n    row: { ID: a1 }\n    ex
 
 describe('mappings/mapping-test.schema.json', () => {
   it('finds the shipped test files of every mapping set', () => {
-    expect(new Set(shipped.map((f) => f.split('/')[0]))).toEqual(new Set(['cms-ccw-rif', 'synthea', 'synthea-claims']));
+    expect([...new Set(shipped.map((f) => f.split('/')[0]))]).toEqual(expect.arrayContaining(['cms-ccw-rif', 'synthea', 'synthea-claims']));
   });
 
   it.each(shipped)('%s validates and names the schema on its first line', (name) => {
