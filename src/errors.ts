@@ -7,10 +7,19 @@ export interface SourceLocation {
   file: string;
   line: number;
   column: number;
+  /** for a place inside a fragment (`$include`): the `$include` that pulled it in, itself maybe in a fragment */
+  includedFrom?: SourceLocation;
 }
 
 export function formatLocation(loc: SourceLocation | undefined): string {
   return loc ? `${loc.file}:${loc.line}:${loc.column}` : '';
+}
+
+/** " (included from a.yaml:3:5, from b.yaml:9:3)" for a place inside a fragment, else "". */
+export function formatIncludedFrom(loc: SourceLocation | undefined): string {
+  const chain: string[] = [];
+  for (let l = loc?.includedFrom; l; l = l.includedFrom) chain.push(formatLocation(l));
+  return chain.length > 0 ? ` (included from ${chain.join(', from ')})` : '';
 }
 
 type IssueType = OperationOutcomeIssue['code'];
@@ -31,17 +40,22 @@ export class FhirBridgeError extends Error {
   }
 }
 
-/** A mapping (or connector) file is malformed or refers to something that does not exist. */
+/** A mapping file (or a fragment it includes) is malformed or refers to something that does not exist.
+ *  The message is `file:line:col: detail`, plus where a fragment was included from. */
 export class MappingError extends FhirBridgeError {
   readonly location?: SourceLocation;
   /** The bare message, without the location prefix */
   readonly detail: string;
   constructor(detail: string, location?: SourceLocation, options: { cause?: unknown } = {}) {
-    super(location ? `${formatLocation(location)}: ${detail}` : detail, { issueCode: 'invalid', status: 400, ...options });
+    super(location ? `${formatLocation(location)}: ${detail}${formatIncludedFrom(location)}` : detail, { issueCode: 'invalid', status: 400, ...options });
     this.location = location;
     this.detail = detail;
   }
 }
+
+/** A connector file (connectors/*.yaml, or a fragment it includes) is malformed; same message format as
+ *  MappingError, a class of its own so callers can tell "fix the connector" from "fix the mapping". */
+export class ConfigError extends MappingError {}
 
 /** Several mapping errors found in one pass; the CLI prints them all, not just the first. */
 export class MappingErrors extends FhirBridgeError {

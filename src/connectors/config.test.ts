@@ -2,20 +2,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MappingError } from '../errors.js';
+import { ConfigError, MappingError } from '../errors.js';
 import { loadConnectorConfig, parseConnectorConfig, redactConnection } from './config.js';
 import { defaultConnectorFile } from './index.js';
 
 const FILE = '/etc/fhir-bridge/connectors/test.yaml';
 
-function fails(text: string, env: Record<string, string> = {}): MappingError {
+function fails(text: string, env: Record<string, string> = {}, file = FILE): ConfigError {
   try {
-    parseConnectorConfig(text, FILE, env);
+    parseConnectorConfig(text, file, env);
   } catch (err) {
-    expect(err).toBeInstanceOf(MappingError);
-    return err as MappingError;
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
   }
-  throw new Error('expected a MappingError');
+  throw new Error('expected a ConfigError');
 }
 
 describe('parseConnectorConfig', () => {
@@ -91,11 +91,55 @@ describe('loadConnectorConfig', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('reads a file and reports a missing one as a MappingError', async () => {
+  it('reads a file and reports a missing one as a ConfigError', async () => {
     const file = path.join(dir, 'c.yaml');
     await writeFile(file, 'kind: sqlite\npath: db/x.sqlite\n');
     expect((await loadConnectorConfig(file, {})).path).toBe(path.join(dir, 'db', 'x.sqlite'));
-    await expect(loadConnectorConfig(path.join(dir, 'missing.yaml'))).rejects.toBeInstanceOf(MappingError);
+    await expect(loadConnectorConfig(path.join(dir, 'missing.yaml'))).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('every mistake, also one found by a shared check, is a ConfigError (still a MappingError) with its position', () => {
+    const err = fails('name: x\nkind: excel\n');
+    expect(err).toBeInstanceOf(MappingError);
+    expect(err.name).toBe('ConfigError');
+    expect(err.location).toMatchObject({ file: FILE, line: 2, column: 7 });
+  });
+
+  it('pulls a fragment in with $include, located in the fragment file', async () => {
+    const shared = 'fragments:\n  groups:\n    panel:\n      name: Panel\n      sql: SELECT PATIENT FROM ${PANEL_TABLE:-conditions}\n';
+    await writeFile(path.join(dir, '_groups.yaml'), shared);
+    const file = path.join(dir, 'inc.yaml');
+    const config = parseConnectorConfig('kind: csv\npath: .\ngroups: { $include: _groups.yaml#groups }\n', file, {});
+    expect(config.groups).toEqual({ panel: { name: 'Panel', sql: 'SELECT PATIENT FROM conditions' } });
+    expect(parseConnectorConfig('kind: csv\npath: .\ngroups: { $include: _groups.yaml#groups }\n', file, { PANEL_TABLE: 'dx' }).groups).toMatchObject({ panel: { sql: 'SELECT PATIENT FROM dx' } });
+  });
+
+  it('an error inside a fragment names the fragment file:line:column and the connector that included it', async () => {
+    const shared = 'fragments:\n  pool: { min: 1, max: lots }\n  env: "${NOT_SET}"\n';
+    await writeFile(path.join(dir, '_bad.yaml'), shared);
+    const file = path.join(dir, 'bad.yaml');
+    const text = 'kind: postgres\nconnection: pg://x\npool: { $include: _bad.yaml#pool }\n';
+    const err = fails(text, {}, file);
+    expect(err.detail).toMatch(/pool\.max: expected a whole number/);
+    expect(err.location).toEqual({ file: path.join(dir, '_bad.yaml'), line: 2, column: 24, includedFrom: { file, line: 3, column: 9 } });
+    expect(err.message).toBe(`${path.join(dir, '_bad.yaml')}:2:24: pool.max: expected a whole number (included from ${file}:3:9)`);
+    const envErr = fails('kind: postgres\nconnection: { $include: _bad.yaml#env }\n', {}, file);
+    expect(envErr.location).toMatchObject({ file: path.join(dir, '_bad.yaml'), line: 3, column: 9 });
+  });
+
+  it('reports include cycles, unknown fragments and bad references where they are written', async () => {
+    await writeFile(path.join(dir, '_a.yaml'), 'fragments:\n  x: { $include: _b.yaml#y }\n  z: 1\n');
+    await writeFile(path.join(dir, '_b.yaml'), 'fragments:\n  y: { $include: _a.yaml#x }\n');
+    const file = path.join(dir, 'cyc.yaml');
+    const cycle = fails('kind: csv\npath: .\noptions: { $include: _a.yaml#x }\n', {}, file);
+    expect(cycle.detail).toBe('$include cycle: _a.yaml#x → _b.yaml#y → _a.yaml#x');
+    expect(cycle.location).toMatchObject({ file: path.join(dir, '_b.yaml'), line: 2, column: 18 });
+    const unknown = fails('kind: csv\npath: .\noptions: { $include: _a.yaml#nope }\n', {}, file);
+    expect(unknown.detail).toMatch(/unknown fragment "nope" in .*_a\.yaml: expected one of x, z/);
+    expect(unknown.location).toMatchObject({ file, line: 3, column: 22 });
+    expect(fails('kind: csv\npath: .\noptions: { $include: plain.yaml#x }\n', {}, file).detail).toMatch(/is not a fragment file/);
+    expect(fails('kind: csv\npath: .\noptions: { $include: _a.yaml }\n', {}, file).detail).toMatch(/expected "<fragment file>#<name>"/);
+    expect(fails('kind: csv\npath: .\noptions: { $include: _a.yaml#z, quote: x }\n', {}, file).detail).toMatch(/stands alone/);
   });
 
   it('loads every shipped connector file', async () => {

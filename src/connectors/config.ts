@@ -1,9 +1,12 @@
 // connectors/*.yaml → ConnectorConfig. Placeholders `${VAR}` / `${VAR:-default}` are filled from the
-// environment so secrets stay out of the file; every mistake is reported as file:line:column.
+// environment so secrets stay out of the file; `{ $include: _file.yaml#name }` pulls in a fragment shared by
+// several connectors (e.g. their `groups:`); every mistake is a ConfigError at file:line:column (inside a
+// fragment: the fragment's, plus where it was included from).
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, isMap, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
-import { MappingError, type SourceLocation } from '../errors.js';
+import { Document, LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
+import { ConfigError, MappingError, type SourceLocation } from '../errors.js';
 import type { ConnectorConfig, Dialect } from './types.js';
 
 export { redactConnection } from './redact.js';
@@ -41,7 +44,7 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     expect: 'a connection URL or a map of connection settings',
     check: (node, at) => {
       if (!isMap(node) && !(isScalar(node) && typeof node.value === 'string'))
-        throw new MappingError('connection: expected a connection URL or a map of connection settings', at(node));
+        throw new ConfigError('connection: expected a connection URL or a map of connection settings', at(node));
     },
   },
   path: { expect: 'a string', check: scalarString },
@@ -50,7 +53,7 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     check: (node, at) => {
       scalarString(node, at);
       const v = String((node as Scalar).value);
-      if (normaliseDelimiter(v).length !== 1) throw new MappingError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
+      if (normaliseDelimiter(v).length !== 1) throw new ConfigError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
     },
   },
   files: { expect: 'a map of table name to file name', check: mapOf(scalarString) },
@@ -62,7 +65,7 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
       try {
         new Intl.DateTimeFormat('en-US', { timeZone: tz });
       } catch {
-        throw new MappingError(`timezone: '${tz}' is not an IANA time zone (e.g. UTC, America/New_York)`, at(node));
+        throw new ConfigError(`timezone: '${tz}' is not an IANA time zone (e.g. UTC, America/New_York)`, at(node));
       }
     },
   },
@@ -78,19 +81,19 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     check: (node, at) => {
       scalarString(node, at);
       const v = String((node as Scalar).value);
-      if (!SAMPLES.includes(v)) throw new MappingError(`sample: unknown sample '${v}': expected one of ${SAMPLES.join(', ')}`, at(node));
+      if (!SAMPLES.includes(v)) throw new ConfigError(`sample: unknown sample '${v}': expected one of ${SAMPLES.join(', ')}`, at(node));
     },
   },
   pool: {
     expect: 'a map with min and/or max',
     check: (node, at) => {
-      if (!isMap(node)) throw new MappingError('pool: expected a map with min and/or max', at(node));
+      if (!isMap(node)) throw new ConfigError('pool: expected a map with min and/or max', at(node));
       for (const pair of node.items) {
         const key = String((pair.key as Scalar).value);
-        if (key !== 'min' && key !== 'max') throw new MappingError(`pool: unknown key '${key}' (expected min, max)`, at(pair.key as Node));
+        if (key !== 'min' && key !== 'max') throw new ConfigError(`pool: unknown key '${key}' (expected min, max)`, at(pair.key as Node));
         const v = pair.value as Node;
         if (!isScalar(v) || typeof v.value !== 'number' || !Number.isInteger(v.value) || v.value < 0)
-          throw new MappingError(`pool.${key}: expected a whole number`, at(v));
+          throw new ConfigError(`pool.${key}: expected a whole number`, at(v));
       }
     },
   },
@@ -99,12 +102,12 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
 };
 
 function scalarString(node: Node | null | undefined, at: (n: Node | null | undefined) => SourceLocation): void {
-  if (!isScalar(node) || typeof node.value !== 'string') throw new MappingError(`expected a string, got ${describe(node)}`, at(node));
+  if (!isScalar(node) || typeof node.value !== 'string') throw new ConfigError(`expected a string, got ${describe(node)}`, at(node));
 }
 
 function mapOf(checkValue: Check): Check {
   return (node, at) => {
-    if (!isMap(node)) throw new MappingError(`expected a map, got ${describe(node)}`, at(node));
+    if (!isMap(node)) throw new ConfigError(`expected a map, got ${describe(node)}`, at(node));
     for (const pair of node.items) if (pair.value) checkValue(pair.value as Node, at);
   };
 }
@@ -115,6 +118,69 @@ function describe(node: Node | null | undefined): string {
   if (isSeq(node)) return 'a list';
   if (isScalar(node)) return node.value === null ? 'null' : `${typeof node.value} '${String(node.value)}'`;
   return 'something else';
+}
+
+const INCLUDE_RE = /^([^#]+)#([A-Za-z0-9_.-]+)$/;
+
+/**
+ * Replaces every `{ $include: <fragment file>#<name> }` map of the connector document by that fragment (the
+ * same fragment files as mappings use: `_<name>.yaml` holding `fragments:`), recording where each pulled-in
+ * node was written. Connectors take no `$with`: what they share (groups) has no parameters.
+ */
+function expandIncludes(doc: Document, file: string, locAt: (offset: number) => SourceLocation, origins: WeakMap<Node, (offset: number) => SourceLocation>, stack: string[]): void {
+  const at = (node: Node | null | undefined) => ((node && origins.get(node)) || locAt)(node?.range?.[0] ?? 0);
+  visit(doc, {
+    Map(_key, node) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === '$include');
+      if (!pair) return undefined;
+      const where = at(pair.key as Node);
+      if (node.items.length > 1) throw new ConfigError('$include stands alone in its map (a connector file takes no $with or keys beside it)', where);
+      const ref = pair.value;
+      const m = isScalar(ref) && typeof ref.value === 'string' ? INCLUDE_RE.exec(ref.value.trim()) : null;
+      if (!m) throw new ConfigError('$include: expected "<fragment file>#<name>", e.g. "_synthea-groups.yaml#groups" (the file relative to this one)', at(ref as Node));
+      const from = origins.get(pair.key as Node) ? where.file : file;
+      const fragmentFile = path.resolve(path.dirname(from), m[1]!);
+      if (!path.basename(fragmentFile).startsWith('_')) throw new ConfigError(`$include: ${fragmentFile} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`, at(ref as Node));
+      const key = `${fragmentFile}#${m[2]}`;
+      if (stack.includes(key)) throw new ConfigError(`$include cycle: ${[...stack, key].map((k) => path.basename(k)).join(' → ')}`, at(ref as Node));
+      const fragment = loadFragment(fragmentFile, m[2]!, where, at(ref as Node));
+      // Nested includes of the fragment, then record every node's file (and where it was included from).
+      const inner = new Document(fragment.node);
+      expandIncludes(inner as Document, fragmentFile, fragment.locAt, origins, [...stack, key]);
+      visit(inner, (_k, n) => {
+        if (isNode(n) && !origins.has(n)) origins.set(n, fragment.locAt);
+      });
+      return inner.contents as Node;
+    },
+  });
+}
+
+function loadFragment(file: string, name: string, includedFrom: SourceLocation, refAt: SourceLocation): { node: Node; locAt: (offset: number) => SourceLocation } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read fragment file: ${(err as Error).message}`, refAt);
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const locAt = (offset: number): SourceLocation => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { file, line, column: col, includedFrom };
+  };
+  if (doc.errors.length > 0) throw new ConfigError(`invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, locAt(doc.errors[0]!.pos[0]));
+  const root = doc.contents;
+  const fragments = isMap(root) ? root.items.find((p) => isScalar(p.key) && p.key.value === 'fragments')?.value : undefined;
+  if (!isMap(root) || !isMap(fragments) || root.items.some((p) => !isScalar(p.key) || !['fragments', 'description'].includes(String(p.key.value)))) {
+    throw new ConfigError('a fragment file holds { fragments: { <name>: <value>, ... }, description? }', locAt((root as Node | null)?.range?.[0] ?? 0));
+  }
+  const pair = fragments.items.find((p) => isScalar(p.key) && String(p.key.value) === name);
+  if (!pair) {
+    const known = fragments.items.map((p) => String((p.key as Scalar).value));
+    throw new ConfigError(`unknown fragment "${name}" in ${file}: expected one of ${known.join(', ') || '(none)'}`, refAt);
+  }
+  if (!pair.value) throw new ConfigError(`fragment "${name}" is empty`, locAt((pair.key as Node).range?.[0] ?? 0));
+  return { node: pair.value as Node, locAt };
 }
 
 function normaliseDelimiter(d: string): string {
@@ -134,33 +200,47 @@ export function substituteEnv(text: string, env: NodeJS.ProcessEnv, onMissing: (
   });
 }
 
-/** Reads and checks a connector file. Throws MappingError (file:line:column) for anything wrong in it. */
+/** Reads and checks a connector file. Throws ConfigError (file:line:column) for anything wrong in it. */
 export async function loadConnectorConfig(file: string, env: NodeJS.ProcessEnv = process.env): Promise<ConnectorConfig> {
   const abs = path.resolve(file);
   let text: string;
   try {
     text = await readFile(abs, 'utf8');
   } catch (err) {
-    throw new MappingError(`cannot read connector file: ${(err as Error).message}`, { file: abs, line: 1, column: 1 });
+    throw new ConfigError(`cannot read connector file: ${(err as Error).message}`, { file: abs, line: 1, column: 1 });
   }
   return parseConnectorConfig(text, abs, env);
 }
 
 /** Same as loadConnectorConfig for text already in memory (`file` names it in errors and anchors paths). */
 export function parseConnectorConfig(text: string, file: string, env: NodeJS.ProcessEnv = process.env): ConnectorConfig {
+  try {
+    return parseConfig(text, file, env);
+  } catch (err) {
+    // Checks shared with other modules throw MappingError; a connector file's mistakes are ConfigErrors.
+    if (err instanceof MappingError && !(err instanceof ConfigError)) throw new ConfigError(err.detail, err.location, { cause: err });
+    throw err;
+  }
+}
+
+function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): ConnectorConfig {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const locAt = (offset: number): SourceLocation => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, column: col };
   };
-  const at = (node: Node | null | undefined): SourceLocation => locAt(node?.range?.[0] ?? 0);
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    throw new MappingError(`invalid YAML: ${e.message.split('\n')[0]}`, locAt(e.pos[0]));
+    throw new ConfigError(`invalid YAML: ${e.message.split('\n')[0]}`, locAt(e.pos[0]));
   }
+  // Nodes pulled in from fragment files are located in their own file.
+  const origins = new WeakMap<Node, (offset: number) => SourceLocation>();
+  const nodeAt = (node: Node | null | undefined, offset = 0): SourceLocation => ((node && origins.get(node)) || locAt)((node?.range?.[0] ?? 0) + offset);
+  const at = (node: Node | null | undefined): SourceLocation => nodeAt(node);
+  expandIncludes(doc, file, locAt, origins, []);
   const root = doc.contents;
-  if (!isMap(root)) throw new MappingError(`a connector file must be a map of settings (name, kind, connection, ...), got ${describe(root as Node)}`, at(root as Node));
+  if (!isMap(root)) throw new ConfigError(`a connector file must be a map of settings (name, kind, connection, ...), got ${describe(root as Node)}`, at(root as Node));
 
   // Placeholders are filled in the tree, so an error points at the scalar that holds the bad placeholder.
   visit(doc, {
@@ -168,9 +248,9 @@ export function parseConnectorConfig(text: string, file: string, env: NodeJS.Pro
       if (typeof node.value !== 'string' || !node.value.includes('${')) return;
       const quoted = node.type === 'QUOTE_DOUBLE' || node.type === 'QUOTE_SINGLE' ? 1 : 0;
       node.value = substituteEnv(node.value, env, (name, index) => {
-        throw new MappingError(
+        throw new ConfigError(
           `environment variable ${name} is not set (write \${${name}:-default} to give a default)`,
-          locAt((node.range?.[0] ?? 0) + quoted + index),
+          nodeAt(node, quoted + index),
         );
       });
     },
@@ -179,16 +259,16 @@ export function parseConnectorConfig(text: string, file: string, env: NodeJS.Pro
   const seen = new Map<string, Pair>();
   for (const pair of root.items) {
     const keyNode = pair.key as Node;
-    if (!isScalar(keyNode)) throw new MappingError('keys must be plain names', at(keyNode));
+    if (!isScalar(keyNode)) throw new ConfigError('keys must be plain names', at(keyNode));
     const key = String(keyNode.value);
     const spec = KEYS[key];
-    if (!spec) throw new MappingError(`unknown key '${key}' (expected one of ${Object.keys(KEYS).join(', ')})`, at(keyNode));
+    if (!spec) throw new ConfigError(`unknown key '${key}' (expected one of ${Object.keys(KEYS).join(', ')})`, at(keyNode));
     const valueNode = pair.value as Node | null;
     if (!valueNode || (isScalar(valueNode) && valueNode.value === null)) continue;
     try {
       spec.check(valueNode, at);
     } catch (err) {
-      if (err instanceof MappingError && !err.detail.startsWith(key)) throw new MappingError(`${key}: ${err.detail}`, err.location);
+      if (err instanceof MappingError && !err.detail.startsWith(key)) throw new ConfigError(`${key}: ${err.detail}`, err.location);
       throw err;
     }
     seen.set(key, pair);

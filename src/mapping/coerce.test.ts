@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CoercionError, makeCoercer, type AsType } from './coerce.js';
+import { CoercionError, makeCoercer } from './coerce.js';
+import type { AsType } from './vocabulary.js';
 import { getZone, localToEpoch, daysFromCivil } from './datetime.js';
 
 const utc = getZone('UTC');

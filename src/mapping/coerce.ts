@@ -1,23 +1,16 @@
 // `$as` coercions: any adapter's value (text from CSV, numbers or numeric strings from SQL drivers, dates as
 // text) → the FHIR JSON value, identical whatever the source. A value that cannot be coerced throws a
 // CoercionError; the engine turns it into a row issue located at the template node.
+import { FHIR_ID_RE } from '../fhir/id.js';
 import { dateOfTimestamp, formatInstant, instantOf, parseTemporal, partialDateText, type Zone } from './datetime.js';
+import type { AsType } from './vocabulary.js';
 
 export class CoercionError extends Error {}
 
 /** The value coerced, or undefined when it is absent (null, empty text): the element is left out. */
 export type Coercer = (value: unknown) => unknown;
 
-export const TEXT_TYPES = ['string', 'code', 'id', 'uri', 'url', 'canonical', 'markdown', 'oid', 'uuid', 'base64Binary', 'time'] as const;
-export const AS_TYPES = [...TEXT_TYPES, 'date', 'dateTime', 'instant', 'decimal', 'integer', 'positiveInt', 'unsignedInt', 'boolean'] as const;
-export type AsType = (typeof AS_TYPES)[number];
-
-export function isAsType(s: unknown): s is AsType {
-  return typeof s === 'string' && (AS_TYPES as readonly string[]).includes(s);
-}
-
 const CODE_RE = /^[^\s]+( [^\s]+)*$/;
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
 const TIME_RE = /^([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?$/;
 const DECIMAL_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INT_RE = /^[+-]?\d+(\.0*)?$/;
@@ -60,7 +53,7 @@ export function makeCoercer(as: AsType, zone: Zone): Coercer {
     case 'id':
       return (v) => {
         const t = textOf(v);
-        if (t !== undefined && !ID_RE.test(t)) throw new CoercionError(`${show(v)} is not a valid id (1-64 of A-Z a-z 0-9 - .)`);
+        if (t !== undefined && !FHIR_ID_RE.test(t)) throw new CoercionError(`${show(v)} is not a valid id (1-64 of A-Z a-z 0-9 - .)`);
         return t;
       };
     case 'time':

@@ -1,4 +1,5 @@
-// One mapping document → CompiledMapping (its `$ref`s still to be linked by the set). Builds `map`, the hot
+// One mapping document → CompiledMapping (its `$ref`s still to be linked by the set), in steps: compile the
+// sections (source, children, lookups, search, resources), then assemble the mapping around `map`, the hot
 // path: per resource a `when` test, an id, and the compiled template; failures become located RowIssues.
 import type { Row } from '../connectors/types.js';
 import type { SourceLocation } from '../errors.js';
@@ -11,9 +12,10 @@ import { allResourceTypes, checkElements, isResourceType } from './elements.js';
 import { compileLookups, isPlainObject } from './lookups.js';
 import { closest } from './suggest.js';
 import type { ParsedDocument } from './parse.js';
-import { checkKeys, compileChildren, compileSearch, compileSource } from './source.js';
+import { checkKeys, compileChildren, compileSearch, compileSource, type CompiledSource } from './source.js';
 import { parseTemplate } from './template.js';
-import type { CompiledMapping, CompiledResource, FhirResource, MapResult, RowIssue } from './types.js';
+import type { CompiledChild, CompiledMapping, CompiledResource, FhirResource, MapResult, RowIssue } from './types.js';
+import { RESOURCE_KEYS, TOP_KEYS } from './vocabulary.js';
 import { compileFhirPath, compileValue, OMIT, testCondition } from './values.js';
 
 export interface MappingDraft {
@@ -24,8 +26,6 @@ export interface MappingDraft {
   nameLocation: SourceLocation;
 }
 
-const TOP_KEYS = ['mapping', 'description', 'source', 'children', 'lookups', 'search', 'resources'];
-const RESOURCE_KEYS = ['resourceType', 'profile', 'id', 'when', 'template'];
 const ENGINE_FIELDS = ['resourceType', 'id'];
 
 interface ResourceRule {
@@ -42,12 +42,30 @@ interface ResourceRule {
   meta: Eval | undefined;
 }
 
+/** What the sections of one document compile to, before they are put together into a CompiledMapping. */
+interface Sections {
+  name: string;
+  location: SourceLocation;
+  source: CompiledSource;
+  children: CompiledChild[];
+  search: Record<string, string>;
+  rules: ResourceRule[];
+}
+
 export function compileDocument(doc: ParsedDocument, file: string, defaultName: string, zone: Zone, zoneName: string): { draft?: MappingDraft; errors: CompileContext['errors']; name?: string } {
   const ctx = new CompileContext(file, doc, zone, zoneName);
-  const v = doc.value;
+  const sections = compileSections(ctx, defaultName);
+  if (!sections || ctx.errors.length > 0) return { errors: ctx.errors, ...(sections ? { name: sections.name } : {}) };
+  const mapping = assembleMapping(sections, ctx);
+  return { draft: { mapping, refs: ctx.refs, columns: ctx.columns, nameLocation: sections.location }, errors: [] };
+}
+
+/** Step 1: checks the document's keys and compiles each section; errors collect in `ctx`. */
+function compileSections(ctx: CompileContext, defaultName: string): Sections | undefined {
+  const v = ctx.doc.value;
   if (!isPlainObject(v)) {
     ctx.error([], 'a mapping document is a map with mapping, source, resources, ...');
-    return { errors: ctx.errors };
+    return undefined;
   }
   checkKeys(ctx, v, TOP_KEYS, [], 'a mapping');
   let name = defaultName;
@@ -58,17 +76,18 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
   if (v.description !== undefined && typeof v.description !== 'string') ctx.error(['description'], 'expected text');
   const source = compileSource(ctx, v.source);
   const children = compileChildren(ctx, v.children);
-  ctx.lookups = compileLookups(v.lookups, file, ctx);
+  ctx.lookups = compileLookups(v.lookups, ctx.file, ctx);
   const search = compileSearch(ctx, v.search);
   const rules = compileResources(ctx, v.resources, source.key);
-  const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
-  const location = v.mapping !== undefined ? ctx.at(['mapping']) : doc.location;
-  if (ctx.errors.length > 0) return { errors: ctx.errors, name };
+  const location = v.mapping !== undefined ? ctx.at(['mapping']) : ctx.doc.location;
+  return { name, location, source, children, search, rules };
+}
 
+/** Step 2: the CompiledMapping of sections that compiled without errors: ids, key records and `map`. */
+function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMapping {
+  const { name, location, source, children, search, rules } = sections;
+  const { file, zone } = ctx;
   const key = source.key;
-  const resources = rules.map((r) => r.public);
-  const resourceTypes = [...new Set(rules.map((r) => r.resourceType))];
-  const label = source.label;
   const ruleOfType = new Map<string, ResourceRule>();
   for (const r of rules) if (!ruleOfType.has(r.resourceType)) ruleOfType.set(r.resourceType, r);
 
@@ -84,83 +103,23 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
     if (!any) return undefined;
     return hashId(name, rule.resourceType, canon.map((c) => c ?? ''));
   };
+  const keyOf = (row: Row): Record<string, unknown> => {
+    const k: Record<string, unknown> = {};
+    for (const c of key) k[c] = row[c] ?? null;
+    return k;
+  };
 
-  const mapping: CompiledMapping = {
+  return {
     name,
     file,
     location,
-    source: { query: source.query, label, key, ...(source.patient ? { patient: source.patient } : {}), ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}) },
+    source: { query: source.query, label: source.label, key, ...(source.patient ? { patient: source.patient } : {}), ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}) },
     children,
-    resources,
+    resources: rules.map((r) => r.public),
     search,
-    resourceTypes,
-    map(row: Row, childRows?: Record<string, Row[]>): MapResult {
-      const out: FhirResource[] = [];
-      const issues: RowIssue[] = [];
-      let canon: Array<string | undefined> | undefined;
-      let matched = false;
-      let updated: unknown;
-      let updatedError: RowError | undefined;
-      if (lastUpdated) {
-        try {
-          updated = lastUpdated(row[source.lastUpdated!]);
-        } catch (e) {
-          updatedError = new RowError('value', `${(e as Error).message} in column ${source.lastUpdated}`, ctx.at(['source', 'lastUpdated']), undefined, source.lastUpdated);
-        }
-      }
-      for (const rule of rules) {
-        try {
-          if (rule.when && !testCondition(rule.when, row, undefined, rule.whenLocation, rule.resourceType)) continue;
-          matched = true;
-          if (updatedError) throw updatedError;
-          if (!canon) {
-            canon = new Array(key.length);
-            for (let i = 0; i < key.length; i++) canon[i] = canonicalKeyValue(row[key[i]!], zone);
-          }
-          const id = idOf(rule, canon);
-          if (id === undefined) {
-            const missing = key.filter((_, i) => canon![i] === undefined);
-            throw new RowError('required', `row has no value for key column(s) ${missing.join(', ')} needed by the id`, rule.idLocation, `${rule.resourceType}.id`, missing[0]);
-          }
-          if (rule.idTemplate && !FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
-          const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
-          let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
-          if (rule.profiles.length > 0 || updated !== undefined) {
-            meta = meta ? { ...meta } : {};
-            if (updated !== undefined) meta.lastUpdated = updated;
-            if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
-          }
-          if (meta) res.meta = meta;
-          const { names, evals } = rule;
-          for (let i = 0; i < names.length; i++) {
-            const val = evals[i]!(row, undefined, childRows);
-            if (val !== undefined) res[names[i]!] = val;
-          }
-          for (const prev of out) {
-            if (prev.id === id && prev.resourceType === rule.resourceType) {
-              throw new RowError('processing', `row makes two ${rule.resourceType} resources with id ${id}: give the resources distinct "id" templates or exclusive "when" conditions`, rule.idLocation, `${rule.resourceType}.id`);
-            }
-          }
-          out.push(res as unknown as FhirResource);
-        } catch (e) {
-          // The issue accounts for the row: no "matched no resource" on top of it.
-          matched = true;
-          issues.push(toIssue(e, rule, row));
-        }
-      }
-      if (!matched) {
-        issues.push({
-          severity: 'information',
-          code: 'not-supported',
-          message: 'row matched no resource (no resource\'s "when" holds)',
-          mapping: name,
-          location,
-          table: label,
-          key: keyRecord(row),
-        });
-      }
-      return { resources: out, issues };
-    },
+    resourceTypes: [...new Set(rules.map((r) => r.resourceType))],
+    map: makeMap(sections, ctx, idOf, keyOf),
+    keyOf,
     idFor(resourceType: string, values: unknown[]): string | undefined {
       const rule = ruleOfType.get(resourceType);
       if (!rule || values.length !== key.length) return undefined;
@@ -171,22 +130,96 @@ export function compileDocument(doc: ParsedDocument, file: string, defaultName: 
       return ruleOfType.get(resourceType)?.idTemplate?.invert?.(id);
     },
   };
+}
 
-  function keyRecord(row: Row): Record<string, unknown> {
-    const k: Record<string, unknown> = {};
-    for (const c of key) k[c] = row[c] ?? null;
-    return k;
-  }
+/** The hot path: one row (and its child rows) → resources and located row issues. */
+function makeMap(
+  { name, location, source, rules }: Sections,
+  ctx: CompileContext,
+  idOf: (rule: ResourceRule, canon: Array<string | undefined>) => string | undefined,
+  keyOf: (row: Row) => Record<string, unknown>,
+): CompiledMapping['map'] {
+  const { zone } = ctx;
+  const key = source.key;
+  const label = source.label;
+  const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
+  const lastUpdatedLocation = source.lastUpdated ? ctx.at(['source', 'lastUpdated']) : undefined;
 
-  function toIssue(e: unknown, rule: ResourceRule, row: Row): RowIssue {
-    const base = { severity: 'error' as const, mapping: name, table: label, key: keyRecord(row), resourceType: rule.resourceType };
+  const toIssue = (e: unknown, rule: ResourceRule, row: Row): RowIssue => {
+    const base = { severity: 'error' as const, mapping: name, table: label, key: keyOf(row), resourceType: rule.resourceType };
     if (e instanceof RowError) {
       return { ...base, code: e.code, message: e.message, ...(e.location ? { location: e.location } : {}), ...(e.column ? { column: e.column } : {}), ...(e.expression ? { expression: e.expression } : {}) };
     }
     return { ...base, code: 'processing', message: `unexpected failure: ${(e as Error)?.message ?? String(e)}`, location: rule.public.location };
-  }
+  };
 
-  return { draft: { mapping, refs: ctx.refs, columns: ctx.columns, nameLocation: location }, errors: [] };
+  return (row: Row, childRows?: Record<string, Row[]>): MapResult => {
+    const out: FhirResource[] = [];
+    const issues: RowIssue[] = [];
+    let canon: Array<string | undefined> | undefined;
+    let matched = false;
+    let updated: unknown;
+    let updatedError: RowError | undefined;
+    if (lastUpdated) {
+      try {
+        updated = lastUpdated(row[source.lastUpdated!]);
+      } catch (e) {
+        updatedError = new RowError('value', `${(e as Error).message} in column ${source.lastUpdated}`, lastUpdatedLocation, undefined, source.lastUpdated);
+      }
+    }
+    for (const rule of rules) {
+      try {
+        if (rule.when && !testCondition(rule.when, row, undefined, rule.whenLocation, rule.resourceType)) continue;
+        matched = true;
+        if (updatedError) throw updatedError;
+        if (!canon) {
+          canon = new Array(key.length);
+          for (let i = 0; i < key.length; i++) canon[i] = canonicalKeyValue(row[key[i]!], zone);
+        }
+        const id = idOf(rule, canon);
+        if (id === undefined) {
+          const missing = key.filter((_, i) => canon![i] === undefined);
+          throw new RowError('required', `row has no value for key column(s) ${missing.join(', ')} needed by the id`, rule.idLocation, `${rule.resourceType}.id`, missing[0]);
+        }
+        if (rule.idTemplate && !FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
+        const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
+        let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
+        if (rule.profiles.length > 0 || updated !== undefined) {
+          meta = meta ? { ...meta } : {};
+          if (updated !== undefined) meta.lastUpdated = updated;
+          if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+        }
+        if (meta) res.meta = meta;
+        const { names, evals } = rule;
+        for (let i = 0; i < names.length; i++) {
+          const val = evals[i]!(row, undefined, childRows);
+          if (val !== undefined) res[names[i]!] = val;
+        }
+        for (const prev of out) {
+          if (prev.id === id && prev.resourceType === rule.resourceType) {
+            throw new RowError('processing', `row makes two ${rule.resourceType} resources with id ${id}: give the resources distinct "id" templates or exclusive "when" conditions`, rule.idLocation, `${rule.resourceType}.id`);
+          }
+        }
+        out.push(res as unknown as FhirResource);
+      } catch (e) {
+        // The issue accounts for the row: no "matched no resource" on top of it.
+        matched = true;
+        issues.push(toIssue(e, rule, row));
+      }
+    }
+    if (!matched) {
+      issues.push({
+        severity: 'information',
+        code: 'not-supported',
+        message: 'row matched no resource (no resource\'s "when" holds)',
+        mapping: name,
+        location,
+        table: label,
+        key: keyOf(row),
+      });
+    }
+    return { resources: out, issues };
+  };
 }
 
 function mergeProfiles(engine: string[], template: unknown): string[] {

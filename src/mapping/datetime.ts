@@ -40,15 +40,6 @@ export function getZone(name: string | undefined): Zone {
   return z;
 }
 
-export function isValidZone(name: string): boolean {
-  try {
-    getZone(name);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const MINUTE = 60_000;
 const DAY = 86_400_000;
 const BUCKET = 15 * MINUTE;

@@ -379,3 +379,18 @@ resources:
     expect(bad.issues[0]!.message).toMatch(/"x1" is not a whole number \(from "bad"\)/);
   });
 });
+
+describe('keyOf', () => {
+  it('gives the key values by key column, null for an absent one, the same record row issues carry', () => {
+    const m = compile(`mapping: k
+source: { table: t, key: [A, B] }
+resources:
+  - resourceType: Patient
+    when: "c = 'x'"
+    template: { active: true }
+`).byName.get('k')!;
+    expect(m.keyOf({ a: 1, b: '2', c: 'y' })).toEqual({ a: 1, b: '2' });
+    expect(m.keyOf({ a: 'only' })).toEqual({ a: 'only', b: null });
+    expect(m.map({ a: 'only', c: 'y' }).issues[0]!.key).toEqual(m.keyOf({ a: 'only' }));
+  });
+});

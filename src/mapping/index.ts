@@ -40,10 +40,4 @@ export function requiredColumns(mapping: CompiledMapping): QueryColumns[] {
   return queries;
 }
 
-/**
- * Column references of a mapping that its source does not have, as located MappingErrors (what
- * `fhir-bridge validate` reports). `available` gives the lower-cased columns of each query by name
- * ('source' or a child name); a query it gives no list for is not checked.
- */
-
 export { compileFiles };

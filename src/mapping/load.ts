@@ -5,12 +5,13 @@ import { MappingError, MappingErrors } from '../errors.js';
 import { compileFiles, type CompileOptions, type SourceFile } from './set.js';
 import type { CompiledMappingSet } from './types.js';
 
-/** Mapping files under `paths` (files, or folders: every *.yaml except *.test.yaml and lookups/**). */
+/** Mapping files under `paths` (files, or folders: every *.yaml except *.test.yaml, lookups/** and fragment
+ *  files and folders, whose names start with "_"). */
 export async function mappingFiles(paths: string[], suffix: 'mapping' | 'test' = 'mapping'): Promise<string[]> {
   const out: string[] = [];
   const wanted = (name: string) => {
     const isTest = /\.test\.ya?ml$/i.test(name);
-    return /\.ya?ml$/i.test(name) && (suffix === 'test' ? isTest : !isTest);
+    return /\.ya?ml$/i.test(name) && !name.startsWith('_') && (suffix === 'test' ? isTest : !isTest);
   };
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
@@ -18,7 +19,7 @@ export async function mappingFiles(paths: string[], suffix: 'mapping' | 'test' =
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) {
-        if (e.name !== 'lookups' && !e.name.startsWith('.') && e.name !== 'node_modules') await walk(p);
+        if (e.name !== 'lookups' && !e.name.startsWith('.') && !e.name.startsWith('_') && e.name !== 'node_modules') await walk(p);
       } else if (wanted(e.name)) out.push(p);
     }
   };

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { MappingError, type SourceLocation } from '../errors.js';
 import { parseYamlFile, type Path } from './parse.js';
+import { LOOKUP_KEYS } from './vocabulary.js';
 
 export interface Lookup {
   name: string;
@@ -22,7 +23,6 @@ export interface Reporter {
   at(path: Path, key?: boolean): SourceLocation;
 }
 
-const LOOKUP_KEYS = ['map', 'default', 'file', 'ignoreCase', 'use'];
 
 /** Compiles the `lookups:` section of a mapping. Errors go to `report`; broken lookups are left out. */
 export function compileLookups(section: unknown, file: string, report: Reporter, path: Path = ['lookups']): Map<string, Lookup> {
@@ -47,7 +47,7 @@ function compileLookup(name: string, def: unknown, file: string, report: Reporte
   }
   let ok = true;
   for (const k of Object.keys(def)) {
-    if (!LOOKUP_KEYS.includes(k)) {
+    if (!(LOOKUP_KEYS as readonly string[]).includes(k)) {
       report.error([...p, k], `unknown key "${k}" in lookup "${name}": expected one of ${LOOKUP_KEYS.join(', ')}`, true);
       ok = false;
     }
@@ -134,7 +134,7 @@ function loadShared(name: string, use: string, file: string, report: Reporter, u
     };
     if (!isPlainObject(doc.value)) inner.error([], 'a shared lookup file holds { map, default, file, ignoreCase }');
     else {
-      const bad = Object.keys(doc.value).filter((k) => k === 'use' || !LOOKUP_KEYS.includes(k));
+      const bad = Object.keys(doc.value).filter((k) => k === 'use' || !(LOOKUP_KEYS as readonly string[]).includes(k));
       for (const k of bad) inner.error([k], `unknown key "${k}" in a shared lookup: expected map, default, file, ignoreCase`, true);
       if (bad.length === 0) lookup = build(name, doc.value, sharedFile, inner, [], doc.location);
     }

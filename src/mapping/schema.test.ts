@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mappingFiles } from './index.js';
 import { parseYamlFile } from './parse.js';
-import { fullSchemaValidator, schemaErrors } from './schema.js';
+import { fragmentSchemaErrors, fullSchemaValidator, schemaErrors } from './schema.js';
 import { posOf } from '../../test/support/compile-text.js';
 
 const doc = (text: string) => parseYamlFile(text, '/x/m.yaml').documents[0]!;
@@ -44,6 +45,44 @@ describe('mapping.schema.json', () => {
         expect({ file, errors: schemaErrors(d, fullSchemaValidator()).map((e) => e.message) }).toEqual({ file, errors: [] });
       }
     }
+  });
+
+  it('accepts $include / $with and extends / with as written (what an editor sees before expansion)', () => {
+    const text = `extends: _base.yaml#eob
+with: { table: hha, extra: [] }
+mapping: eob-hha
+source: { $include: _base.yaml#source, $with: { table: hha } }
+children: { $include: _base.yaml#children, more: { table: x, on: { A: B } } }
+lookups: { $include: _base.yaml#lookups, status: { map: { F: active } } }
+resources:
+  - $include: _base.yaml#eob
+    $with: { prefix: hha }
+  - resourceType: Claim
+    template:
+      $include: _base.yaml#claim
+      use: claim
+      item: [{ $include: _base.yaml#items }, { sequence: 9, $include: "#x" }]
+`;
+    expect(fullErrors(text)).toEqual([]);
+    expect(fullErrors('extends: _base.yaml#eob\n')).toEqual([]);
+    expect(fullErrors('extends: _base.yaml\n').map((e) => e.detail)).toEqual([expect.stringMatching(/^extends: must match pattern/)]);
+    expect(fullErrors('mapping: m\n').map((e) => e.detail)).toEqual(['the mapping needs "source"', 'the mapping needs "resources"']);
+  });
+
+  it('fragment.schema.json accepts every shipped fragment file (_*.yaml) and rejects a bad frame at its place', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const fragments = ['mappings', 'mappings/cms-ccw-rif', 'mappings/synthea', 'mappings/synthea-claims', 'connectors']
+      .flatMap((dir) => readdirSync(join(root, dir)).filter((f) => /^_.*\.ya?ml$/.test(f)).map((f) => join(root, dir, f)));
+    expect(fragments.length).toBeGreaterThan(0);
+    for (const file of fragments) {
+      const d = parseYamlFile(readFileSync(file, 'utf8'), file).documents[0]!;
+      expect({ file, errors: fragmentSchemaErrors(d).map((e) => e.message) }).toEqual({ file, errors: [] });
+    }
+    const bad = 'fragments:\n  ok: 1\n  "bad name": 2\nextra: 3\n';
+    const errors = fragmentSchemaErrors(parseYamlFile(bad, '/x/_f.yaml').documents[0]!);
+    expect(errors.map((e) => e.detail)).toEqual(expect.arrayContaining([expect.stringMatching(/unknown key "extra"/)]));
+    expect(errors.find((e) => /extra/.test(e.detail))!.location).toMatchObject(posOf(bad, 'extra'));
+    expect(errors.some((e) => /property name/.test(e.detail))).toBe(true);
   });
 
   it('rejects unknown keys, bad types and bad enum values at their YAML position', () => {

@@ -9,12 +9,14 @@ import type { ParsedDocument, PathSegment } from './parse.js';
 
 // src/mapping and dist/mapping are both two levels below the package root.
 export const SCHEMA_PATH = fileURLToPath(new URL('../../mappings/mapping.schema.json', import.meta.url));
+export const FRAGMENT_SCHEMA_PATH = fileURLToPath(new URL('../../mappings/fragment.schema.json', import.meta.url));
 
 let full: ValidateFunction | undefined;
 let structural: ValidateFunction | undefined;
+let fragment: ValidateFunction | undefined;
 
-function load(): Record<string, unknown> {
-  return JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as Record<string, unknown>;
+function load(file = SCHEMA_PATH): Record<string, unknown> {
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
 function compile(schema: Record<string, unknown>): ValidateFunction {
@@ -24,6 +26,11 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
 /** The whole schema, templates included (what an editor checks). */
 export function fullSchemaValidator(): ValidateFunction {
   return (full ??= compile(load()));
+}
+
+/** Schema violations of a fragment file's frame (its fragments are checked where they are included). */
+export function fragmentSchemaErrors(doc: ParsedDocument): MappingError[] {
+  return schemaErrors(doc, (fragment ??= compile(load(FRAGMENT_SCHEMA_PATH))), 'a fragment file');
 }
 
 function structuralValidator(): ValidateFunction {
@@ -37,7 +44,7 @@ function structuralValidator(): ValidateFunction {
 }
 
 /** Schema violations of one mapping document outside template bodies, located in the YAML. */
-export function schemaErrors(doc: ParsedDocument, validate?: ValidateFunction): MappingError[] {
+export function schemaErrors(doc: ParsedDocument, validate?: ValidateFunction, what = 'the mapping'): MappingError[] {
   const v = validate ?? structuralValidator();
   if (v(doc.value)) return [];
   const errors = (v.errors ?? []).filter((e) => validate || !/\/template(\/|$)/.test(e.instancePath));
@@ -53,9 +60,9 @@ export function schemaErrors(doc: ParsedDocument, validate?: ValidateFunction): 
     }
     if (e.keyword === 'required') {
       const missing = (e.params as { missingProperty: string }).missingProperty;
-      return new MappingError(`${where(path)} needs "${missing}"`, doc.locate(path));
+      return new MappingError(`${where(path, what)} needs "${missing}"`, doc.locate(path));
     }
-    return new MappingError(`${where(path)}: ${describe(e)}`, doc.locate(path));
+    return new MappingError(`${where(path, what)}: ${describe(e)}`, doc.locate(path));
   });
 }
 
@@ -75,8 +82,8 @@ function describe(e: ErrorObject): string {
   return `${e.message ?? e.keyword}${d ? ` (${d.split('. ')[0]!.replace(/\.$/, '')})` : ''}`;
 }
 
-function where(path: PathSegment[]): string {
-  return path.length === 0 ? 'the mapping' : path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[');
+function where(path: PathSegment[], what: string): string {
+  return path.length === 0 ? what : path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[');
 }
 
 function toPath(instancePath: string): PathSegment[] {

@@ -6,7 +6,8 @@ import type { ColumnUse } from './context.js';
 import { compileDocument, type MappingDraft } from './compile.js';
 import { getZone } from './datetime.js';
 import { parseYamlFile } from './parse.js';
-import { schemaErrors } from './schema.js';
+import { fragmentSchemaErrors, schemaErrors } from './schema.js';
+import { Includer, isFragmentFile } from './include.js';
 import type { CompiledMapping, CompiledMappingSet } from './types.js';
 
 export interface CompileOptions {
@@ -34,11 +35,25 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
   const drafts: MappingDraft[] = [];
   // Names of documents that failed: a $ref to one is not reported again as "unknown mapping".
   const failed = new Set<string>();
+  const includer = new Includer();
   for (const { file, text } of files) {
     const parsed = parseYamlFile(text, file);
     errors.push(...parsed.errors);
+    if (isFragmentFile(file)) {
+      // Given explicitly (the folder walk skips them): only its frame can be checked on its own.
+      for (const doc of parsed.documents) errors.push(...fragmentSchemaErrors(doc));
+      continue;
+    }
     const defaultName = basename(file).replace(/\.ya?ml$/i, '');
-    for (const doc of parsed.documents) {
+    for (const raw of parsed.documents) {
+      const { doc, errors: includeErrors } = includer.expand(raw, file);
+      if (includeErrors.length > 0) {
+        // Compiling a half-expanded document would only add errors that follow from these.
+        errors.push(...includeErrors);
+        const named = (raw.value as { mapping?: unknown } | null)?.mapping;
+        failed.add(typeof named === 'string' ? named : defaultName);
+        continue;
+      }
       const { draft, errors: docErrors, name } = compileDocument(doc, file, defaultName, zone, zoneName);
       errors.push(...docErrors);
       // The schema catches what the compiler's own checks do not; where both object to the same node the

@@ -4,6 +4,7 @@ import type { CompileContext } from './context.js';
 import { isPlainObject } from './lookups.js';
 import type { CompiledChild } from './types.js';
 import type { Path } from './parse.js';
+import { CHILD_KEYS, SOURCE_KEYS, WHERE_OPS } from './vocabulary.js';
 
 export interface CompiledSource {
   query: SourceQuery;
@@ -13,10 +14,7 @@ export interface CompiledSource {
   lastUpdated?: string;
 }
 
-const SOURCE_KEYS = ['table', 'sql', 'key', 'patient', 'lastUpdated', 'where'];
-const CHILD_KEYS = ['table', 'sql', 'where', 'on', 'orderBy'];
 const DIALECTS: Array<Dialect | 'default'> = ['default', 'sqlite', 'postgres', 'mysql', 'mssql', 'oracle', 'csv'];
-const OPS: FilterOp[] = ['=', '!=', '<', '<=', '>', '>=', 'in', 'not in', 'is null', 'is not null'];
 
 export function checkKeys(ctx: CompileContext, obj: Record<string, unknown>, allowed: readonly string[], path: Path, what: string): void {
   for (const k of Object.keys(obj)) {
@@ -63,7 +61,7 @@ function tableOrSql(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
   return {};
 }
 
-export function compileWhere(ctx: CompileContext, v: unknown, path: Path, query: string): Filter[] | undefined {
+function compileWhere(ctx: CompileContext, v: unknown, path: Path, query: string): Filter[] | undefined {
   if (v === undefined || v === null) return undefined;
   const out: Filter[] = [];
   if (isPlainObject(v)) {
@@ -87,8 +85,8 @@ export function compileWhere(ctx: CompileContext, v: unknown, path: Path, query:
       checkKeys(ctx, f, ['column', 'op', 'value'], p, 'a where condition');
       const column = columnName(ctx, f.column, [...p, 'column'], query, 'where');
       const op = (f.op ?? '=') as FilterOp;
-      if (!OPS.includes(op)) {
-        ctx.error([...p, 'op'], `unknown operator ${JSON.stringify(f.op)}: expected one of ${OPS.join(', ')}`);
+      if (!WHERE_OPS.includes(op)) {
+        ctx.error([...p, 'op'], `unknown operator ${JSON.stringify(f.op)}: expected one of ${WHERE_OPS.join(', ')}`);
         return;
       }
       const isNullTest = op === 'is null' || op === 'is not null';

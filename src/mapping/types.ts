@@ -80,6 +80,9 @@ export interface CompiledMapping {
    * issue so every source row is accounted for.
    */
   map(row: Row, children?: Record<string, Row[]>): MapResult;
+  /** The row's key values by (lower-cased) key column, null when absent: what row issues carry so that a
+   *  person can find the row. */
+  keyOf(row: Row): Record<string, unknown>;
   /** FHIR id the given resourceType would get for these key values (used to turn `Patient/x` back into
    *  a source value, and for references). */
   idFor(resourceType: string, key: unknown[]): string | undefined;

@@ -4,27 +4,14 @@
 // string, array or object.
 import type { Row } from '../connectors/types.js';
 import type { SourceLocation } from '../errors.js';
-import { CoercionError, isAsType, makeCoercer, textOf, AS_TYPES, type AsType, type Coercer } from './coerce.js';
+import { CoercionError, makeCoercer, textOf, type Coercer } from './coerce.js';
+import { AS_TYPES, DIRECTIVES, FORMS, isAsType, type AsType } from './vocabulary.js';
 import { RowError, type CompileContext, type Eval, type RefSlot } from './context.js';
 import { getZone } from './datetime.js';
 import { compileExpression, isTrue, type CompiledExpression } from './fhirpath.js';
 import { cloneJson, isPlainObject } from './lookups.js';
 import type { Path } from './parse.js';
 import { parseTemplate } from './template.js';
-
-export const DIRECTIVES = ['$column', '$as', '$tz', '$fhirpath', '$lookup', '$value', '$ref', '$key', '$resourceType', '$each', '$template', '$if', '$then', '$else', '$first', '$literal', '$when'] as const;
-
-/** Companion keys each form accepts besides its own. */
-const FORMS: Record<string, readonly string[]> = {
-  $lookup: ['$column', '$value'],
-  $column: ['$as', '$tz'],
-  $fhirpath: ['$as', '$tz'],
-  $ref: ['$key', '$resourceType'],
-  $each: ['$template'],
-  $if: ['$then', '$else'],
-  $first: [],
-  $literal: [],
-};
 
 export interface Scope {
   /** the query whose row is `row` here: 'source', or the child name inside `$each` */
@@ -154,7 +141,7 @@ function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, pat
   const forms = Object.keys(FORMS).filter((f) => f in obj);
   // `$lookup` with `$column` is the lookup form, not the column form.
   const form = forms.includes('$lookup') ? '$lookup' : forms[0];
-  const unknown = keys.filter((k) => !(DIRECTIVES as readonly string[]).includes(k));
+  const unknown = keys.filter((k) => !DIRECTIVES.includes(k));
   for (const k of unknown) {
     ctx.error([...path, k], k.startsWith('$') ? `unknown directive "${k}": expected one of ${DIRECTIVES.join(', ')}` : `"${k}" cannot be mixed with directives (${keys.filter((x) => x.startsWith('$')).join(', ')}); only $when goes on ordinary objects`, true);
   }
@@ -164,9 +151,9 @@ function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, pat
     ctx.error([...path, k], `"${k}" needs ${needs} beside it`, true);
     return OMIT;
   }
-  const allowed = [form, ...FORMS[form]!];
+  const allowed: string[] = [form, ...FORMS[form as keyof typeof FORMS]];
   for (const k of keys) {
-    if (k.startsWith('$') && (DIRECTIVES as readonly string[]).includes(k) && !allowed.includes(k)) {
+    if (k.startsWith('$') && DIRECTIVES.includes(k) && !allowed.includes(k)) {
       ctx.error([...path, k], `"${k}" does not go with "${form}" (it accepts ${allowed.join(', ')})`, true);
     }
   }
@@ -223,18 +210,16 @@ function compileColumn(ctx: CompileContext, obj: Record<string, unknown>, path: 
   const { column, parent: fromParent } = ref;
   const loc = ctx.at([...path, '$column'], true);
   const expression = scope.expression;
-  const fail = (v: unknown, e: unknown): never => {
+  const fail = (e: unknown): never => {
     if (e instanceof CoercionError) throw new RowError('value', `${e.message} in column ${column}`, loc, expression, column);
     throw e;
   };
   return fromParent
     ? (_row, parent) => {
-        const v = parent?.[column];
-        try { return coerce(v); } catch (e) { return fail(v, e); }
+        try { return coerce(parent?.[column]); } catch (e) { return fail(e); }
       }
     : (row) => {
-        const v = row[column];
-        try { return coerce(v); } catch (e) { return fail(v, e); }
+        try { return coerce(row[column]); } catch (e) { return fail(e); }
       };
 }
 
@@ -442,7 +427,7 @@ function compileLiteral(v: unknown): Eval {
 }
 
 /** Removes empty strings, arrays and objects (and what becomes empty) from a literal value. */
-export function prune(v: unknown): unknown {
+function prune(v: unknown): unknown {
   if (v === null || v === undefined || v === '') return undefined;
   if (Array.isArray(v)) {
     const out = v.map(prune).filter((x) => x !== undefined);

@@ -80,8 +80,7 @@ function mapRow(mapping: CompiledMapping, row: Row, children: ChildRows | undefi
   try {
     return mapping.map(row, children);
   } catch (err) {
-    const key: Record<string, unknown> = {};
-    for (const k of mapping.source.key) key[k] = row[k.toLowerCase()];
+    const key = mapping.keyOf(row);
     return {
       resources: [],
       issues: [

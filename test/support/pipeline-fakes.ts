@@ -96,6 +96,7 @@ export function fakeMapping(options: {
     search: {},
     resourceTypes: options.resourceTypes,
     map: options.map,
+    keyOf: (row) => Object.fromEntries((options.key ?? ['id']).map((c) => [c, row[c] ?? null])),
     idFor: (_type, key) => key.map(String).join('-'),
   };
 }
