@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdapter } from '../../src/connectors/index.js';
 import { loadConnectorConfig } from '../../src/connectors/config.js';
 import type { SourceAdapter } from '../../src/connectors/types.js';
-import { GroupDirectory, parseGroups } from '../../src/export/groups.js';
+import { GroupDirectory, parseGroups } from '../../src/groups/group-directory.js';
 import { loadMappingSet } from '../../src/mapping/index.js';
 import { ROOT } from './export-helper.js';
 import { table } from './synthea-expected.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError } from '../errors.js';
 import { fakeMapping } from '../../test/support/pipeline-fakes.js';
 import type { CompiledMapping } from '../mapping/types.js';
-import { ParameterProblems } from './kickoff-params.js';
+import { ParameterProblems } from '../http/kickoff/params.js';
 import { translateQuery, translateTypeFilters, UnsupportedFilter } from './type-filter.js';
 
 function mapping(name: string, types: string[], search: Record<string, string>, keyForId?: CompiledMapping['keyForId']): CompiledMapping {

@@ -5,7 +5,7 @@
 //
 //   fhir-bridge serve --open --connector big.yaml --min-poll-interval 0 &
 //   node dist/export/poll-latency.js http://localhost:8080/fhir [--path /$export] [--interval 50] [--token T]
-import { invokedDirectly } from '../cli/invoked-directly.js';
+import { invokedDirectly } from '../src/cli/invoked-directly.js';
 
 export interface PollLatencyOptions {
   /** FHIR base URL, e.g. http://localhost:8080/fhir */

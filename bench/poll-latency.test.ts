@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { measurePollLatency, percentile } from './poll-latency.js';
-import { fakeServer } from '../../test/support/test-server.js';
+import { fakeServer } from '../test/support/test-server.js';
 
 let server: Awaited<ReturnType<typeof fakeServer>>;
 let base: string;

@@ -9,8 +9,8 @@ import { testDatabase, type TestDatabase } from '../../test/support/databases.js
 import { openSource, type OpenedSource } from '../pipeline/open-source.js';
 import { loadSample } from '../sample/load-sample.js';
 import { exportOverHttp, patientRefs, writeConnectorFile } from '../../test/support/e2e-support.js';
-import { PostgresJobStore } from './job-store-postgres.js';
-import { buildServer, type BulkServer } from './server.js';
+import { PostgresJobStore } from '../jobs/job-store-postgres.js';
+import { buildServer, type BulkServer } from './app.js';
 
 const db = await testDatabase('postgres');
 

@@ -5,13 +5,12 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
-import { ClientConfigError, ClientRegistry, type RegisteredClient } from './auth/client-registry.js';
-import { defaultDataDir } from './serve-options.js';
+import { ClientConfigError, ClientRegistry, type RegisteredClient } from '../../http/auth/client-registry.js';
+import { defaultDataDir } from '../options.js';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 export function registerClientsCommand(program: Command): void {
-  if (program.commands.some((c) => c.name() === 'clients')) return;
   const clients = program.command('clients').description('register the backend-service clients the $export server accepts (SMART Backend Services)');
   const where = (cmd: Command): Command =>
     cmd

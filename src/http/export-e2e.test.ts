@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource, type OpenedSource } from '../pipeline/open-source.js';
 import { ClientRegistry } from './auth/client-registry.js';
 import { exportOverHttp, patientRefs, writeConnectorFile } from '../../test/support/e2e-support.js';
-import { SqliteJobStore } from './job-store-sqlite.js';
-import { buildServer, type BulkServer } from './server.js';
+import { SqliteJobStore } from '../jobs/job-store-sqlite.js';
+import { buildServer, type BulkServer } from './app.js';
 import { makeTestClient, signAssertion, tokenRequestBody, type TestClient } from '../../test/support/test-clients.js';
 
 let dir: string;

@@ -20,13 +20,13 @@ import { OAuthError } from './auth/oauth-error.js';
 import { canExport, grantScopes, splitScopes } from './auth/scopes.js';
 import { capabilityStatement, smartConfiguration } from './capability-statement.js';
 import { sendNdjsonFile } from './files.js';
-import { GroupDirectory, parseGroups, type GroupDefinition } from './groups.js';
-import { JobRunner, type JobExecutor } from './job-runner.js';
-import type { JobStore } from './job-store.js';
-import { isLenient, parseKickoffParams, ParameterProblems } from './kickoff-params.js';
-import { exportableTypes, resolveKickoff } from './kickoff.js';
-import { pipelineExecutor } from './pipeline-executor.js';
-import type { ExportJob, ExportLevel } from './types.js';
+import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
+import { JobRunner, type JobExecutor } from '../jobs/runner.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { isLenient, parseKickoffParams, ParameterProblems } from './kickoff/params.js';
+import { exportableTypes, resolveKickoff } from './kickoff/resolve.js';
+import { pipelineExecutor } from '../jobs/pipeline-executor.js';
+import type { ExportJob, ExportLevel } from '../jobs/types.js';
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 

@@ -7,7 +7,7 @@ import { schemaValidator } from '../fhir/schema-validator.js';
 import { ClientRegistry } from './auth/client-registry.js';
 import { makeTestClient, signAssertion, tokenRequestBody, type AssertionOverrides, type TestClient } from '../../test/support/test-clients.js';
 import { fakeServer } from '../../test/support/test-server.js';
-import type { ExportManifest } from './types.js';
+import type { ExportManifest } from '../jobs/types.js';
 
 let server: Awaited<ReturnType<typeof fakeServer>>;
 let jwksServer: HttpServer;

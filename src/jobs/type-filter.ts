@@ -16,11 +16,18 @@
 // ignored and reported under `Prefer: handling=lenient`.
 import type { Filter, FilterOp } from '../connectors/types.js';
 import type { CompiledMapping } from '../mapping/types.js';
-import type { ParameterProblems } from './kickoff-params.js';
+import { FHIR_ID_PATTERN } from '../fhir/id.js';
 
 const PREFIX_OPS: Record<string, FilterOp> = { eq: '=', ne: '!=', gt: '>', lt: '<', ge: '>=', le: '<=' };
 
 export class UnsupportedFilter extends Error {}
+
+const REFERENCE_RE = new RegExp(`^([A-Z][A-Za-z]+)/(${FHIR_ID_PATTERN})$`);
+
+/** Where an unsupported query is reported: the kick-off's ParameterProblems (400, or ignored when lenient). */
+export interface FilterProblems {
+  unsupported(param: string, message: string): void;
+}
 
 /**
  * Translates the queries; unsupported ones are reported through `problems` (and dropped when lenient).
@@ -31,7 +38,7 @@ export function translateTypeFilters(
   queries: string[],
   mappings: readonly CompiledMapping[],
   types: readonly string[],
-  problems: ParameterProblems,
+  problems: FilterProblems,
 ): { accepted: string[]; filters: Record<string, Filter[][]> } {
   const filters: Record<string, Filter[][]> = {};
   const accepted: string[] = [];
@@ -108,7 +115,7 @@ function parseValue(name: string, value: string, mappings: readonly CompiledMapp
     if (!code) throw new UnsupportedFilter(`${name}=${value}: a system without a code cannot be pushed down`);
     return { op: '=', value: code };
   }
-  const ref = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})$/.exec(value);
+  const ref = REFERENCE_RE.exec(value);
   if (ref) {
     const [, type, id] = ref as unknown as [string, string, string];
     for (const m of mappings) {

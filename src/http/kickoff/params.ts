@@ -7,8 +7,9 @@
 // `patient` on a GET, a custom includeAssociatedData value) is a 400 too, unless the client sent
 // `Prefer: handling=lenient`, in which case it is ignored and reported in the manifest's error file.
 import type { OperationOutcomeIssue } from 'fhir/r4';
-import { HttpError } from '../errors.js';
-import type { ExportLevel, IgnoredParameter } from './types.js';
+import { HttpError } from '../../errors.js';
+import { FHIR_ID_PATTERN } from '../../fhir/id.js';
+import type { ExportLevel, IgnoredParameter } from '../../jobs/types.js';
 
 export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
 export const PROVENANCE_VALUES = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
@@ -23,7 +24,7 @@ const KNOWN_PARAMS = new Set([...LIST_PARAMS, ...SINGLE_PARAMS]);
 const INSTANT_RE =
   /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
 const ELEMENT_RE = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*(?:\[x\])?)$/;
-const PATIENT_REF_RE = /(?:^|\/)Patient\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+const PATIENT_REF_RE = new RegExp(`(?:^|/)Patient/(${FHIR_ID_PATTERN})(?:/_history/[^/]+)?$`);
 /** search result parameters the IG forbids inside `_typeFilter` */
 const FORBIDDEN_IN_TYPE_FILTER = new Set(['_include', '_revinclude', '_sort', '_count', '_elements', '_summary', '_total', '_contained', '_containedType']);
 

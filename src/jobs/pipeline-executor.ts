@@ -11,10 +11,12 @@ import type { CompiledMappingSet, FhirResource } from '../mapping/types.js';
 import { runExport } from '../pipeline/run-export.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import type { ResourceSink } from '../sinks/types.js';
-import type { JobExecutor } from './job-runner.js';
-import { ParameterProblems } from './kickoff-params.js';
-import { translateTypeFilters } from './type-filter.js';
+import type { JobExecutor } from './runner.js';
+import { translateTypeFilters, type FilterProblems } from './type-filter.js';
 import type { ExportJob } from './types.js';
+
+// Queries were checked at kick-off (rejected, or dropped under handling=lenient); none is reported twice.
+const IGNORE_PROBLEMS: FilterProblems = { unsupported: () => undefined };
 
 export interface PipelineExecutorOptions {
   adapter: SourceAdapter;
@@ -32,7 +34,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
   return async ({ job, dir, signal, onProgress }) => {
     const { params } = job;
     const types = params.types;
-    const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, types, new ParameterProblems(true));
+    const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, types, IGNORE_PROBLEMS);
     const files = createNdjsonSink({ dir, maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000, gzip: options.gzip ?? false });
     let sink: ResourceSink = yieldingSink(files, options.yieldEveryMs ?? 20);
     if (params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance')) sink = provenanceSink(sink, job, options.sourceName ?? options.adapter.name);

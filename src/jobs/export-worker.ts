@@ -4,7 +4,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { FhirBridgeError } from '../errors.js';
 import { openSource } from '../pipeline/open-source.js';
-import type { JobResult } from './job-runner.js';
+import type { JobResult } from './runner.js';
 import { pipelineExecutor, type PipelineExecutorOptions } from './pipeline-executor.js';
 import type { ExportJob } from './types.js';
 

@@ -4,15 +4,15 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { openSource } from '../pipeline/open-source.js';
-import { ClientRegistry } from './auth/client-registry.js';
-import { registerClientsCommand, registryFile } from './clients-command.js';
-import type { JobStore } from './job-store.js';
-import { PostgresJobStore } from './job-store-postgres.js';
-import { SqliteJobStore } from './job-store-sqlite.js';
-import { buildServer, describeExportableTypes } from './server.js';
-import { canUseWorkers, workerExecutor } from './worker-executor.js';
-import { defaultDataDir, positiveInt } from './serve-options.js';
+import { openSource } from '../../pipeline/open-source.js';
+import { ClientRegistry } from '../../http/auth/client-registry.js';
+import { registryFile } from './clients.js';
+import type { JobStore } from '../../jobs/job-store.js';
+import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
+import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
+import { buildServer, describeExportableTypes } from '../../http/app.js';
+import { canUseWorkers, workerExecutor } from '../../jobs/worker-executor.js';
+import { defaultDataDir, positiveInt } from '../options.js';
 
 export interface ServeOptions {
   connector?: string;
@@ -35,32 +35,29 @@ export interface ServeOptions {
 }
 
 export function registerServeCommand(program: Command): void {
-  if (!program.commands.some((c) => c.name() === 'serve')) {
-    program
-      .command('serve')
-      .description('serve a FHIR Bulk Data Access 2.0 $export endpoint (SMART backend services auth) over the mapped source')
-      .option('-c, --connector <file>', 'connector YAML (default: the embedded Synthea sample in SQLite)')
-      .option('-p, --port <n>', 'port to listen on (default: $PORT or 8080)')
-      .option('--host <host>', 'interface to listen on (default: $HOST or 127.0.0.1; 0.0.0.0 for all)')
-      .option('--base-url <url>', 'public URL of the server, e.g. https://bulk.example.org (default: from each request)')
-      .option('--data-dir <dir>', 'jobs database, export files and clients.json (default: $FHIR_BRIDGE_DATA_DIR or ./.fhir-bridge)')
-      .option('--open', 'NO AUTHORIZATION: anyone who reaches the port can export everything (local demos only)')
-      .option('--clients <file>', 'client registry, JSON or YAML (default: <data-dir>/clients.json)')
-      .option('--jobs-db <url>', 'keep jobs in PostgreSQL (postgres://...; default $FHIR_BRIDGE_JOBS_DB, else SQLite in the data dir)')
-      .option('--concurrency <n>', 'exports running at the same time', '2')
-      .option('--file-ttl <seconds>', 'how long export files stay downloadable', '3600')
-      .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
-      .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
-      .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
-      .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
-      .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
-      .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
-      .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
-      .action(async (opts: ServeOptions) => {
-        await serve(opts);
-      });
-  }
-  registerClientsCommand(program);
+  program
+    .command('serve')
+    .description('serve a FHIR Bulk Data Access 2.0 $export endpoint (SMART backend services auth) over the mapped source')
+    .option('-c, --connector <file>', 'connector YAML (default: the embedded Synthea sample in SQLite)')
+    .option('-p, --port <n>', 'port to listen on (default: $PORT or 8080)')
+    .option('--host <host>', 'interface to listen on (default: $HOST or 127.0.0.1; 0.0.0.0 for all)')
+    .option('--base-url <url>', 'public URL of the server, e.g. https://bulk.example.org (default: from each request)')
+    .option('--data-dir <dir>', 'jobs database, export files and clients.json (default: $FHIR_BRIDGE_DATA_DIR or ./.fhir-bridge)')
+    .option('--open', 'NO AUTHORIZATION: anyone who reaches the port can export everything (local demos only)')
+    .option('--clients <file>', 'client registry, JSON or YAML (default: <data-dir>/clients.json)')
+    .option('--jobs-db <url>', 'keep jobs in PostgreSQL (postgres://...; default $FHIR_BRIDGE_JOBS_DB, else SQLite in the data dir)')
+    .option('--concurrency <n>', 'exports running at the same time', '2')
+    .option('--file-ttl <seconds>', 'how long export files stay downloadable', '3600')
+    .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
+    .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
+    .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
+    .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
+    .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+    .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
+    .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
+    .action(async (opts: ServeOptions) => {
+      await serve(opts);
+    });
 }
 
 export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {

@@ -21,6 +21,7 @@ import type { Bundle, Group } from 'fhir/r4';
 import type { Filter, SourceAdapter, SourceQuery } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import { FhirBridgeError, HttpError } from '../errors.js';
+import { isFhirId } from '../fhir/id.js';
 
 export const GROUP_IDENTIFIER_SYSTEM = 'urn:fhir-bridge:group';
 
@@ -39,15 +40,13 @@ export class GroupConfigError extends FhirBridgeError {
   }
 }
 
-const ID_RE = /^[A-Za-z0-9\-.]{1,64}$/;
-
 /** Validates the connector's `groups:` member (opaque to the connector loader). */
 export function parseGroups(raw: Record<string, unknown> | undefined, file = 'connector'): GroupDefinition[] {
   if (raw === undefined || raw === null) return [];
   if (typeof raw !== 'object' || Array.isArray(raw)) throw new GroupConfigError(`${file}: groups must be a map of group id → definition`);
   return Object.entries(raw).map(([id, value]) => {
     const where = `${file}: groups.${id}`;
-    if (!ID_RE.test(id)) throw new GroupConfigError(`${where}: the id must be a FHIR id (letters, digits, "-", ".", at most 64)`);
+    if (!isFhirId(id)) throw new GroupConfigError(`${where}: the id must be a FHIR id (letters, digits, "-", ".", at most 64)`);
     const def = value as Record<string, unknown>;
     if (typeof def !== 'object' || def === null) throw new GroupConfigError(`${where}: must be a map with name and sql or table`);
     const known = new Set(['name', 'description', 'sql', 'table', 'column', 'where']);

@@ -5,10 +5,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { table } from '../cli/format.js';
-import { openSource } from '../pipeline/open-source.js';
-import { runExport } from '../pipeline/run-export.js';
-import { createNdjsonSink } from '../sinks/ndjson-sink.js';
+import { table } from '../src/cli/format.js';
+import { openSource } from '../src/pipeline/open-source.js';
+import { runExport } from '../src/pipeline/run-export.js';
+import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { csvSource, mariadbSource, mariadbUrl, postgresSource, postgresUrl, sqliteSource, type BenchSource } from './sources.js';
 
 export interface BenchResult {

@@ -3,13 +3,13 @@
 // the patient compartment, i.e. mappings with a `patient` column; only what the scopes allow), the
 // `_typeFilter` queries that can be pushed down, and the patient source keys (Group members, the
 // `patient` parameter mapped back through the Patient mapping's ids and checked against the source).
-import { HttpError } from '../errors.js';
-import type { CompiledMapping, CompiledMappingSet } from '../mapping/types.js';
-import type { SourceAdapter } from '../connectors/types.js';
-import { canExport } from './auth/scopes.js';
-import type { ParameterProblems, RawKickoffParams } from './kickoff-params.js';
-import { translateTypeFilters } from './type-filter.js';
-import type { ExportLevel, ExportParams } from './types.js';
+import { HttpError } from '../../errors.js';
+import type { CompiledMapping, CompiledMappingSet } from '../../mapping/types.js';
+import type { SourceAdapter } from '../../connectors/types.js';
+import { canExport } from '../auth/scopes.js';
+import type { ParameterProblems, RawKickoffParams } from './params.js';
+import { translateTypeFilters } from '../../jobs/type-filter.js';
+import type { ExportLevel, ExportParams } from '../../jobs/types.js';
 
 export interface KickoffContext {
   level: ExportLevel;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GroupConfigError, parseGroups } from './groups.js';
+import { GroupConfigError, parseGroups } from './group-directory.js';
 
 describe('groups: in the connector file', () => {
   it('reads SQL and roster-table groups', () => {

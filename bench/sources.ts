@@ -6,13 +6,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexPkg from 'knex';
 import { stringify } from 'yaml';
-import { loadConnectorConfig } from '../connectors/index.js';
-import { loadSample } from '../sample/load-sample.js';
+import { loadConnectorConfig } from '../src/connectors/index.js';
+import { loadSample } from '../src/sample/load-sample.js';
 
 const knex = knexPkg.default ?? knexPkg;
 
 /** The package root (src/bench and dist/bench are both two levels below it). */
-export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const SAMPLE_CSV = join(ROOT, 'samples', 'synthea-11pt', 'csv');
 /** What the embedded sample's default export runs: US Core and CARIN Blue Button. */
 export const SYNTHEA_MAPPINGS = [join(ROOT, 'mappings', 'synthea'), join(ROOT, 'mappings', 'synthea-claims')];

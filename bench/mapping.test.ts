@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { benchMapping } from './bench.js';
+import { benchMapping } from './mapping.js';
 
 // Only checks that the benchmark runs and maps every row; throughput is for people, not assertions.
 it('benchMapping runs and reports throughput per mapping', { timeout: 120_000 }, () => {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FhirBridgeError } from '../errors.js';
-import type { JobExecutor, JobResult } from './job-runner.js';
+import type { JobExecutor, JobResult } from './runner.js';
 import type { PipelineExecutorOptions } from './pipeline-executor.js';
 import type { WorkerInput, WorkerMessage } from './export-worker.js';
 

@@ -4,9 +4,8 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { exportJWK, generateKeyPair } from 'jose';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ClientConfigError, ClientRegistry } from './auth/client-registry.js';
-import { publicKeys, registerClientsCommand } from './clients-command.js';
-import { registerServeCommand } from './serve-command.js';
+import { ClientConfigError, ClientRegistry } from '../../http/auth/client-registry.js';
+import { publicKeys, registerClientsCommand } from './clients.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -15,8 +14,7 @@ afterEach(() => {
 
 async function run(...args: string[]): Promise<void> {
   const program = new Command().exitOverride();
-  registerServeCommand(program);
-  registerClientsCommand(program); // a second registration is a no-op
+  registerClientsCommand(program);
   await program.parseAsync(['node', 'fhir-bridge', ...args]);
 }
 

@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../fhir/schema-validator.js';
-import { SqliteJobStore } from './job-store-sqlite.js';
+import { SqliteJobStore } from '../jobs/job-store-sqlite.js';
 import { fakeServer } from '../../test/support/test-server.js';
-import type { ExportManifest } from './types.js';
+import type { ExportManifest } from '../jobs/types.js';
 
 type Server = Awaited<ReturnType<typeof fakeServer>>;
 let servers: Server[] = [];

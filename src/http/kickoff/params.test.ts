@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HttpError } from '../errors.js';
-import { isLenient, parseKickoffParams, splitTypeFilter, type KickoffSource } from './kickoff-params.js';
+import { HttpError } from '../../errors.js';
+import { isLenient, parseKickoffParams, splitTypeFilter, type KickoffSource } from './params.js';
 
 const knownTypes = new Set(['Patient', 'Observation', 'Condition', 'MedicationRequest', 'Provenance', 'Group']);
 
