@@ -1,34 +1,33 @@
 // The Bulk Data $export server (fastify): FHIR base at /fhir, job status at /jobs/:id, downloads at
 // /files/:id/:name, SMART backend-services token endpoint at /auth/token. `buildServer` serves both the
-// tests (app.inject) and `fhir-bridge serve` (listen). Every error at this edge is an OperationOutcome
-// (the token endpoint answers OAuth JSON errors instead), produced by the one error handler below.
-import { randomUUID } from 'node:crypto';
+// tests (app.inject) and `fhir-bridge serve` (listen). It wires the parts: the job runner over the store,
+// one fastify plugin per operation (discovery, token, kick-off, status, files, groups: each names its
+// endpoints and IG section at its top), and the one error handler that makes every error at this edge an
+// OperationOutcome (the token endpoint answers OAuth JSON errors instead).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import type { OperationOutcome } from 'fhir/r4';
 import type { ConnectorConfig, SourceAdapter } from '../connectors/types.js';
 import { FhirBridgeError, HttpError, operationOutcome } from '../errors.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import { schemaValidator } from '../fhir/schema-validator.js';
-import { AccessTokens, type TokenClaims } from './auth/access-token.js';
-import { ASSERTION_TYPE, ReplayCache, verifyClientAssertion } from './auth/client-assertion.js';
+import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { pipelineExecutor } from '../jobs/pipeline-executor.js';
+import { JobRunner, type JobExecutor } from '../jobs/runner.js';
+import { AccessTokens } from './auth/access-token.js';
+import { ReplayCache } from './auth/client-assertion.js';
 import type { ClientRegistry } from './auth/client-registry.js';
 import { JwksFetcher } from './auth/jwks-fetcher.js';
 import { OAuthError } from './auth/oauth-error.js';
-import { canExport, grantScopes, splitScopes } from './auth/scopes.js';
-import { capabilityStatement, smartConfiguration } from './capability-statement.js';
-import { sendNdjsonFile } from './files.js';
-import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
-import { JobRunner, type JobExecutor } from '../jobs/runner.js';
-import type { JobStore } from '../jobs/job-store.js';
-import { isLenient, parseKickoffParams, ParameterProblems } from './kickoff/params.js';
-import { exportableTypes, resolveKickoff } from './kickoff/resolve.js';
-import { pipelineExecutor } from '../jobs/pipeline-executor.js';
-import type { ExportJob, ExportLevel } from '../jobs/types.js';
-
-const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+import { discoveryRoutes } from './discovery.js';
+import { fileRoutes } from './files.js';
+import { groupRoutes } from './groups.js';
+import { kickoffRoutes } from './kickoff.js';
+import { FHIR_JSON, requestContext } from './request-context.js';
+import { statusRoutes } from './status.js';
+import { tokenRoutes } from './token.js';
 
 export type AuthOptions =
   | { mode: 'open' }
@@ -79,26 +78,13 @@ export interface BulkServer {
   close(): Promise<void>;
 }
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    claims?: TokenClaims;
-  }
-}
-
 export async function buildServer(options: ServerOptions): Promise<BulkServer> {
   const { store, source } = options;
   const open = options.auth.mode === 'open';
   const auth = options.auth.mode === 'smart' ? options.auth : undefined;
   const tokens = auth ? new AccessTokens({ ...(auth.tokenSecret ? { secret: auth.tokenSecret } : {}), ...(auth.tokenLifetimeSeconds ? { lifetimeSeconds: auth.tokenLifetimeSeconds } : {}) }) : undefined;
-  const jwks = auth?.jwksFetcher ?? new JwksFetcher();
-  const replay = new ReplayCache();
   const retryAfter = String(options.retryAfterSeconds ?? 2);
-  const minPollMs = options.minPollIntervalMs ?? 500;
-  const knownTypes = schemaValidator().resourceTypes;
   const groups = new GroupDirectory(options.groups ?? parseGroups(source.config?.groups, source.config?.file), source.adapter, source.mappings);
-  const version = packageVersion();
-  const startedAt = new Date().toISOString();
-  const lastPoll = new Map<string, number>();
 
   await store.init();
   const runner = new JobRunner({
@@ -144,207 +130,18 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     reply.code(404).type(FHIR_JSON).send(operationOutcome('error', 'not-found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server`));
   });
 
-  const base = (request: FastifyRequest): string => (options.baseUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
-  const fhirBase = (request: FastifyRequest): string => `${base(request)}/fhir`;
-  const tokenUrl = (request: FastifyRequest): string => `${base(request)}/auth/token`;
-
-  /** The token's claims; in open mode undefined. */
-  const authenticate = async (request: FastifyRequest): Promise<TokenClaims | undefined> => {
-    if (!tokens) return undefined;
-    return tokens.verify(request.headers.authorization);
-  };
-
-  /** A job the caller may see (unknown, cancelled, expired and other clients' jobs are all 404). */
-  const visibleJob = async (request: FastifyRequest, id: string): Promise<ExportJob> => {
-    const claims = await authenticate(request);
-    const job = await store.get(id);
-    if (!job || (claims && job.clientId !== claims.clientId)) throw new HttpError(404, `no export job ${id}`, 'not-found');
-    if (job.status === 'cancelled') throw new HttpError(404, `export job ${id} was cancelled`, 'not-found');
-    if (job.status === 'expired') throw new HttpError(404, `export job ${id} has expired; its files were deleted`, 'not-found');
-    return job;
-  };
-
-  // --- discovery ---------------------------------------------------------------------------------------
-  app.get('/fhir/metadata', async (request, reply) => {
-    const cs = capabilityStatement({
-      fhirBase: fhirBase(request),
-      ...(open ? {} : { tokenUrl: tokenUrl(request) }),
-      resourceTypes: source.mappings.resourceTypes,
-      version,
-      date: startedAt,
-    });
-    return reply.type(FHIR_JSON).send(cs);
+  // The plugins share these through their options (no decorators): one context, one runner, one store.
+  const context = requestContext({ ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(tokens ? { tokens } : {}), store });
+  const { mappings, adapter } = source;
+  await app.register(discoveryRoutes, { context, open, resourceTypes: mappings.resourceTypes, version: packageVersion(), startedAt: new Date().toISOString() });
+  await app.register(tokenRoutes, {
+    context,
+    ...(auth && tokens ? { smart: { clients: auth.clients, tokens, jwks: auth.jwksFetcher ?? new JwksFetcher(), replay: new ReplayCache() } } : {}),
   });
-  const smartConfig = async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    if (open) throw new HttpError(404, 'this server runs in open mode (no authorization); there is no SMART configuration', 'not-found');
-    return reply.type('application/json').send(smartConfiguration(tokenUrl(request), source.mappings.resourceTypes));
-  };
-  app.get('/fhir/.well-known/smart-configuration', smartConfig);
-  app.get('/.well-known/smart-configuration', smartConfig);
-
-  // --- token endpoint (SMART backend services) ---------------------------------------------------------
-  app.post('/auth/token', async (request, reply) => {
-    if (!auth || !tokens) throw new OAuthError('unauthorized_client', 'this server runs in open mode and issues no tokens');
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    if (typeof body !== 'object' || !request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
-      throw new OAuthError('invalid_request', 'POST the token request as application/x-www-form-urlencoded');
-    }
-    if (body.grant_type !== 'client_credentials') throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials');
-    if (body.client_assertion_type !== ASSERTION_TYPE) throw new OAuthError('invalid_client', `client_assertion_type must be ${ASSERTION_TYPE}`);
-    if (typeof body.client_assertion !== 'string') throw new OAuthError('invalid_client', 'client_assertion is required');
-    if (typeof body.scope !== 'string' || !body.scope.trim()) throw new OAuthError('invalid_scope', 'scope is required, e.g. system/*.read');
-    const client = await verifyClientAssertion(
-      body.client_assertion,
-      { tokenUrl: tokenUrl(request), clients: auth.clients, jwks, replay },
-      typeof body.client_id === 'string' ? body.client_id : undefined,
-    );
-    const granted = grantScopes(splitScopes(body.scope), splitScopes(client.scope));
-    if (granted.length === 0) {
-      throw new OAuthError('invalid_scope', `none of the requested scopes (${body.scope}) is allowed for ${client.id} (registered: ${client.scope}); this server grants system/<Type|*>.read and .rs-style scopes`);
-    }
-    const accessToken = await tokens.issue({ clientId: client.id, scopes: granted });
-    request.log.info({ client: client.id, scope: granted.join(' ') }, 'access token issued');
-    return reply
-      .header('Cache-Control', 'no-store')
-      .header('Pragma', 'no-cache')
-      .send({ access_token: accessToken, token_type: 'bearer', expires_in: tokens.lifetimeSeconds, scope: granted.join(' ') });
-  });
-
-  // --- kick-off ----------------------------------------------------------------------------------------
-  const kickoff = (level: ExportLevel) => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const claims = await authenticate(request);
-    const clientId = claims?.clientId ?? null;
-    if (claims) {
-      const active = await store.active(clientId);
-      if (active.length > 0) {
-        throw new HttpError(429, `an export of yours is still in progress (${active.map((j) => j.id).join(', ')}); wait for it or DELETE it first`, 'throttled', { 'Retry-After': retryAfter });
-      }
-    }
-    const lenient = isLenient(request.headers.prefer);
-    const problems = new ParameterProblems(lenient);
-    const raw = parseKickoffParams(
-      { method: request.method === 'POST' ? 'POST' : 'GET', query: request.query as Record<string, unknown>, body: request.body, level, lenient, knownTypes },
-      problems,
-    );
-    let group: { id: string; members: unknown[] } | undefined;
-    let groupId: string | undefined;
-    if (level === 'group') {
-      groupId = (request.params as { id: string }).id;
-      groups.definition(groupId);
-      group = { id: groupId, members: await groups.memberKeys(groupId) };
-    }
-    const resolved = await resolveKickoff(raw, {
-      level,
-      mappings: source.mappings,
-      adapter: source.adapter,
-      problems,
-      ...(claims ? { scopes: claims.scopes } : {}),
-      ...(group ? { group } : {}),
-    });
-    const b = base(request);
-    const requestUrl = request.method === 'POST' ? `${b}${request.url.split('?')[0]}` : `${b}${request.url}`;
-    const job = await store.create({
-      id: randomUUID(),
-      clientId,
-      level,
-      ...(groupId ? { groupId } : {}),
-      requestUrl,
-      baseUrl: b,
-      params: resolved.params,
-      ignored: problems.ignored,
-      ...(resolved.patientKeys ? { patientKeys: resolved.patientKeys } : {}),
-    });
-    runner.enqueue(job.id);
-    request.log.info({ job: job.id, client: clientId, level, types: resolved.params.types }, 'export kicked off');
-    const note = problems.ignored.length ? ` ${problems.ignored.length} parameter(s) ignored (handling=lenient); see the manifest's error file.` : '';
-    return reply
-      .code(202)
-      .header('Content-Location', `${b}/jobs/${job.id}`)
-      .type(FHIR_JSON)
-      .send(operationOutcome('information', 'informational', `export ${job.id} accepted; poll the Content-Location URL for its status.${note}`));
-  };
-  for (const method of ['GET', 'POST'] as const) {
-    app.route({ method, url: '/fhir/$export', handler: kickoff('system') });
-    app.route({ method, url: '/fhir/Patient/$export', handler: kickoff('patient') });
-    app.route({ method, url: '/fhir/Group/:id/$export', handler: kickoff('group') });
-  }
-
-  // --- status, cancel -----------------------------------------------------------------------------------
-  app.get('/jobs/:id', async (request, reply) => {
-    const { id } = request.params as { id: string };
-    const job = await visibleJob(request, id);
-    if (minPollMs > 0 && (job.status === 'queued' || job.status === 'running')) {
-      const now = Date.now();
-      const last = lastPoll.get(id);
-      if (last !== undefined && now - last < minPollMs) {
-        throw new HttpError(429, `polling too fast: wait ${retryAfter} s between status requests`, 'throttled', { 'Retry-After': retryAfter });
-      }
-      lastPoll.set(id, now);
-    }
-    switch (job.status) {
-      case 'queued':
-      case 'running': {
-        const progress = runner.progressOf(id) ?? job.progress ?? (job.status === 'queued' ? 'queued' : 'in progress');
-        return reply.code(202).header('X-Progress', progress.slice(0, 99)).header('Retry-After', retryAfter).send();
-      }
-      case 'completed':
-        lastPoll.delete(id);
-        return reply
-          .code(200)
-          .type('application/json')
-          .header('Expires', new Date(job.expiresAt!).toUTCString())
-          .send(job.manifest);
-      default: {
-        lastPoll.delete(id);
-        const outcome: OperationOutcome = job.error ?? operationOutcome('error', 'exception', 'the export failed');
-        return reply.code(500).type(FHIR_JSON).send(outcome);
-      }
-    }
-  });
-
-  app.delete('/jobs/:id', async (request, reply) => {
-    const { id } = request.params as { id: string };
-    await visibleJob(request, id);
-    if (!(await store.cancel(id))) throw new HttpError(404, `no export job ${id}`, 'not-found');
-    lastPoll.delete(id);
-    await runner.cancel(id);
-    request.log.info({ job: id }, 'export job cancelled');
-    return reply.code(202).type(FHIR_JSON).send(operationOutcome('information', 'informational', `export ${id} cancelled; its files were deleted`));
-  });
-
-  // --- downloads ----------------------------------------------------------------------------------------
-  app.get('/files/:id/:file', async (request, reply) => {
-    const { id, file } = request.params as { id: string; file: string };
-    const claims = await authenticate(request);
-    const job = await visibleJob(request, id);
-    if (job.status !== 'completed' || !job.manifest) throw new HttpError(404, `export job ${id} has no files (status ${job.status})`, 'not-found');
-    const entry = [...job.manifest.output, ...job.manifest.error].find((f) => f.url.endsWith(`/${encodeURIComponent(file)}`));
-    if (!entry) throw new HttpError(404, `export job ${id} has no file ${file}`, 'not-found');
-    if (claims && entry.type !== 'OperationOutcome' && !canExport(claims.scopes, entry.type)) {
-      throw new HttpError(403, `the access token's scopes do not allow reading ${entry.type}`, 'forbidden');
-    }
-    return sendNdjsonFile(reply, runner.jobDir(id), file, request.headers['accept-encoding'], runner.downloadStarted(id));
-  });
-
-  // --- Group read / search --------------------------------------------------------------------------------
-  app.get('/fhir/Group', async (request, reply) => {
-    await authorizeType(request, 'Group');
-    const q = request.query as Record<string, string | undefined>;
-    const bundle = await groups.search(fhirBase(request), {
-      ...(q.name !== undefined ? { name: q.name } : {}),
-      ...(q.identifier !== undefined ? { identifier: q.identifier } : {}),
-      ...(q._id !== undefined ? { _id: q._id } : {}),
-    });
-    return reply.type(FHIR_JSON).send(bundle);
-  });
-  app.get('/fhir/Group/:id', async (request, reply) => {
-    await authorizeType(request, 'Group');
-    return reply.type(FHIR_JSON).send(await groups.resource((request.params as { id: string }).id));
-  });
-  async function authorizeType(request: FastifyRequest, type: string): Promise<void> {
-    const claims = await authenticate(request);
-    if (claims && !canExport(claims.scopes, type)) throw new HttpError(403, `the access token's scopes do not allow reading ${type}`, 'forbidden');
-  }
+  await app.register(kickoffRoutes, { context, store, runner, groups, adapter, mappings, knownTypes: schemaValidator().resourceTypes, retryAfter });
+  await app.register(statusRoutes, { context, store, runner, retryAfter, minPollMs: options.minPollIntervalMs ?? 500 });
+  await app.register(fileRoutes, { context, runner });
+  await app.register(groupRoutes, { context, groups });
 
   await runner.start();
   if (open) app.log.warn('OPEN MODE: no authorization; anyone who can reach this server can export all data');
@@ -362,11 +159,6 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
       await store.close();
     },
   };
-}
-
-/** The kick-off levels' exportable types (for the serve banner). */
-export function describeExportableTypes(mappings: CompiledMappingSet): Record<ExportLevel, string[]> {
-  return { system: exportableTypes(mappings, 'system'), patient: exportableTypes(mappings, 'patient'), group: exportableTypes(mappings, 'group') };
 }
 
 function packageVersion(): string {

@@ -33,6 +33,11 @@ export function exportableTypes(mappings: CompiledMappingSet, level: ExportLevel
   return [...new Set(list.flatMap((m) => m.resourceTypes))].sort();
 }
 
+/** The kick-off levels' exportable types (for the serve banner). */
+export function describeExportableTypes(mappings: CompiledMappingSet): Record<ExportLevel, string[]> {
+  return { system: exportableTypes(mappings, 'system'), patient: exportableTypes(mappings, 'patient'), group: exportableTypes(mappings, 'group') };
+}
+
 export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext): Promise<ResolvedKickoff> {
   const { problems, scopes } = ctx;
   const all = new Set(ctx.mappings.resourceTypes);
