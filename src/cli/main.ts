@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `fhir-bridge` command. Each subcommand lives in commands/ as a function returning its exit code, so
-// tests can run it in-process; this file only wires options to those functions.
+// tests can run it in-process; this file only wires options to those functions. `serve` and `clients`
+// (the $export server and its client registry) register their own options.
 import { Command, Option } from 'commander';
 import { registerClientsCommand } from './commands/clients.js';
 import { exportCommand } from './commands/export.js';

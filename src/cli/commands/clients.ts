@@ -1,12 +1,11 @@
 // `fhir-bridge clients add|list|remove`: maintains the registry of backend-service clients the server
 // accepts (default <data-dir>/clients.json; see auth/client-registry.ts for the format).
 import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { ClientConfigError, ClientRegistry, type RegisteredClient } from '../../http/auth/client-registry.js';
-import { defaultDataDir } from '../options.js';
+import { registryFile } from '../options.js';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
@@ -101,10 +100,6 @@ export function registerClientsCommand(program: Command): void {
       });
     },
   );
-}
-
-export function registryFile(opts: { dataDir?: string; clients?: string }): string {
-  return resolve(opts.clients ?? resolve(opts.dataDir ?? defaultDataDir(), 'clients.json'));
 }
 
 /** The public part of a JWK or JWK Set (a bulk data client's config holds the private key). */

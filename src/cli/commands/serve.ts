@@ -1,18 +1,19 @@
 // `fhir-bridge serve`: the Bulk Data $export server over a connector (default: the embedded Synthea
-// sample). Also registers `fhir-bridge clients` (the client registry the server reads), so the CLI wires
-// both with one call.
+// sample). Options become buildServer's (src/http/app.ts); the clients it accepts are kept by
+// `fhir-bridge clients` (clients.ts) in the same data folder. It registers itself, unlike the other
+// commands, because it runs until stopped instead of returning an exit code.
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openSource } from '../../pipeline/open-source.js';
 import { ClientRegistry } from '../../http/auth/client-registry.js';
-import { registryFile } from './clients.js';
 import type { JobStore } from '../../jobs/job-store.js';
 import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
 import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
-import { buildServer, describeExportableTypes } from '../../http/app.js';
+import { buildServer } from '../../http/app.js';
+import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { canUseWorkers, workerExecutor } from '../../jobs/worker-executor.js';
-import { defaultDataDir, positiveInt } from '../options.js';
+import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
 
 export interface ServeOptions {
   connector?: string;
@@ -67,8 +68,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   await mkdir(dataDir, { recursive: true });
   const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
   const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
-  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl)) throw new Error(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
-  if (tokenLifetime > 300) throw new Error('--token-lifetime may be at most 300 seconds (SMART backend services)');
+  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl)) throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
+  if (tokenLifetime > 300) throw new UsageError('--token-lifetime may be at most 300 seconds (SMART backend services)');
 
   let clients: ClientRegistry | undefined;
   const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
