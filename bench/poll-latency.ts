@@ -4,7 +4,7 @@
 // `--min-poll-interval 0` so no poll is throttled:
 //
 //   fhir-bridge serve --open --connector big.yaml --min-poll-interval 0 &
-//   node dist/export/poll-latency.js http://localhost:8080/fhir [--path /$export] [--interval 50] [--token T]
+//   npm run poll-latency -- http://localhost:8080/fhir [--path /$export] [--interval 50] [--token T]
 import { invokedDirectly } from '../src/cli/invoked-directly.js';
 
 export interface PollLatencyOptions {

@@ -2,7 +2,8 @@
 // sample (SQLite file, CSV folder, PostgreSQL schema, MariaDB database), and how to remove it afterwards.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexPkg from 'knex';
 import { stringify } from 'yaml';
@@ -11,11 +12,18 @@ import { loadSample } from '../src/sample/load-sample.js';
 
 const knex = knexPkg.default ?? knexPkg;
 
-/** The package root (src/bench and dist/bench are both two levels below it). */
-export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+/** The package root: the nearest folder up holding package.json (bench/ and .bench-build/bench/ differ in depth). */
+export const ROOT = packageRoot(dirname(fileURLToPath(import.meta.url)));
 export const SAMPLE_CSV = join(ROOT, 'samples', 'synthea-11pt', 'csv');
 /** What the embedded sample's default export runs: US Core and CARIN Blue Button. */
 export const SYNTHEA_MAPPINGS = [join(ROOT, 'mappings', 'synthea'), join(ROOT, 'mappings', 'synthea-claims')];
+
+function packageRoot(dir: string): string {
+  if (existsSync(join(dir, 'package.json'))) return dir;
+  const parent = dirname(dir);
+  if (parent === dir) throw new Error('bench: no package.json above the benchmark sources');
+  return packageRoot(parent);
+}
 
 export interface BenchSource {
   label: string;
