@@ -1,6 +1,6 @@
 // Runs each export job in a worker thread (export-worker.ts) with its own connection to the source, so
 // a CPU-heavy export never delays status polls: the server thread only relays progress and the result.
-// Needs the compiled module (dist/export/export-worker.js); under a TypeScript test runner the
+// Needs the compiled module (dist/jobs/export-worker.js); under a TypeScript test runner the
 // in-process pipeline executor is used instead (see `canUseWorkers`).
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

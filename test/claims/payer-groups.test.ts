@@ -1,4 +1,4 @@
-// Group definitions a payer would offer (src/export/groups.ts format): the RIF connector's own groups, and
+// Group definitions a payer would offer (src/groups/group-directory.ts format): the RIF connector's own groups, and
 // the payer and panel groups shipped in connectors/synthea-*.yaml.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
