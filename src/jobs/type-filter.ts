@@ -13,7 +13,8 @@
 // column holds the FHIR value itself (codes, dates, ids). String search is an exact match, not the
 // FHIR "starts with". Anything else (other modifiers, sa/eb/ap prefixes, comma lists of comparisons, a
 // parameter a mapping does not list, mappings disagreeing on the column) is unsupported: a 400, or
-// ignored and reported under `Prefer: handling=lenient`.
+// ignored and reported under `Prefer: handling=lenient`. It sits in the job layer because both sides use
+// it: the kick-off (src/http/kickoff/resolve.ts) to check the queries, the executor to filter with them.
 import type { Filter, FilterOp } from '../connectors/types.js';
 import type { CompiledMapping } from '../mapping/types.js';
 import { FHIR_ID_PATTERN } from '../fhir/id.js';

@@ -1,6 +1,6 @@
 // Reads the kick-off parameters of a Bulk Data $export request (IG 2.0.0, export.html#query-parameters)
 // from a GET query string or a POST Parameters resource. This step knows the syntax only; what the
-// source can do (_type support, _typeFilter translation, patient existence) is checked in kickoff.ts.
+// source can do (_type support, _typeFilter translation, patient existence) is checked in resolve.ts.
 //
 // Two kinds of problems: an *invalid* value (a `_since` that is not an instant, an unknown resource
 // type, an unsupported `_outputFormat`) is always a 400; an *unsupported* parameter (unknown name,
