@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The `fhir-bridge` command. Each subcommand lives in commands/ as a function returning its exit code, so
-// tests can run it in-process; this file only wires options to those functions.
+// tests can run it in-process; this file only wires options to those functions. `serve` and `clients`
+// (the $export server and its client registry) register their own options.
 import { Command, Option } from 'commander';
+import { registerClientsCommand } from './commands/clients.js';
 import { exportCommand } from './commands/export.js';
 import { loadSampleCommand } from './commands/load-sample.js';
 import { previewCommand } from './commands/preview.js';
+import { registerServeCommand } from './commands/serve.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
 import { invokedDirectly } from './invoked-directly.js';
@@ -79,23 +82,9 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--replace', "drop the sample's tables first when they exist")
     .action(async (opts: { into: string; copies?: string; replace?: boolean }) => done(await loadSampleCommand(opts, io())));
 
-  await registerServe(program);
+  registerServeCommand(program);
+  registerClientsCommand(program);
   return program;
-}
-
-/** `serve` comes from the $export server module; a build without it simply has no `serve` command. */
-async function registerServe(program: Command): Promise<void> {
-  const modulePath = '../export/serve-command.js';
-  let mod: { registerServeCommand?: (program: Command) => void };
-  try {
-    mod = (await import(modulePath)) as typeof mod;
-  } catch (err) {
-    const e = err as { code?: string; url?: string; message?: string };
-    // Only the module itself missing means "no server in this build"; a missing import inside it is a bug.
-    if (e.code === 'ERR_MODULE_NOT_FOUND' && /Cannot find module '[^']*serve-command\.js'/.test(e.message ?? '')) return;
-    throw err;
-  }
-  mod.registerServeCommand?.(program);
 }
 
 /** First Ctrl-C stops the export cleanly (its partial files removed); a second one ends the process. */

@@ -1,11 +1,11 @@
-// Group definitions a payer would offer (src/export/groups.ts format): the RIF connector's own groups, and
+// Group definitions a payer would offer (src/groups/group-directory.ts format): the RIF connector's own groups, and
 // the payer and panel groups shipped in connectors/synthea-*.yaml.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdapter } from '../../src/connectors/index.js';
 import { loadConnectorConfig } from '../../src/connectors/config.js';
 import type { SourceAdapter } from '../../src/connectors/types.js';
-import { GroupDirectory, parseGroups } from '../../src/export/groups.js';
+import { GroupDirectory, parseGroups } from '../../src/groups/group-directory.js';
 import { loadMappingSet } from '../../src/mapping/index.js';
 import { ROOT } from './export-helper.js';
 import { table } from './synthea-expected.js';

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { schemaValidator, type SchemaViolation } from '../../src/fhir/schema-validator.js';
-import type { ExportManifest } from '../../src/export/types.js';
+import type { ExportManifest } from '../../src/jobs/types.js';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 

@@ -1,7 +1,7 @@
 // The behaviour every JobStore must have, run against SQLite (job-store.test.ts) and PostgreSQL
 // (job-store-postgres.int.test.ts). Takes vitest's functions so this module does not import vitest.
-import type { JobStore } from '../../src/export/job-store.js';
-import type { NewJob } from '../../src/export/types.js';
+import type { JobStore } from '../../src/jobs/job-store.js';
+import type { NewJob } from '../../src/jobs/types.js';
 
 type It = (name: string, fn: () => Promise<void>) => void;
 type Expect = (value: unknown) => {

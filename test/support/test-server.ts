@@ -7,9 +7,9 @@ import type { Row } from '../../src/connectors/types.js';
 import type { CompiledMapping, FhirResource } from '../../src/mapping/types.js';
 import { FakeAdapter, fakeMapping, mappingSet } from './pipeline-fakes.js';
 import { createNdjsonSink } from '../../src/sinks/ndjson-sink.js';
-import type { JobExecutor } from '../../src/export/job-runner.js';
-import { SqliteJobStore } from '../../src/export/job-store-sqlite.js';
-import { buildServer, type BulkServer, type ServerOptions } from '../../src/export/server.js';
+import type { JobExecutor } from '../../src/jobs/runner.js';
+import { SqliteJobStore } from '../../src/jobs/job-store-sqlite.js';
+import { buildServer, type BulkServer, type ServerOptions } from '../../src/http/app.js';
 
 export function fakeSource() {
   const adapter = new FakeAdapter({

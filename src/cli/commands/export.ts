@@ -4,16 +4,15 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { redactConnection } from '../../connectors/index.js';
-import { FhirBridgeError } from '../../errors.js';
 import { logger } from '../../log.js';
-import { openSource } from '../../pipeline/open-source.js';
 import { runExport } from '../../pipeline/run-export.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
 import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
 import type { OutputFile } from '../../sinks/types.js';
 import { bytes, duration, shortPath, table } from '../format.js';
 import type { CliIo } from '../io.js';
-import { isAbort, reportError } from '../report-error.js';
+import { positiveInt, UsageError } from '../options.js';
+import { runCommand } from '../run-command.js';
 
 export interface ExportOptions {
   connector?: string;
@@ -28,13 +27,6 @@ export interface ExportOptions {
   batchSize?: string | number;
   concurrency?: string | number;
   signal?: AbortSignal;
-}
-
-/** A usage mistake (bad option value): reported without a stack, exit 1. */
-export class UsageError extends FhirBridgeError {
-  constructor(message: string) {
-    super(message, { issueCode: 'invalid', status: 400 });
-  }
 }
 
 /** What summary.json holds. */
@@ -53,19 +45,18 @@ export interface SummaryFile {
 }
 
 export async function exportCommand(options: ExportOptions, io: CliIo): Promise<number> {
-  let source;
-  try {
+  return runCommand(io, async (scope) => {
     const outDir = resolve(options.out ?? 'out');
     const types = splitList(options.types);
     const since = options.since === undefined ? undefined : parseInstant(options.since);
-    const maxPerFile = positiveInt(options.maxPerFile, '--max-per-file', 100_000);
-    const batchSize = options.batchSize === undefined ? undefined : positiveInt(options.batchSize, '--batch-size', 500);
-    const concurrency = options.concurrency === undefined ? undefined : positiveInt(options.concurrency, '--concurrency', 1);
+    const maxPerFile = positiveInt('--max-per-file', options.maxPerFile, 100_000);
+    const batchSize = options.batchSize === undefined ? undefined : positiveInt('--batch-size', options.batchSize, 500);
+    const concurrency = options.concurrency === undefined ? undefined : positiveInt('--concurrency', options.concurrency, 1);
     const patients = options.patient ? splitList(options.patient) : undefined;
 
-    source = await openSource(options.connector);
+    const source = await scope.openSource(options.connector);
     if (types) {
-      const unknown = types.filter((t) => !source!.mappings.resourceTypes.includes(t));
+      const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
       if (unknown.length > 0) {
         throw new UsageError(`no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`);
       }
@@ -116,12 +107,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
     io.out(describeSummary(summaryFile, outDir));
     return 0;
-  } catch (err) {
-    reportError(err, io);
-    return isAbort(err) ? 130 : 1;
-  } finally {
-    await source?.close().catch(() => undefined);
-  }
+  });
 }
 
 export function describeSummary(s: SummaryFile, outDir: string): string {
@@ -220,11 +206,4 @@ export function parseInstant(text: string): Date {
     throw new UsageError(`--since ${JSON.stringify(text)}: expected an instant like 2024-01-31T00:00:00Z or 2024-01-31T09:00:00+01:00, or a date`);
   }
   return date;
-}
-
-function positiveInt(value: string | number | undefined, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${option} ${JSON.stringify(String(value))}: expected a whole number ≥ 1`);
-  return n;
 }

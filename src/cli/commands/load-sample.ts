@@ -4,8 +4,8 @@ import { loadConnectorConfig, redactConnection } from '../../connectors/index.js
 import { loadSample } from '../../sample/load-sample.js';
 import { duration, table } from '../format.js';
 import type { CliIo } from '../io.js';
-import { reportError } from '../report-error.js';
-import { UsageError } from './export.js';
+import { positiveInt } from '../options.js';
+import { runCommand } from '../run-command.js';
 
 export interface LoadSampleCommandOptions {
   into: string;
@@ -14,9 +14,8 @@ export interface LoadSampleCommandOptions {
 }
 
 export async function loadSampleCommand(options: LoadSampleCommandOptions, io: CliIo): Promise<number> {
-  try {
-    const copies = Number(options.copies ?? 1);
-    if (!Number.isInteger(copies) || copies < 1) throw new UsageError(`--copies ${JSON.stringify(String(options.copies))}: expected a whole number ≥ 1`);
+  return runCommand(io, async () => {
+    const copies = positiveInt('--copies', options.copies, 1);
     const config = await loadConnectorConfig(options.into);
     io.err(`loading the Synthea sample ${copies > 1 ? `${copies} times ` : ''}into ${redactConnection(config)}`);
     let lastTable = '';
@@ -35,8 +34,5 @@ export async function loadSampleCommand(options: LoadSampleCommandOptions, io: C
     io.out(table(['table', 'rows'], rows, [false, true]));
     io.out(`loaded ${rows.reduce((n, [, r]) => n + r, 0)} rows in ${duration(result.durationMs)}`);
     return 0;
-  } catch (err) {
-    reportError(err, io);
-    return 1;
-  }
+  });
 }

@@ -6,10 +6,10 @@ import type { Row } from '../../connectors/types.js';
 import type { CompiledMapping } from '../../mapping/types.js';
 import { fetchChildRows } from '../../pipeline/child-rows.js';
 import { issueDiagnostics } from '../../pipeline/issue-outcome.js';
-import { openSource, type OpenedSource } from '../../pipeline/open-source.js';
+import type { OpenedSource } from '../../pipeline/open-source.js';
 import type { CliIo } from '../io.js';
-import { reportError } from '../report-error.js';
-import { UsageError } from './export.js';
+import { positiveInt, UsageError } from '../options.js';
+import { runCommand } from '../run-command.js';
 
 export interface PreviewOptions {
   connector?: string;
@@ -26,11 +26,9 @@ export interface PreviewItem {
 }
 
 export async function previewCommand(target: string, options: PreviewOptions, io: CliIo): Promise<number> {
-  let source: OpenedSource | undefined;
-  try {
-    const limit = Number(options.limit ?? 5);
-    if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit ${JSON.stringify(String(options.limit))}: expected a whole number ≥ 1`);
-    source = await openSource(options.connector);
+  return runCommand(io, async (scope) => {
+    const limit = positiveInt('--limit', options.limit, 5);
+    const source = await scope.openSource(options.connector);
     const mapping = findMapping(source, target);
     const items = await previewMapping(source, mapping, limit);
     if (options.json) {
@@ -47,12 +45,7 @@ export async function previewCommand(target: string, options: PreviewOptions, io
       });
     }
     return 0;
-  } catch (err) {
-    reportError(err, io);
-    return 1;
-  } finally {
-    await source?.close().catch(() => undefined);
-  }
+  });
 }
 
 export async function previewMapping(source: OpenedSource, mapping: CompiledMapping, limit: number): Promise<PreviewItem[]> {

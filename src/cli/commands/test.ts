@@ -4,14 +4,14 @@ import { defaultConnectorFile, loadConnectorConfig } from '../../connectors/inde
 import { runMappingTests } from '../../mapping/index.js';
 import { shortPath } from '../format.js';
 import type { CliIo } from '../io.js';
-import { reportError } from '../report-error.js';
+import { runCommand } from '../run-command.js';
 
 export interface TestOptions {
   connector?: string;
 }
 
 export async function testCommand(paths: string[], options: TestOptions, io: CliIo): Promise<number> {
-  try {
+  return runCommand(io, async () => {
     const config = paths.length > 0 ? undefined : await loadConnectorConfig(options.connector ?? defaultConnectorFile());
     const report = await runMappingTests(config ? config.mappings : paths, config ? { timezone: config.timezone } : {});
     for (const c of report.cases) {
@@ -30,10 +30,7 @@ export async function testCommand(paths: string[], options: TestOptions, io: Cli
     }
     io.out(summary);
     return 0;
-  } catch (err) {
-    reportError(err, io);
-    return 1;
-  }
+  });
 }
 
 function indent(text: string): string {

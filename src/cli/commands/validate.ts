@@ -5,9 +5,8 @@ import type { SourceAdapter, SourceQuery } from '../../connectors/types.js';
 import { formatLocation, type SourceLocation } from '../../errors.js';
 import { closest, requiredColumns } from '../../mapping/index.js';
 import type { CompiledMapping } from '../../mapping/types.js';
-import { openSource, type OpenedSource } from '../../pipeline/open-source.js';
 import type { CliIo } from '../io.js';
-import { reportError } from '../report-error.js';
+import { runCommand } from '../run-command.js';
 import { checkChildIndexes } from './child-indexes.js';
 
 export interface ValidateOptions {
@@ -21,10 +20,9 @@ export interface ColumnProblem {
 }
 
 export async function validateCommand(options: ValidateOptions, io: CliIo): Promise<number> {
-  let source: OpenedSource | undefined;
-  try {
+  return runCommand(io, async (scope) => {
     // Every malformed mapping is reported (MappingErrors) before any connection is made.
-    source = await openSource(options.connector);
+    const source = await scope.openSource(options.connector);
     const { config, adapter, mappings: set } = source;
     const problems = await checkColumns(adapter, set.mappings);
     for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
@@ -37,12 +35,7 @@ export async function validateCommand(options: ValidateOptions, io: CliIo): Prom
     }
     io.out(`ok: ${set.mappings.length} mappings, ${queries} queries, every column found in ${redactConnection(config)}`);
     return 0;
-  } catch (err) {
-    reportError(err, io);
-    return 1;
-  } finally {
-    await source?.close().catch(() => undefined);
-  }
+  });
 }
 
 /** Every column a mapping reads that its query does not yield, located where the mapping names it. */

@@ -1,0 +1,146 @@
+// `fhir-bridge serve`: the Bulk Data $export server over a connector (default: the embedded Synthea
+// sample). Options become buildServer's (src/http/app.ts); the clients it accepts are kept by
+// `fhir-bridge clients` (clients.ts) in the same data folder. It registers itself, unlike the other
+// commands, because it runs until stopped instead of returning an exit code.
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { openSource } from '../../pipeline/open-source.js';
+import { ClientRegistry } from '../../http/auth/client-registry.js';
+import type { JobStore } from '../../jobs/job-store.js';
+import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
+import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
+import { buildServer } from '../../http/app.js';
+import { describeExportableTypes } from '../../http/kickoff/resolve.js';
+import { canUseWorkers, workerExecutor } from '../../jobs/worker-executor.js';
+import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
+
+export interface ServeOptions {
+  connector?: string;
+  port?: string;
+  host?: string;
+  baseUrl?: string;
+  dataDir?: string;
+  open?: boolean;
+  clients?: string;
+  jobsDb?: string;
+  concurrency?: string;
+  fileTtl?: string;
+  maxResourcesPerFile?: string;
+  gzipFiles?: boolean;
+  retryAfter?: string;
+  minPollInterval?: string;
+  tokenLifetime?: string;
+  inProcess?: boolean;
+  trustProxy?: boolean;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve a FHIR Bulk Data Access 2.0 $export endpoint (SMART backend services auth) over the mapped source')
+    .option('-c, --connector <file>', 'connector YAML (default: the embedded Synthea sample in SQLite)')
+    .option('-p, --port <n>', 'port to listen on (default: $PORT or 8080)')
+    .option('--host <host>', 'interface to listen on (default: $HOST or 127.0.0.1; 0.0.0.0 for all)')
+    .option('--base-url <url>', 'public URL of the server, e.g. https://bulk.example.org (default: from each request)')
+    .option('--data-dir <dir>', 'jobs database, export files and clients.json (default: $FHIR_BRIDGE_DATA_DIR or ./.fhir-bridge)')
+    .option('--open', 'NO AUTHORIZATION: anyone who reaches the port can export everything (local demos only)')
+    .option('--clients <file>', 'client registry, JSON or YAML (default: <data-dir>/clients.json)')
+    .option('--jobs-db <url>', 'keep jobs in PostgreSQL (postgres://...; default $FHIR_BRIDGE_JOBS_DB, else SQLite in the data dir)')
+    .option('--concurrency <n>', 'exports running at the same time', '2')
+    .option('--file-ttl <seconds>', 'how long export files stay downloadable', '3600')
+    .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
+    .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
+    .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
+    .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
+    .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+    .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
+    .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
+    .action(async (opts: ServeOptions) => {
+      await serve(opts);
+    });
+}
+
+export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const port = positiveInt('--port', opts.port ?? env.PORT, 8080, { allowZero: true });
+  const host = opts.host ?? env.HOST ?? '127.0.0.1';
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir(env));
+  await mkdir(dataDir, { recursive: true });
+  const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
+  const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
+  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl)) throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
+  if (tokenLifetime > 300) throw new UsageError('--token-lifetime may be at most 300 seconds (SMART backend services)');
+
+  let clients: ClientRegistry | undefined;
+  const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
+  if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
+
+  const source = await openSource(opts.connector);
+  let store: JobStore | undefined;
+  try {
+    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
+    const useWorkers = !opts.inProcess && canUseWorkers();
+    const server = await buildServer({
+      source,
+      store,
+      ...(useWorkers
+        ? { executor: workerExecutor(opts.connector ? resolve(opts.connector) : undefined, { maxResourcesPerFile, gzip: opts.gzipFiles ?? false, sourceName: source.config.name }) }
+        : {}),
+      dataDir,
+      auth: clients ? { mode: 'smart', clients, tokenLifetimeSeconds: tokenLifetime, ...(env.FHIR_BRIDGE_TOKEN_SECRET ? { tokenSecret: env.FHIR_BRIDGE_TOKEN_SECRET } : {}) } : { mode: 'open' },
+      ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
+      trustProxy: opts.trustProxy ?? false,
+      concurrency: positiveInt('--concurrency', opts.concurrency, 2),
+      fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
+      maxResourcesPerFile,
+      gzipFiles: opts.gzipFiles ?? false,
+      retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
+      minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
+      logger: { level: env.LOG_LEVEL ?? 'info' },
+    });
+    const url = await server.listen(port, host);
+    const publicBase = (opts.baseUrl ?? url).replace(/\/+$/, '');
+    const types = describeExportableTypes(source.mappings);
+    const lines = [
+      `fhir-bridge $export server for ${source.config.name} (${source.mappings.mappings.length} mappings)`,
+      `  listening on   ${url}`,
+      `  FHIR base      ${publicBase}/fhir      (metadata, $export, Patient/$export, Group/[id]/$export)`,
+      `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
+      `  types          ${types.system.join(', ')}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? 'in worker threads' : 'on the server thread'}`,
+    ];
+    if (clients) {
+      lines.push(`  auth           SMART backend services; token endpoint ${publicBase}/auth/token; ${clients.size} client(s) from ${clientsFile}`);
+      if (clients.size === 0) lines.push('                 no client registered yet: fhir-bridge clients add --id <id> --jwks-url <url> (or --generate-key key.json)');
+    }
+    process.stderr.write(lines.join('\n') + '\n');
+    if (!clients) process.stderr.write(openModeBanner(publicBase));
+
+    const stop = async (signal: string): Promise<void> => {
+      process.stderr.write(`${signal}: stopping (running exports resume at the next start)\n`);
+      await server.close();
+      await source.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', () => void stop('SIGINT'));
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+  } catch (err) {
+    await store?.close().catch(() => undefined);
+    await source.close();
+    throw err;
+  }
+}
+
+export function openModeBanner(base: string): string {
+  const bar = '!'.repeat(78);
+  return [
+    '',
+    bar,
+    '!!  OPEN MODE: NO AUTHORIZATION.',
+    `!!  Anyone who can reach ${base} can export ALL data of this source.`,
+    '!!  Use it for local demos only; without --open the server requires SMART backend-services tokens.',
+    bar,
+    '',
+  ].join('\n') + '\n';
+}

@@ -1,0 +1,171 @@
+// The Bulk Data $export server (fastify): FHIR base at /fhir, job status at /jobs/:id, downloads at
+// /files/:id/:name, SMART backend-services token endpoint at /auth/token. `buildServer` serves both the
+// tests (app.inject) and `fhir-bridge serve` (listen). It wires the parts: the job runner over the store,
+// one fastify plugin per operation (discovery, token, kick-off, status, files, groups: each names its
+// endpoints and IG section at its top), and the one error handler that makes every error at this edge an
+// OperationOutcome (the token endpoint answers OAuth JSON errors instead).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import type { ConnectorConfig, SourceAdapter } from '../connectors/types.js';
+import { FhirBridgeError, HttpError, operationOutcome } from '../errors.js';
+import type { CompiledMappingSet } from '../mapping/types.js';
+import { schemaValidator } from '../fhir/schema-validator.js';
+import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
+import type { JobStore } from '../jobs/job-store.js';
+import { pipelineExecutor } from '../jobs/pipeline-executor.js';
+import { JobRunner, type JobExecutor } from '../jobs/runner.js';
+import { AccessTokens } from './auth/access-token.js';
+import { ReplayCache } from './auth/client-assertion.js';
+import type { ClientRegistry } from './auth/client-registry.js';
+import { JwksFetcher } from './auth/jwks-fetcher.js';
+import { OAuthError } from './auth/oauth-error.js';
+import { discoveryRoutes } from './discovery.js';
+import { fileRoutes } from './files.js';
+import { groupRoutes } from './groups.js';
+import { kickoffRoutes } from './kickoff.js';
+import { FHIR_JSON, requestContext } from './request-context.js';
+import { statusRoutes } from './status.js';
+import { tokenRoutes } from './token.js';
+
+export type AuthOptions =
+  | { mode: 'open' }
+  | {
+      mode: 'smart';
+      clients: ClientRegistry;
+      /** HS256 secret for access tokens (default: random per process) */
+      tokenSecret?: string | Uint8Array;
+      /** at most 300 */
+      tokenLifetimeSeconds?: number;
+      jwksFetcher?: JwksFetcher;
+    };
+
+export interface ServerOptions {
+  source: { adapter: SourceAdapter; mappings: CompiledMappingSet; config?: Pick<ConnectorConfig, 'name' | 'file' | 'groups'> };
+  store: JobStore;
+  dataDir: string;
+  auth: AuthOptions;
+  /** how jobs run (default: the pipeline over `source`, in this thread) */
+  executor?: JobExecutor;
+  /** groups (default: parsed from source.config.groups) */
+  groups?: GroupDefinition[];
+  /** public origin, e.g. https://bulk.example.org (default: from each request's Host) */
+  baseUrl?: string;
+  concurrency?: number;
+  /** how long files stay downloadable (default 3600) */
+  fileTtlSeconds?: number;
+  maxAttempts?: number;
+  sweepIntervalMs?: number;
+  /** Retry-After of 202 and 429 answers (default 2) */
+  retryAfterSeconds?: number;
+  /** status polls of one job closer than this get 429 (default 500: common clients poll every second at most; 0 disables) */
+  minPollIntervalMs?: number;
+  maxResourcesPerFile?: number;
+  gzipFiles?: boolean;
+  /** trust X-Forwarded-Proto/-Host from a reverse proxy when building URLs (default false; prefer baseUrl) */
+  trustProxy?: boolean;
+  /** fastify logger option (default false) */
+  logger?: boolean | Record<string, unknown>;
+}
+
+export interface BulkServer {
+  app: FastifyInstance;
+  runner: JobRunner;
+  store: JobStore;
+  /** listens and returns the URL it listens on */
+  listen(port: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function buildServer(options: ServerOptions): Promise<BulkServer> {
+  const { store, source } = options;
+  const open = options.auth.mode === 'open';
+  const auth = options.auth.mode === 'smart' ? options.auth : undefined;
+  const tokens = auth ? new AccessTokens({ ...(auth.tokenSecret ? { secret: auth.tokenSecret } : {}), ...(auth.tokenLifetimeSeconds ? { lifetimeSeconds: auth.tokenLifetimeSeconds } : {}) }) : undefined;
+  const retryAfter = String(options.retryAfterSeconds ?? 2);
+  const groups = new GroupDirectory(options.groups ?? parseGroups(source.config?.groups, source.config?.file), source.adapter, source.mappings);
+
+  await store.init();
+  const runner = new JobRunner({
+    store,
+    dataDir: options.dataDir,
+    requiresAccessToken: !open,
+    executor:
+      options.executor ??
+      pipelineExecutor({
+        adapter: source.adapter,
+        mappings: source.mappings,
+        ...(source.config?.name ? { sourceName: source.config.name } : {}),
+        ...(options.maxResourcesPerFile ? { maxResourcesPerFile: options.maxResourcesPerFile } : {}),
+        ...(options.gzipFiles ? { gzip: true } : {}),
+      }),
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    fileTtlMs: (options.fileTtlSeconds ?? 3600) * 1000,
+    ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+    ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+  });
+
+  const app = Fastify({ logger: options.logger ?? false, trustProxy: options.trustProxy ?? false });
+  await app.register(formbody);
+  app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
+
+  app.setErrorHandler((err: unknown, request, reply) => {
+    if (err instanceof OAuthError) {
+      return reply.code(err.status).header('Cache-Control', 'no-store').header('Pragma', 'no-cache').send(err.toJSON());
+    }
+    if (err instanceof FhirBridgeError) {
+      if (err instanceof HttpError) reply.headers(err.headers);
+      if (err.status >= 500) request.log.error({ err }, err.message);
+      return reply.code(err.status).type(FHIR_JSON).send(err.toOperationOutcome());
+    }
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500) {
+      return reply.code(status).type(FHIR_JSON).send(operationOutcome('error', 'invalid', (err as Error).message));
+    }
+    request.log.error({ err }, 'unexpected error');
+    return reply.code(500).type(FHIR_JSON).send(operationOutcome('fatal', 'exception', 'internal server error'));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type(FHIR_JSON).send(operationOutcome('error', 'not-found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server`));
+  });
+
+  // The plugins share these through their options (no decorators): one context, one runner, one store.
+  const context = requestContext({ ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(tokens ? { tokens } : {}), store });
+  const { mappings, adapter } = source;
+  await app.register(discoveryRoutes, { context, open, resourceTypes: mappings.resourceTypes, version: packageVersion(), startedAt: new Date().toISOString() });
+  await app.register(tokenRoutes, {
+    context,
+    ...(auth && tokens ? { smart: { clients: auth.clients, tokens, jwks: auth.jwksFetcher ?? new JwksFetcher(), replay: new ReplayCache() } } : {}),
+  });
+  await app.register(kickoffRoutes, { context, store, runner, groups, adapter, mappings, knownTypes: schemaValidator().resourceTypes, retryAfter });
+  await app.register(statusRoutes, { context, store, runner, retryAfter, minPollMs: options.minPollIntervalMs ?? 500 });
+  await app.register(fileRoutes, { context, runner });
+  await app.register(groupRoutes, { context, groups });
+
+  await runner.start();
+  if (open) app.log.warn('OPEN MODE: no authorization; anyone who can reach this server can export all data');
+
+  return {
+    app,
+    runner,
+    store,
+    async listen(port: number, host = '127.0.0.1') {
+      return app.listen({ port, host });
+    },
+    async close() {
+      await runner.close();
+      await app.close();
+      await store.close();
+    },
+  };
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(new URL('../../package.json', import.meta.url).pathname), 'utf8')) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}

@@ -1,0 +1,231 @@
+// Reads the kick-off parameters of a Bulk Data $export request (IG 2.0.0, export.html#query-parameters)
+// from a GET query string or a POST Parameters resource. This step knows the syntax only; what the
+// source can do (_type support, _typeFilter translation, patient existence) is checked in resolve.ts.
+//
+// Two kinds of problems: an *invalid* value (a `_since` that is not an instant, an unknown resource
+// type, an unsupported `_outputFormat`) is always a 400; an *unsupported* parameter (unknown name,
+// `patient` on a GET, a custom includeAssociatedData value) is a 400 too, unless the client sent
+// `Prefer: handling=lenient`, in which case it is ignored and reported in the manifest's error file.
+import type { OperationOutcomeIssue } from 'fhir/r4';
+import { HttpError } from '../../errors.js';
+import { FHIR_ID_PATTERN } from '../../fhir/id.js';
+import type { ExportLevel, IgnoredParameter } from '../../jobs/types.js';
+
+export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
+export const PROVENANCE_VALUES = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
+
+/** Parameters whose values are comma-delimited lists; repeats are joined (IG: "as if they were comma
+ *  delimited values within a single instance of the parameter"). */
+const LIST_PARAMS = new Set(['_type', '_elements', '_typeFilter', 'includeAssociatedData', 'patient']);
+const SINGLE_PARAMS = new Set(['_outputFormat', '_since']);
+const KNOWN_PARAMS = new Set([...LIST_PARAMS, ...SINGLE_PARAMS]);
+
+// FHIR R4 `instant` (datatypes.html#instant): seconds and a zone are required.
+const INSTANT_RE =
+  /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+const ELEMENT_RE = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*(?:\[x\])?)$/;
+const PATIENT_REF_RE = new RegExp(`(?:^|/)Patient/(${FHIR_ID_PATTERN})(?:/_history/[^/]+)?$`);
+/** search result parameters the IG forbids inside `_typeFilter` */
+const FORBIDDEN_IN_TYPE_FILTER = new Set(['_include', '_revinclude', '_sort', '_count', '_elements', '_summary', '_total', '_contained', '_containedType']);
+
+export interface RawKickoffParams {
+  outputFormat: 'application/fhir+ndjson';
+  since?: string;
+  types?: string[];
+  elements?: string[];
+  patients?: string[];
+  typeFilters?: string[];
+  includeAssociatedData?: string[];
+  /** parameters dropped under handling=lenient */
+  ignored: IgnoredParameter[];
+}
+
+export interface KickoffSource {
+  method: 'GET' | 'POST';
+  /** the parsed query string (fastify gives repeated keys as arrays) */
+  query: Record<string, unknown>;
+  /** the POST body (a Parameters resource), if any */
+  body?: unknown;
+  level: ExportLevel;
+  lenient: boolean;
+  /** every R4 resource type name */
+  knownTypes: ReadonlySet<string>;
+}
+
+/** `Prefer: respond-async, handling=lenient` → true */
+export function isLenient(prefer: string | string[] | undefined): boolean {
+  const values = Array.isArray(prefer) ? prefer : prefer ? [prefer] : [];
+  return values.some((v) => v.split(/[,;]/).some((token) => token.trim().toLowerCase().replace(/\s+/g, '') === 'handling=lenient'));
+}
+
+/** Reports problems: invalid ones throw, unsupported ones throw unless lenient. */
+export class ParameterProblems {
+  readonly ignored: IgnoredParameter[] = [];
+  constructor(readonly lenient: boolean) {}
+
+  invalid(param: string, message: string): never {
+    throw new HttpError(400, `${param}: ${message}`, 'invalid');
+  }
+
+  /** Returns normally (the caller drops the value) only under handling=lenient. */
+  unsupported(param: string, message: string, code: OperationOutcomeIssue['code'] = 'not-supported'): void {
+    const text = `${param}: ${message}`;
+    if (!this.lenient) {
+      throw new HttpError(400, `${text} (send "Prefer: handling=lenient" to have it ignored instead)`, code);
+    }
+    this.ignored.push({ severity: 'warning', code, diagnostics: `Ignored under handling=lenient: ${text}`, expression: [param] });
+  }
+}
+
+export function parseKickoffParams(src: KickoffSource, problems: ParameterProblems = new ParameterProblems(src.lenient)): RawKickoffParams {
+  const raw = collect(src, problems);
+  const out: RawKickoffParams = { outputFormat: 'application/fhir+ndjson', ignored: problems.ignored };
+
+  const format = raw.get('_outputFormat');
+  if (format) {
+    const value = single('_outputFormat', format, problems).trim().toLowerCase();
+    if (!NDJSON_FORMATS.includes(value)) {
+      problems.invalid('_outputFormat', `"${value}" is not supported; use one of ${NDJSON_FORMATS.join(', ')}`);
+    }
+  }
+
+  const since = raw.get('_since');
+  if (since) {
+    const value = single('_since', since, problems).trim();
+    if (!INSTANT_RE.test(value) || Number.isNaN(Date.parse(value))) {
+      problems.invalid('_since', `"${value}" is not a FHIR instant (e.g. 2024-01-31T00:00:00Z: date, time with seconds and a time zone)`);
+    }
+    out.since = new Date(value).toISOString();
+  }
+
+  const types = raw.get('_type');
+  if (types) {
+    out.types = unique(types.map((t) => t.trim()).filter(Boolean));
+    for (const type of out.types) {
+      if (!src.knownTypes.has(type)) problems.invalid('_type', `"${type}" is not a FHIR R4 resource type`);
+    }
+  }
+
+  const elements = raw.get('_elements');
+  if (elements) {
+    out.elements = [];
+    for (const element of unique(elements.map((e) => e.trim()).filter(Boolean))) {
+      const m = ELEMENT_RE.exec(element);
+      if (!m) {
+        problems.invalid('_elements', `"${element}" must be [resource type].[element] or [element], root elements only`);
+      }
+      if (m[1] && !src.knownTypes.has(m[1])) problems.invalid('_elements', `"${m[1]}" in "${element}" is not a FHIR R4 resource type`);
+      out.elements.push(element);
+    }
+  }
+
+  const patients = raw.get('patient');
+  if (patients) {
+    if (src.level === 'system') {
+      problems.unsupported('patient', 'not applicable to a system-level export (use [base]/Patient/$export or [base]/Group/[id]/$export)');
+    } else if (src.method !== 'POST') {
+      problems.unsupported('patient', 'is only accepted in a POST kick-off (a Parameters resource with valueReference entries)');
+    } else {
+      out.patients = unique(
+        patients.map((ref) => {
+          const m = PATIENT_REF_RE.exec(ref.trim());
+          if (!m) problems.invalid('patient', `"${ref}" is not a Patient reference (Patient/[id])`);
+          return m[1]!;
+        }),
+      );
+    }
+  }
+
+  const filters = raw.get('_typeFilter');
+  if (filters) {
+    out.typeFilters = [];
+    for (const query of unique(filters.map((f) => f.trim()).filter(Boolean))) {
+      const q = query.indexOf('?');
+      const type = q > 0 ? query.slice(0, q) : '';
+      if (!src.knownTypes.has(type) || q === query.length - 1) {
+        problems.invalid('_typeFilter', `"${query}" must be [resource type]?[search parameters]`);
+      }
+      for (const name of new URLSearchParams(query.slice(q + 1)).keys()) {
+        if (FORBIDDEN_IN_TYPE_FILTER.has(name.split(':')[0]!)) {
+          problems.invalid('_typeFilter', `"${name}" is a search result parameter, which the IG forbids in _typeFilter`);
+        }
+      }
+      out.typeFilters.push(query);
+    }
+  }
+
+  const associated = raw.get('includeAssociatedData');
+  if (associated) {
+    out.includeAssociatedData = [];
+    for (const value of unique(associated.map((v) => v.trim()).filter(Boolean))) {
+      if (PROVENANCE_VALUES.includes(value)) out.includeAssociatedData.push(value);
+      else problems.unsupported('includeAssociatedData', `value "${value}" is not supported (supported: ${PROVENANCE_VALUES.join(', ')})`);
+    }
+    if (out.includeAssociatedData.length === 0) delete out.includeAssociatedData;
+  }
+  return out;
+}
+
+/** Name → values, from the query string and (POST) the Parameters body; list params split on commas. */
+function collect(src: KickoffSource, problems: ParameterProblems): Map<string, string[]> {
+  const entries: Array<[string, string]> = [];
+  for (const [name, value] of Object.entries(src.query)) {
+    for (const v of Array.isArray(value) ? value : [value]) {
+      if (v !== undefined && v !== null) entries.push([name, String(v)]);
+    }
+  }
+  if (src.method === 'POST' && src.body !== undefined && src.body !== null && src.body !== '') {
+    entries.push(...parametersResource(src.body, problems));
+  }
+  const out = new Map<string, string[]>();
+  for (const [name, value] of entries) {
+    if (!KNOWN_PARAMS.has(name)) {
+      problems.unsupported(name, 'unknown kick-off parameter');
+      continue;
+    }
+    const values = name === '_typeFilter' ? splitTypeFilter(value) : LIST_PARAMS.has(name) ? value.split(',') : [value];
+    out.set(name, [...(out.get(name) ?? []), ...values]);
+  }
+  return out;
+}
+
+/** `_typeFilter` queries are comma-separated, but a query's own values may hold commas (`code=a,b`):
+ *  a new query starts only where a comma is followed by `ResourceType?`. */
+export function splitTypeFilter(value: string): string[] {
+  return value.split(/,(?=[A-Z][A-Za-z]+\?)/);
+}
+
+function parametersResource(body: unknown, problems: ParameterProblems): Array<[string, string]> {
+  const b = body as { resourceType?: unknown; parameter?: unknown };
+  if (typeof b !== 'object' || b.resourceType !== 'Parameters') {
+    problems.invalid('body', 'a POST kick-off must carry a FHIR Parameters resource (Content-Type: application/fhir+json)');
+  }
+  if (b.parameter === undefined) return [];
+  if (!Array.isArray(b.parameter)) problems.invalid('Parameters.parameter', 'must be an array');
+  const out: Array<[string, string]> = [];
+  (b.parameter as Array<Record<string, unknown>>).forEach((p, i) => {
+    const name = p?.name;
+    if (typeof name !== 'string') problems.invalid(`Parameters.parameter[${i}]`, 'has no name');
+    let value: unknown;
+    if (name === 'patient') {
+      value = (p.valueReference as { reference?: unknown } | undefined)?.reference ?? p.valueString;
+    } else {
+      const key = Object.keys(p).find((k) => k.startsWith('value'));
+      value = key ? p[key] : undefined;
+    }
+    if (typeof value !== 'string') {
+      problems.invalid(`Parameters.parameter[${i}] (${name})`, name === 'patient' ? 'needs a valueReference with a reference' : 'needs a string value (valueString, valueInstant, valueCode...)');
+    }
+    out.push([name, value]);
+  });
+  return out;
+}
+
+function single(param: string, values: string[], problems: ParameterProblems): string {
+  if (values.length > 1) problems.invalid(param, 'may be given only once');
+  return values[0]!;
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}
