@@ -2,6 +2,7 @@
 // map, and write resources and row issues to the sink. The sink belongs to the run from here on: it is
 // closed when everything went well (its files are in the summary) and aborted (files removed) otherwise.
 import PQueue from 'p-queue';
+import { dialect } from '../connectors/registry.js';
 import type { Row } from '../connectors/types.js';
 import type { CompiledMapping, MapResult, RowIssue } from '../mapping/types.js';
 import { fetchChildRows, type ChildRows } from './child-rows.js';
@@ -104,7 +105,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     }
   };
 
-  const concurrency = req.concurrency ?? (req.adapter.dialect === 'sqlite' || req.adapter.dialect === 'csv' ? 1 : 2);
+  const concurrency = req.concurrency ?? dialect(req.adapter.dialect).exportConcurrency;
   const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
   let failure: unknown;
   const tasks = plan.runs.map((run) =>

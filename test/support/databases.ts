@@ -114,7 +114,7 @@ async function onServer(kind: TestDatabaseKind, url: string): Promise<TestDataba
   }
   if (kind === 'mssql') {
     const { default: mssql } = await import('mssql');
-    const { mssqlConfig } = await import('../../src/connectors/mssql.js');
+    const { mssqlConfig } = await import('../../src/connectors/dialects/mssql-adapter.js');
     const admin = async (sql: string): Promise<void> => {
       const pool = await new mssql.ConnectionPool(mssqlConfig(url)).connect();
       try {
@@ -138,7 +138,7 @@ async function onServer(kind: TestDatabaseKind, url: string): Promise<TestDataba
   // dropped by cleanup(); otherwise (an APP_USER) tests share the URL's schema, so Oracle tests always name
   // their tables with the `schema` prefix.
   const { default: oracledb } = await import('oracledb');
-  const { oracleConfig } = await import('../../src/connectors/oracle.js');
+  const { oracleConfig } = await import('../../src/connectors/dialects/oracle-adapter.js');
   const admin = async (...statements: string[]): Promise<void> => {
     const conn = (await oracledb.getConnection(oracleConfig(url))) as { execute(sql: string): Promise<unknown>; close(): Promise<void> };
     try {

@@ -3,11 +3,11 @@
 // built in the process' time zone or loses digits in a double.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 const AS_TEXT = (value: string): string => value;
 

@@ -2,11 +2,11 @@
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 /** Driver settings that keep values portable (see Row in types.ts); they override the connector's own. */
 export const PORTABLE_VALUES = {
