@@ -33,7 +33,8 @@ export const duckdb: DialectDescriptor = {
   needs: 'path',
   pathHint: 'a folder of CSV or Parquet files, or a .duckdb database file',
   sql: { knexClient: 'pg', foldIdentifier: (name) => name.toLowerCase() },
-  // DuckDB's SQL is PostgreSQL's in what the shipped mappings use (date arithmetic, casts, window functions)
+  // DuckDB reads PostgreSQL's SQL (casts, DATE arithmetic, window functions); SQLite's `sqlite:` variants
+  // divide by text columns, which DuckDB refuses without a cast
   sqlFallback: ['postgres'],
   exportConcurrency: 1,
   maxBindParameters: 65_535,
@@ -113,11 +114,11 @@ interface Engine {
 }
 
 /**
- * One thread, and the join's build side as written: DuckDB then returns the rows of a query without ORDER
- * BY in the order SQLite does (scan order of the first table, DISTINCT keeping first occurrences, LEFT JOIN
- * misses in place), so an export's files do not depend on the engine. Parallel hash joins would shuffle them.
+ * One thread, and the join's build side as written: DuckDB then returns the rows of most queries without
+ * ORDER BY in the order SQLite does (scan order of the first table, DISTINCT keeping first occurrences), so
+ * an export's files do not depend on the engine; parallel hash joins would shuffle them.
  */
-const DETERMINISTIC = { threads: '1', disabled_optimizers: 'build_side_probe_side' };
+const SETTINGS = { threads: '1', disabled_optimizers: 'build_side_probe_side' };
 
 export class DuckdbAdapter implements SourceAdapter {
   readonly dialect = 'duckdb' as const;
@@ -142,14 +143,14 @@ export class DuckdbAdapter implements SourceAdapter {
       const info = await stat(where).catch((err: Error) => {
         throw new ConnectorError(`${this.name}: DuckDB source ${where} cannot be read: ${err.message}`);
       });
-      if (!info.isDirectory()) return { instance: await DuckDBInstance.create(where, { ...DETERMINISTIC, access_mode: 'READ_ONLY' }), staged: new Map() };
+      if (!info.isDirectory()) return { instance: await DuckDBInstance.create(where, { ...SETTINGS, access_mode: 'READ_ONLY' }), staged: new Map() };
       const quote = this.config.options?.quote;
       const folder: CsvFolderOptions = { folder: where, files: this.config.files, delimiter: this.config.delimiter, quote: typeof quote === 'string' ? quote : undefined };
       const format = typeof this.config.options?.format === 'string' ? this.config.options.format.toLowerCase() : undefined;
       const tables = await folderTables(folder, format);
       const scratch = await makeScratchFolder('fhir-bridge-duckdb-');
       try {
-        return { instance: await DuckDBInstance.create(path.join(scratch, 'scratch.duckdb'), DETERMINISTIC), scratch, tables, staged: new Map() };
+        return { instance: await DuckDBInstance.create(path.join(scratch, 'scratch.duckdb'), SETTINGS), scratch, tables, staged: new Map() };
       } catch (err) {
         await removeScratchFolder(scratch);
         throw err;
