@@ -14,6 +14,7 @@ import { openSourceAdapter } from '../../pipeline/open-source.js';
 import { runExport } from '../../pipeline/run-export.js';
 import { locateTable, listTables } from '../csv-files.js';
 import { collect } from '../collect-rows.js';
+import { parseConnectorConfig } from '../config.js';
 import { connectorsFolder, loadConnectorConfig, openAdapter } from '../index.js';
 import { scratchConnector } from '../scratch-connector.js';
 import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
@@ -179,6 +180,17 @@ describe('duckdb adapter', () => {
     const after = (await readdir(os.tmpdir())).filter((f) => f.startsWith('fhir-bridge-duckdb-'));
     expect(before.length - after.length).toBe(1);
     await expect(collect(own.stream({ table: 'people' }))).rejects.toThrow(/closed/);
+  });
+});
+
+describe('duckdb connector files', () => {
+  it("need a 'path', resolved against the file like every other one", () => {
+    expect(() => parseConnectorConfig('kind: duckdb\n', '/x/c.yaml', {})).toThrow(/a duckdb connector needs 'path' \(a folder of CSV or Parquet files/);
+    expect(parseConnectorConfig('kind: DuckDB\npath: data\noptions: { format: parquet }\n', '/x/c.yaml', {})).toMatchObject({
+      kind: 'duckdb',
+      path: '/x/data',
+      options: { format: 'parquet' },
+    });
   });
 });
 

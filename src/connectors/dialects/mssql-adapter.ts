@@ -135,7 +135,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('mssql', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const pool = await this.connected(what);
     // the signal may have fired while the pool was connecting
     throwIfAborted(options.signal);
@@ -165,7 +165,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('mssql', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     const pool = await this.connected(queryLabel(query));
     try {
       const request = pool.request();
@@ -182,7 +182,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
 
   async indexedColumns(table: string): Promise<string[][]> {
     const what = `indexes of table ${table}`;
-    const { sql: text, bindings } = indexColumnsQuery('mssql', table);
+    const { sql: text, bindings } = indexColumnsQuery(this.dialect, table);
     const pool = await this.connected(what);
     try {
       const request = pool.request();

@@ -167,7 +167,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('oracle', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const { signal } = options;
     const conn = await this.connection(what);
     let resultSet: OracleResultSet | undefined;
@@ -221,7 +221,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('oracle', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     const conn = await this.connection(queryLabel(query));
     try {
       const result = await conn.execute(built.sql, built.bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
@@ -235,7 +235,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
 
   async indexedColumns(table: string): Promise<string[][]> {
     const what = `indexes of table ${table}`;
-    const { sql, bindings } = indexColumnsQuery('oracle', table);
+    const { sql, bindings } = indexColumnsQuery(this.dialect, table);
     const conn = await this.connection(what);
     try {
       const result = await conn.execute(sql, bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
