@@ -1,13 +1,15 @@
 // DuckDB as a source, descriptor and adapter in one file (the proof that a database is one file plus one
 // line in dialects/index.ts). `path` is a folder of CSV files (named as the CSV connector names them:
 // `<table>.csv[.gz]`, `.txt`, `.tsv`, or the `files:` map; `delimiter:` as there) and/or Parquet files
-// (`<table>.parquet`), each exposed as a view named after its table, or a `.duckdb` database file. The SQL
-// is knex's PostgreSQL spelling, which DuckDB reads ($1 placeholders, double-quoted identifiers).
+// (`<table>.parquet`; `options.format: parquet` ignores the CSV files), or a `.duckdb` database file. The
+// SQL is knex's PostgreSQL spelling, which DuckDB reads ($1 placeholders, double-quoted identifiers).
 //
-// Values come out as the CSV connector gives them: the views read CSV columns as text with header names
-// trimmed and lower-cased, and an empty field is NULL. Over such text-only views, comparisons in `where`
-// run in-process (as the CSV connector does) so `age > 10` never compares text; only IN lists and null
-// tests go into the SQL. A database file has typed columns, so every filter goes into its SQL.
+// A folder's file becomes a table of a scratch DuckDB database (in the temp folder, removed on close) the
+// first time a query reads it: copied once, where a view over the file would parse it again for every
+// child batch. Values come out as the CSV connector gives them: CSV columns are text, header names
+// trimmed and lower-cased, an empty field NULL. Over such text columns, comparisons in `where` run
+// in-process (as the CSV connector does) so `age > 10` never compares text; only IN lists and null tests
+// go into the SQL. A database file has typed columns, so every filter goes into its SQL.
 //
 // Rows are read one DuckDB data chunk (2048 rows) at a time, pulled only when the consumer has taken the
 // previous one; every stream has its own connection, interrupted on abort and closed when the loop ends.
@@ -114,9 +116,10 @@ interface Engine {
 }
 
 /**
- * One thread, and the join's build side as written: DuckDB then returns the rows of most queries without
- * ORDER BY in the order SQLite does (scan order of the first table, DISTINCT keeping first occurrences), so
- * an export's files do not depend on the engine; parallel hash joins would shuffle them.
+ * One thread, and the join's build side as written: DuckDB then returns the rows of a query without ORDER BY
+ * in a fixed order, mostly SQLite's (scan order of the first table, DISTINCT keeping first occurrences), so
+ * an export's files do not depend on the engine; parallel hash joins would shuffle them. The exception is a
+ * LEFT JOIN's misses, which DuckDB emits after each chunk's matches where SQLite keeps them in place.
  */
 const SETTINGS = { threads: '1', disabled_optimizers: 'build_side_probe_side' };
 
