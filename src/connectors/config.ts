@@ -7,24 +7,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
 import { ConfigError, MappingError, type SourceLocation } from '../errors.js';
-import type { ConnectorConfig, Dialect } from './types.js';
+import { DIALECT_NAMES, dialect, kindList, resolveKind, sampleHolders } from './registry.js';
+import type { ConnectorConfig } from './types.js';
 
 export { redactConnection } from './redact.js';
-
-const KIND_ALIASES: Record<string, Dialect> = {
-  csv: 'csv',
-  sqlite: 'sqlite',
-  sqlite3: 'sqlite',
-  postgres: 'postgres',
-  postgresql: 'postgres',
-  pg: 'postgres',
-  mysql: 'mysql',
-  mariadb: 'mysql',
-  mssql: 'mssql',
-  sqlserver: 'mssql',
-  oracle: 'oracle',
-  oracledb: 'oracle',
-};
 
 const SAMPLES = ['synthea'];
 
@@ -33,11 +19,11 @@ type Check = (node: Node, at: (n: Node | null | undefined) => SourceLocation) =>
 const KEYS: Record<string, { expect: string; check: Check }> = {
   name: { expect: 'a string', check: scalarString },
   kind: {
-    expect: 'one of csv, sqlite, postgres, mysql (mariadb), mssql, oracle',
+    expect: `one of ${kindList()}`,
     check: (node, at) => {
       scalarString(node, at);
       const v = String((node as Scalar).value).toLowerCase();
-      if (!KIND_ALIASES[v]) throw new MappingError(`unknown kind '${v}': expected one of csv, sqlite, postgres, mysql (mariadb), mssql, oracle`, at(node));
+      if (!resolveKind(v)) throw new MappingError(`unknown kind '${v}': expected one of ${kindList()}`, at(node));
     },
   },
   connection: {
@@ -274,11 +260,12 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
     seen.set(key, pair);
   }
   const kindPair = seen.get('kind');
-  if (!kindPair) throw new MappingError(`missing key 'kind' (one of csv, sqlite, postgres, mysql, mssql, oracle)`, at(root));
+  if (!kindPair) throw new MappingError(`missing key 'kind' (one of ${DIALECT_NAMES.join(', ')})`, at(root));
 
   const raw = root.toJSON() as Record<string, unknown>;
   const dir = path.dirname(file);
-  const kind = KIND_ALIASES[String(raw.kind).toLowerCase()]!;
+  const kind = resolveKind(String(raw.kind))!;
+  const descriptor = dialect(kind);
   const config: ConnectorConfig = {
     file,
     name: typeof raw.name === 'string' ? raw.name : path.basename(file).replace(/\.ya?ml$/i, ''),
@@ -288,20 +275,18 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
   };
   if (raw.connection !== undefined && raw.connection !== null) config.connection = raw.connection as ConnectorConfig['connection'];
   if (typeof raw.path === 'string') config.path = path.resolve(dir, raw.path);
-  if (kind === 'sqlite' && !config.path) {
-    const c = raw.connection;
-    const filename = typeof c === 'string' ? c : c && typeof c === 'object' ? (c as Record<string, unknown>).filename : undefined;
-    if (typeof filename === 'string') config.path = filename === ':memory:' ? filename : path.resolve(dir, filename.replace(/^(file|sqlite3?):(\/\/)?/, ''));
+  if (!config.path && descriptor.pathFromConnection) {
+    const filename = descriptor.pathFromConnection(raw.connection);
+    if (filename !== undefined) config.path = filename === ':memory:' ? filename : path.resolve(dir, filename);
   }
-  if ((kind === 'csv' || kind === 'sqlite') && !config.path)
-    throw new MappingError(`a ${kind} connector needs 'path' (${kind === 'csv' ? 'the folder holding the files' : 'the database file'})`, at(root));
-  if ((kind !== 'csv' && kind !== 'sqlite') && config.connection === undefined)
+  if (descriptor.needs === 'path' && !config.path) throw new MappingError(`a ${kind} connector needs 'path' (${descriptor.pathHint ?? 'a file or folder'})`, at(root));
+  if (descriptor.needs === 'connection' && config.connection === undefined)
     throw new MappingError(`a ${kind} connector needs 'connection' (a URL or a map of settings)`, at(root));
   if (typeof raw.delimiter === 'string') config.delimiter = normaliseDelimiter(raw.delimiter);
   if (raw.files) config.files = raw.files as Record<string, string>;
   if (typeof raw.sample === 'string') {
-    if (kind !== 'sqlite' && kind !== 'postgres' && kind !== 'mysql')
-      throw new MappingError(`sample: only sqlite, postgres and mysql connectors can hold a sample`, at(seen.get('sample')!.value as Node));
+    if (!descriptor.holdsSample)
+      throw new MappingError(`sample: only ${sampleHolders()} connectors can hold a sample`, at(seen.get('sample')!.value as Node));
     config.sample = raw.sample;
   }
   if (raw.pool) config.pool = raw.pool as ConnectorConfig['pool'];

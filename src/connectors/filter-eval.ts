@@ -1,7 +1,7 @@
 // `where` filters evaluated in-process, for sources that cannot run SQL on a plain scan (CSV files).
 // Semantics follow SQL: a comparison with NULL is never true; numbers compare as numbers when both sides
 // are numeric, otherwise as text.
-import type { Filter, Row } from './types.js';
+import type { Filter, Row, SourceQuery } from './types.js';
 
 const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
 
@@ -71,4 +71,15 @@ export function matchesFilters(row: Row, filters: readonly Filter[] | undefined)
   if (!filters) return true;
   for (const f of filters) if (!holds(row, f)) return false;
   return true;
+}
+
+/** The rows that pass every filter, at most `limit` of them (sources whose SQL sees only text columns). */
+export async function* filterRows(rows: AsyncIterable<Row>, where: SourceQuery['where'], limit: number | undefined): AsyncIterable<Row> {
+  if (limit !== undefined && limit <= 0) return;
+  let emitted = 0;
+  for await (const row of rows) {
+    if (!matchesFilters(row, where)) continue;
+    yield row;
+    if (limit !== undefined && ++emitted >= limit) return;
+  }
 }

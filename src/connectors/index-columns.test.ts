@@ -4,10 +4,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPRESSION_KEY, groupIndexColumns, indexColumnsQuery, splitTableName } from './index-columns.js';
-import { MssqlAdapter } from './mssql.js';
-import { OracleAdapter, type OracleConnection, type OraclePool } from './oracle.js';
+import { MssqlAdapter } from './dialects/mssql-adapter.js';
+import { OracleAdapter, type OracleConnection, type OraclePool } from './dialects/oracle-adapter.js';
 import { scratchConnector } from './scratch-connector.js';
-import { SqliteAdapter } from './sqlite.js';
+import { SqliteAdapter } from './dialects/sqlite-adapter.js';
 
 const tmp = scratchConnector({ beforeAll, afterAll }, 'sqlite', (dir) => path.join(dir, 'idx.sqlite'));
 
@@ -47,8 +47,8 @@ describe('sqlite indexedColumns', () => {
 
 describe('indexedColumns catalogue queries', () => {
   it('folds a qualified name as the dialect folds identifiers', () => {
-    expect(splitTableName('oracle', 'ehr.claims')).toEqual({ schema: 'EHR', table: 'CLAIMS' });
-    expect(splitTableName('mysql', 'Claims')).toEqual({ table: 'Claims' });
+    expect(splitTableName('ehr.claims', (n) => n.toUpperCase())).toEqual({ schema: 'EHR', table: 'CLAIMS' });
+    expect(splitTableName('Claims')).toEqual({ table: 'Claims' });
   });
 
   it('asks each catalogue about the current schema unless the name has one', () => {

@@ -1,12 +1,15 @@
-// The catalogue queries behind SourceAdapter.indexedColumns: which column lists a table's indexes cover,
-// so `fhir-bridge validate` can tell an integrator which index a child join needs before an export runs.
-// Each server dialect gets one statement returning (index_name, column_name) rows in key order.
-import type { SqlDialect } from './sql-builder.js';
-import { foldIdentifier } from './sql-builder.js';
+// What SourceAdapter.indexedColumns shares across dialects: a qualified name split and folded, and the
+// catalogue rows grouped into one key-column list per index, so `fhir-bridge validate` can tell an integrator
+// which index a child join needs before an export runs. Each server dialect's catalogue statement is its
+// descriptor's `indexCatalogue` (src/connectors/dialects/*.ts).
+import { ConnectorError } from '../errors.js';
+import type { IndexCatalogueQuery } from './dialect-descriptor.js';
+import { dialect } from './registry.js';
+import type { Dialect } from './types.js';
 
 /** A table name as `[schema.]table`, each part folded the way the dialect folds unquoted names. */
-export function splitTableName(dialect: SqlDialect, table: string): { schema?: string; table: string } {
-  const parts = table.split('.').map((p) => foldIdentifier(dialect, p));
+export function splitTableName(table: string, fold: (name: string) => string = (name) => name): { schema?: string; table: string } {
+  const parts = table.split('.').map(fold);
   const name = parts.pop()!;
   return parts.length > 0 ? { schema: parts.join('.'), table: name } : { table: name };
 }
@@ -14,55 +17,11 @@ export function splitTableName(dialect: SqlDialect, table: string): { schema?: s
 /** Stands in for an index key that is an expression, so a column after it is never taken as leading. */
 export const EXPRESSION_KEY = '(expression)';
 
-export interface IndexColumnsQuery {
-  sql: string;
-  bindings: unknown[];
-}
-
-/** The statement listing a table's index keys; in the current schema (search_path for PostgreSQL) unless qualified. */
-export function indexColumnsQuery(dialect: Exclude<SqlDialect, 'sqlite'>, table: string): IndexColumnsQuery {
-  switch (dialect) {
-    case 'postgres':
-      // to_regclass resolves the name through the session's search_path, as the adapter's queries do;
-      // attnum 0 is an expression key.
-      return {
-        sql:
-          `select i.indexrelid::text as index_name, a.attname as column_name ` +
-          `from pg_index i cross join lateral unnest(i.indkey) with ordinality as k(attnum, ord) ` +
-          `left join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum ` +
-          `where i.indrelid = to_regclass($1) order by i.indexrelid, k.ord`,
-        bindings: [table.toLowerCase()],
-      };
-    case 'mysql': {
-      const { schema, table: name } = splitTableName('mysql', table);
-      return {
-        sql:
-          `select index_name as index_name, column_name as column_name from information_schema.statistics ` +
-          `where table_schema = coalesce(?, database()) and table_name = ? order by index_name, seq_in_index`,
-        bindings: [schema ?? null, name],
-      };
-    }
-    case 'mssql':
-      // key_ordinal 0 marks INCLUDE columns, which cannot serve a seek
-      return {
-        sql:
-          `select i.name as index_name, c.name as column_name from sys.indexes i ` +
-          `join sys.index_columns ic on ic.object_id = i.object_id and ic.index_id = i.index_id ` +
-          `join sys.columns c on c.object_id = ic.object_id and c.column_id = ic.column_id ` +
-          `where i.object_id = object_id(@p0) and ic.key_ordinal > 0 order by i.index_id, ic.key_ordinal`,
-        bindings: [table],
-      };
-    case 'oracle': {
-      const { schema, table: name } = splitTableName('oracle', table);
-      return {
-        sql:
-          `select index_name as "index_name", column_name as "column_name" from all_ind_columns ` +
-          `where table_owner = coalesce(:1, sys_context('USERENV', 'CURRENT_SCHEMA')) and table_name = :2 ` +
-          `order by index_name, column_position`,
-        bindings: [schema ?? null, name],
-      };
-    }
-  }
+/** The dialect's statement listing a table's index keys; in the current schema (search_path for PostgreSQL) unless qualified. */
+export function indexColumnsQuery(name: Dialect, table: string): IndexCatalogueQuery {
+  const catalogue = dialect(name).indexCatalogue;
+  if (!catalogue) throw new ConnectorError(`the ${name} connector has no index catalogue to ask`);
+  return catalogue(table);
 }
 
 /** Catalogue rows (already in key order within each index) as lower-cased column lists, one per index. */

@@ -29,6 +29,11 @@ export function normaliseRow(raw: Record<string, unknown>): Row {
   return row;
 }
 
+/** A number with leading zeros to `width` digits, for temporal text built from a driver's Date fields. */
+export function zeroPad(n: number, width = 2): string {
+  return String(n).padStart(width, '0');
+}
+
 /** Throws the signal's reason when it has been aborted (checked between rows). */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw signal.reason ?? new DOMException('The operation was aborted', 'AbortError');

@@ -1,4 +1,4 @@
-// A connector over a fresh temporary folder, for the file-based adapters' unit tests (CSV, SQLite). The
+// A connector over a fresh temporary folder, for the file-based adapters' unit tests (CSV, SQLite, DuckDB). The
 // folder exists before the test file's own beforeAll hooks run (register this first) and is removed after
 // all its tests. Takes vitest's hooks so this module (compiled with the rest of src) does not import vitest.
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,7 +17,7 @@ export interface ScratchConnector {
 
 export function scratchConnector(
   hooks: { beforeAll: Hook; afterAll: Hook },
-  kind: 'csv' | 'sqlite',
+  kind: 'csv' | 'sqlite' | 'duckdb',
   source: (dir: string) => string,
 ): ScratchConnector {
   let dir = '';

@@ -97,4 +97,17 @@ describe('helpers', () => {
     expect(sqlFor({ sql: { default: 'd', sqlite: 's', csv: 'c' } }, 'csv')).toBe('c');
     expect(sqlFor({ sql: { mysql: 'm' } }, 'sqlite')).toBeUndefined();
   });
+
+  it("follows the descriptor's fallbacks: duckdb takes postgres's SQL before default", () => {
+    expect(sqlFor({ sql: { default: 'd', postgres: 'p', sqlite: 's' } }, 'duckdb')).toBe('p');
+    expect(sqlFor({ sql: { default: 'd', sqlite: 's' } }, 'duckdb')).toBe('d');
+    expect(sqlFor({ sql: { default: 'd', postgres: 'p', duckdb: 'k' } }, 'duckdb')).toBe('k');
+  });
+
+  it('spells DuckDB queries as PostgreSQL ($n placeholders, lower-cased quoted names)', () => {
+    expect(buildSelect('duckdb', { table: 'Patients', where: [{ column: 'ID', op: 'in', value: ['a', 'b'] }], limit: 5 })).toEqual({
+      sql: 'select * from "patients" where "id" in ($1, $2) limit $3',
+      bindings: ['a', 'b', 5],
+    });
+  });
 });

@@ -1,11 +1,15 @@
-// The one place that knows how each SQL dialect spells a SourceQuery. knex builds the SQL (it needs no
-// connection, so no driver is loaded here); the adapters only run it with their own streaming driver.
+// A SourceQuery as SQL, spelled the way the dialect's descriptor says (knex client, identifier folding, Date
+// binds). knex builds the SQL (it needs no connection, so no driver is loaded here); the adapters only run it
+// with their own streaming driver.
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import { ConnectorError } from '../errors.js';
+import type { SqlSpelling } from './dialect-descriptor.js';
+import { dialect } from './registry.js';
 import type { Dialect, Filter, SourceQuery } from './types.js';
 
-export type SqlDialect = Exclude<Dialect, 'csv'>;
+/** A dialect that spells its own SQL (every one whose descriptor has `sql`). */
+export type SqlDialect = Dialect;
 
 export interface BuiltQuery {
   /** SQL with the driver's own placeholders ($1 for pg, ? for mysql/sqlite, @p0 for mssql, :1 for oracle) */
@@ -13,21 +17,19 @@ export interface BuiltQuery {
   bindings: unknown[];
 }
 
-const KNEX_CLIENT: Record<SqlDialect, string> = {
-  sqlite: 'better-sqlite3',
-  postgres: 'pg',
-  mysql: 'mysql2',
-  mssql: 'mssql',
-  oracle: 'oracledb',
-};
+function spelling(name: SqlDialect): SqlSpelling {
+  const d = dialect(name);
+  if (!d.sql) throw new ConnectorError(`the ${name} connector does not run SQL of its own`);
+  return d.sql;
+}
 
 const builders = new Map<SqlDialect, Knex>();
 
-function builder(dialect: SqlDialect): Knex {
-  let k = builders.get(dialect);
+function builder(name: SqlDialect): Knex {
+  let k = builders.get(name);
   if (!k) {
-    k = knexPkg.knex({ client: KNEX_CLIENT[dialect], useNullAsDefault: true });
-    builders.set(dialect, k);
+    k = knexPkg.knex({ client: spelling(name).knexClient, useNullAsDefault: true });
+    builders.set(name, k);
   }
   return k;
 }
@@ -38,19 +40,19 @@ function builder(dialect: SqlDialect): Knex {
  * the others compare column names case-insensitively). Quoting still happens (knex does it), which keeps
  * reserved words such as DATE or START usable as column names.
  */
-export function foldIdentifier(dialect: SqlDialect, name: string): string {
-  if (dialect === 'postgres') return name.toLowerCase();
-  if (dialect === 'oracle') return name.toUpperCase();
-  return name;
+export function foldIdentifier(name: SqlDialect, identifier: string): string {
+  const fold = spelling(name).foldIdentifier;
+  return fold ? fold(identifier) : identifier;
 }
 
-/** The SELECT text of a `sql:` source for this dialect (its own entry, else `default`). */
-export function sqlFor(query: Pick<SourceQuery, 'sql'>, dialect: Dialect): string | undefined {
+/** The SELECT text of a `sql:` source for this dialect: its own entry, its descriptor's fallbacks, else `default`. */
+export function sqlFor(query: Pick<SourceQuery, 'sql'>, name: Dialect): string | undefined {
   const { sql } = query;
   if (sql === undefined) return undefined;
   if (typeof sql === 'string') return sql;
-  // CSV sources run their SQL on a scratch SQLite copy, so an `sqlite:` variant fits them better than `default`.
-  return sql[dialect] ?? (dialect === 'csv' ? sql.sqlite : undefined) ?? sql.default;
+  const variants = sql as Record<string, string | undefined>;
+  for (const variant of [name, ...(dialect(name).sqlFallback ?? []), 'default']) if (variants[variant] !== undefined) return variants[variant];
+  return undefined;
 }
 
 function cleanSql(sql: string): string {
@@ -58,13 +60,11 @@ function cleanSql(sql: string): string {
 }
 
 /** A Date as text the database reads in UTC (sessions run in UTC; see the adapters). */
-export function bindValue(dialect: Dialect, value: unknown): unknown {
+export function bindValue(name: Dialect, value: unknown): unknown {
   if (value instanceof Date) {
     const iso = value.toISOString();
-    // Oracle compares with a DATE through NLS_DATE_FORMAT (set to 'YYYY-MM-DD HH24:MI:SS' by the adapter)
-    if (dialect === 'oracle') return iso.slice(0, 19).replace('T', ' ');
-    if (dialect === 'mysql' || dialect === 'mssql') return iso.replace('T', ' ').replace('Z', '');
-    return iso;
+    const bindDate = dialect(name).sql?.bindDate;
+    return bindDate ? bindDate(iso) : iso;
   }
   if (typeof value === 'bigint') return value.toString();
   return value;

@@ -1,5 +1,6 @@
-// The boundary between a data source and the rest of fhir-bridge. Every adapter (CSV, SQLite, PostgreSQL,
-// MySQL/MariaDB, SQL Server, Oracle) implements SourceAdapter; nothing downstream knows which one it has.
+// The boundary between a data source and the rest of fhir-bridge. Every adapter (one per dialect in
+// src/connectors/dialects) implements SourceAdapter; nothing downstream knows which one it has.
+import type { DialectName } from './registry.js';
 
 /**
  * One source row. Keys are the column names LOWER-CASED (so mappings are case-insensitive and PostgreSQL,
@@ -20,7 +21,8 @@ export interface Filter {
   value?: unknown;
 }
 
-export type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'mssql' | 'oracle' | 'csv';
+/** A canonical dialect name: one per descriptor registered in src/connectors/dialects/index.ts. */
+export type Dialect = DialectName;
 
 export interface SourceQuery {
   /** A table name (for CSV: the file stem, e.g. `patients` for patients.csv or patients.csv.gz) */

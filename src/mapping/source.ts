@@ -1,5 +1,6 @@
 // The `source:`, `children:` and `search:` sections → SourceQuery / CompiledChild, column names lower-cased.
 import type { Dialect, Filter, FilterOp, SourceQuery } from '../connectors/types.js';
+import { DIALECT_NAMES } from '../connectors/registry.js';
 import type { CompileContext } from './context.js';
 import { isPlainObject } from './lookups.js';
 import type { CompiledChild } from './types.js';
@@ -14,7 +15,8 @@ export interface CompiledSource {
   lastUpdated?: string;
 }
 
-const DIALECTS: Array<Dialect | 'default'> = ['default', 'sqlite', 'postgres', 'mysql', 'mssql', 'oracle', 'csv'];
+/** Keys of a per-dialect `sql:` map: every registered dialect, and the fallback. */
+const DIALECTS: ReadonlyArray<Dialect | 'default'> = ['default', ...DIALECT_NAMES];
 
 export function checkKeys(ctx: CompileContext, obj: Record<string, unknown>, allowed: readonly string[], path: Path, what: string): void {
   for (const k of Object.keys(obj)) {

@@ -3,6 +3,7 @@
 // added to one and not the other fails here.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { DIALECT_NAMES } from '../connectors/registry.js';
 import { SCHEMA_PATH } from './schema.js';
 import { AS_TYPES, CHILD_KEYS, DIRECTIVES, EXTENDS_KEYS, FORMS, INCLUDE_KEYS, LOOKUP_KEYS, RESOURCE_KEYS, SOURCE_KEYS, TOP_KEYS, WHERE_OPS } from './vocabulary.js';
 
@@ -54,5 +55,11 @@ describe('vocabulary.ts and mapping.schema.json list the same words', () => {
     expect(sorted(lookupForms)).toEqual(sorted(LOOKUP_KEYS));
     const ops = [...walk(section(p.source!))].find((s) => s.properties?.op)!.properties!.op!.enum;
     expect(ops).toEqual([...WHERE_OPS]);
+  });
+
+  it('per-dialect `sql:` keys: every registered dialect (src/connectors/dialects) and default', () => {
+    const variants = [...walk(schema)].filter((s) => s.properties?.default && s.properties?.sqlite).map(props);
+    expect(variants.length).toBeGreaterThan(0);
+    for (const v of variants) expect(v).toEqual(sorted(['default', ...DIALECT_NAMES]));
   });
 });

@@ -1,7 +1,7 @@
 // The words of the mapping language, each list written once: the compiler checks documents against these
 // lists and mappings/mapping.schema.json must offer exactly the same words (vocabulary.test.ts compares
 // them), so adding a directive, a `$as` type or a key means adding it here and in the schema, or a test fails.
-// Dialect names (the keys of a per-dialect `sql:`) belong to the connectors and are not listed here.
+// Dialect names (the keys of a per-dialect `sql:`) come from the connectors' registry (DIALECT_NAMES).
 import type { FilterOp } from '../connectors/types.js';
 
 /** Keys of a mapping document (after `$include` / `extends` are expanded). */

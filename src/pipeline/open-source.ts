@@ -1,5 +1,6 @@
 // The one place a connector file becomes something to export from: its configuration, an open adapter and
-// the compiled mapping set it names. The CLI and the $export server both start here.
+// the compiled mapping set it names. The CLI and the $export server both start here. It is also where a
+// connector's shipped sample (`sample: synthea`) is built on first use: the adapters only read databases.
 import { defaultConnectorFile, loadConnectorConfig, openAdapter } from '../connectors/index.js';
 import type { ConnectorConfig, SourceAdapter } from '../connectors/types.js';
 import { loadMappingSet } from '../mapping/index.js';
@@ -17,6 +18,13 @@ export interface OpenSourceOptions {
   ping?: boolean;
 }
 
+/** The adapter for a loaded connector, its shipped sample built first when it names one not built yet. */
+export async function openSourceAdapter(config: ConnectorConfig): Promise<SourceAdapter> {
+  // imported only then: the sample loader brings the pg and mysql2 drivers with it
+  if (config.sample) await (await import('../sample/ensure-sample.js')).ensureSampleFor(config);
+  return openAdapter(config);
+}
+
 /**
  * Loads the connector file (default: the embedded Synthea sample), compiles its mappings (MappingErrors,
  * located, before any connection is made) and opens the adapter.
@@ -24,7 +32,7 @@ export interface OpenSourceOptions {
 export async function openSource(connectorFile?: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
   const config = await loadConnectorConfig(connectorFile ?? defaultConnectorFile());
   const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
-  const adapter = await openAdapter(config);
+  const adapter = await openSourceAdapter(config);
   try {
     if (options.ping ?? true) await adapter.ping();
   } catch (err) {

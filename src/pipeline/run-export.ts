@@ -2,6 +2,7 @@
 // then close the sink and summarise. The sink belongs to the run from here on: it is closed when everything
 // went well (its files are in the summary) and aborted (files removed) otherwise.
 import PQueue from 'p-queue';
+import { dialect } from '../connectors/registry.js';
 import { elementSubsetter } from './elements.js';
 import { ExportTally } from './export-tally.js';
 import { planExport, type MappingRun } from './plan.js';
@@ -46,7 +47,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
 
 /** Embedded sources gain nothing from parallel readers (one file, one core); database servers do. */
 function concurrencyFor(req: ExportRequest): number {
-  const concurrency = req.concurrency ?? (req.adapter.dialect === 'sqlite' || req.adapter.dialect === 'csv' ? 1 : 2);
+  const concurrency = req.concurrency ?? dialect(req.adapter.dialect).exportConcurrency;
   return Math.max(1, concurrency);
 }
 

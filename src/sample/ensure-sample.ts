@@ -1,5 +1,6 @@
-// A sqlite connector with `sample: synthea` whose file does not exist yet gets it built on first open, so
-// `npm start` works on a fresh checkout. The build goes to a temporary file that is renamed into place
+// A connector with `sample: synthea` whose database file does not exist yet gets it built when it is first
+// opened for an export (src/pipeline/open-source.ts; the adapters know nothing of samples), so `npm start`
+// works on a fresh checkout. The build goes to a temporary file that is renamed into place
 // only when complete: a crash or Ctrl-C never leaves a half-built database that would look valid later.
 // The file records the sample schema version (PRAGMA user_version); one built by an older fhir-bridge is
 // rebuilt, so an upgrade never keeps exporting from a database without the indexes the mappings rely on.
@@ -8,11 +9,22 @@ import Database from 'better-sqlite3';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { ConnectorError } from '../errors.js';
+import { dialect } from '../connectors/registry.js';
 import type { ConnectorConfig } from '../connectors/types.js';
 import { loadSample } from './load-sample.js';
 import { SYNTHEA_SCHEMA_VERSION } from './synthea-schema.js';
 
 const building = new Map<string, Promise<void>>();
+
+/**
+ * Builds the shipped sample a connector names (`sample:`) when it is kept in a file (SQLite) that does not
+ * exist yet; anything else (no sample, a server database, which `load-sample` fills) is left alone.
+ */
+export async function ensureSampleFor(config: ConnectorConfig): Promise<void> {
+  const file = config.path;
+  if (!config.sample || dialect(config.kind).needs !== 'path' || !file || file === ':memory:' || existsSync(file)) return;
+  await ensureSampleDatabase(config);
+}
 
 export function ensureSampleDatabase(config: ConnectorConfig): Promise<void> {
   const file = config.path;

@@ -1,17 +1,21 @@
+// docker/images.json pins one image per server dialect (keyed as each descriptor's testDatabase.image says),
+// and docker/compose.yaml runs the same ones under the same names.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { expect, it } from 'vitest';
-import { imagePins } from './databases.js';
+import { dialect } from '../../src/connectors/registry.js';
+import { imagePins, serverDialects, type TestDatabaseKind } from './databases.js';
 
 it('docker/compose.yaml uses the image pins of docker/images.json', () => {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
   const compose = parse(readFileSync(path.join(root, 'docker', 'compose.yaml'), 'utf8')) as { services: Record<string, { image: string }> };
   const pins = imagePins();
-  expect(compose.services.postgres!.image).toBe(pins.postgres);
-  expect(compose.services.mariadb!.image).toBe(pins.mysql);
-  expect(compose.services.mssql!.image).toBe(pins.mssql);
-  expect(compose.services.oracle!.image).toBe(pins.oracle);
+  expect(Object.keys(pins).sort()).toEqual(['mssql', 'mysql', 'oracle', 'postgres']);
+  for (const kind of serverDialects()) {
+    const service = dialect(kind).testDatabase!.image;
+    expect(compose.services[service]?.image, service).toBe(pins[kind as TestDatabaseKind]);
+  }
   for (const image of Object.values(pins)) expect(image).toMatch(/:[\w.-]+$/);
 });

@@ -1,6 +1,6 @@
 // Runs a full export of a connector into memory, for tests that look at every resource.
-import { openSource } from '../../src/pipeline/open-source.js';
-import { loadConnectorConfig, openAdapter } from '../../src/connectors/index.js';
+import { openSource, openSourceAdapter } from '../../src/pipeline/open-source.js';
+import { loadConnectorConfig } from '../../src/connectors/index.js';
 import type { ConnectorConfig, SourceAdapter } from '../../src/connectors/types.js';
 import { loadMappingSet } from '../../src/mapping/index.js';
 import type { CompiledMappingSet } from '../../src/mapping/types.js';
@@ -42,7 +42,7 @@ export async function exportConnector(connectorFile: string, options: ExportOpti
 /** Same for a connector configuration built in memory (test databases). */
 export async function exportConfig(config: ConnectorConfig, options: ExportOptions = {}): Promise<CollectedExport> {
   const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
-  const adapter = await openAdapter(config);
+  const adapter = await openSourceAdapter(config);
   try {
     return await collect(adapter, mappings, options);
   } finally {

@@ -1,8 +1,8 @@
 import mssql from 'mssql';
 import * as vitest from 'vitest';
-import { testDatabase } from '../../test/support/databases.js';
-import { describeAdapterContract } from '../../test/support/adapter-contract.js';
-import { mssqlConfig } from './mssql.js';
+import { testDatabase } from '../../../test/support/databases.js';
+import { describeAdapterContract } from '../../../test/support/adapter-contract.js';
+import { mssqlConfig } from './mssql-adapter.js';
 
 interface Pool {
   connect(): Promise<Pool>;

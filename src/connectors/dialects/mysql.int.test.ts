@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import * as vitest from 'vitest';
-import { testDatabase } from '../../test/support/databases.js';
-import { CONTRACT_ROWS, describeAdapterContract } from '../../test/support/adapter-contract.js';
+import { testDatabase } from '../../../test/support/databases.js';
+import { CONTRACT_ROWS, describeAdapterContract } from '../../../test/support/adapter-contract.js';
 
 describeAdapterContract(vitest, 'mysql adapter (MariaDB)', await testDatabase('mysql'), async (db) => {
   const observer = await mysql.createConnection({ uri: db.url, multipleStatements: true });

@@ -5,12 +5,12 @@
 // Date#toString()), so those are fetched as JS Dates and written as text here; NUMBERs that are not small
 // integers are fetched as the server's exact digits.
 import oracledbModule from 'oracledb';
-import { ConnectorError } from '../errors.js';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow, throwIfAborted } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { ConnectorError } from '../../errors.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow, throwIfAborted, zeroPad } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 /** The constants of oracledb this adapter uses. */
 export interface OracleTypes {
@@ -57,8 +57,6 @@ export const SESSION_SETUP =
   `NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF3' NLS_TIMESTAMP_TZ_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.FF3TZH:TZM' ` +
   `NLS_NUMERIC_CHARACTERS = '.,'`;
 
-const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-
 /**
  * The text of a DATE or TIMESTAMP (no time zone) value: 'YYYY-MM-DD HH:MM:SS[.fff]'. Thin mode builds
  * these Dates in the process' time zone from the stored fields, so the local fields are the stored value
@@ -68,8 +66,8 @@ export function oracleLocalDateText(value: Date | null): string | null {
   if (value === null) return null;
   const ms = value.getMilliseconds();
   return (
-    `${pad(value.getFullYear(), 4)}-${pad(value.getMonth() + 1)}-${pad(value.getDate())} ` +
-    `${pad(value.getHours())}:${pad(value.getMinutes())}:${pad(value.getSeconds())}${ms ? `.${pad(ms, 3)}` : ''}`
+    `${zeroPad(value.getFullYear(), 4)}-${zeroPad(value.getMonth() + 1)}-${zeroPad(value.getDate())} ` +
+    `${zeroPad(value.getHours())}:${zeroPad(value.getMinutes())}:${zeroPad(value.getSeconds())}${ms ? `.${zeroPad(ms, 3)}` : ''}`
   );
 }
 
@@ -121,11 +119,6 @@ export function oracleFetchType(meta: FetchMeta, types: OracleTypes): FetchAs | 
   }
 }
 
-/** Oracle returns unquoted names in upper case; rows use lower case like every other adapter. */
-export function normaliseOracleRow(raw: Record<string, unknown>): Row {
-  return normaliseRow(raw);
-}
-
 /** oracledb settings from a URL (`oracle://user:pass@host:1521/SERVICE`) or a map (user, password, connectString). */
 export function oracleConfig(connection: ConnectorConfig['connection']): Record<string, unknown> {
   if (typeof connection !== 'string') return { ...(connection as Record<string, unknown>) };
@@ -174,7 +167,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('oracle', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const { signal } = options;
     const conn = await this.connection(what);
     let resultSet: OracleResultSet | undefined;
@@ -212,7 +205,8 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
         if (batch.length === 0) break;
         for (const raw of batch) {
           throwIfAborted(signal);
-          yield normaliseOracleRow(raw);
+          // unquoted names come back in upper case; rows use lower case like every other adapter
+          yield normaliseRow(raw);
         }
       }
     } catch (err) {
@@ -227,7 +221,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('oracle', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     const conn = await this.connection(queryLabel(query));
     try {
       const result = await conn.execute(built.sql, built.bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
@@ -241,7 +235,7 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
 
   async indexedColumns(table: string): Promise<string[][]> {
     const what = `indexes of table ${table}`;
-    const { sql, bindings } = indexColumnsQuery('oracle', table);
+    const { sql, bindings } = indexColumnsQuery(this.dialect, table);
     const conn = await this.connection(what);
     try {
       const result = await conn.execute(sql, bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });

@@ -1,17 +1,16 @@
 // A folder of CSV files as a source. Plain scans stream straight from the file (filters applied here);
 // queries that need SQL (a `sql:` source, ORDER BY, or the IN lists of child batches) run on a scratch
 // SQLite database in the temp folder into which the files they need are copied once, on first need.
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import os from 'node:os';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { ConnectorError } from '../errors.js';
-import { listTables, locateTable, readCsv, readCsvHeader, type CsvFolderOptions } from './csv-files.js';
-import { matchesFilters } from './filter-eval.js';
-import { SqliteAdapter } from './sqlite.js';
-import { sqlFor } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { ConnectorError } from '../../errors.js';
+import { listTables, locateTable, readCsv, readCsvHeader, type CsvFolderOptions } from '../csv-files.js';
+import { filterRows } from '../filter-eval.js';
+import { makeScratchFolder, removeScratchFolder } from '../scratch-folder.js';
+import { SqliteAdapter } from './sqlite-adapter.js';
+import { sqlFor } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 const STAGE_BATCH = 2000;
 
@@ -57,13 +56,7 @@ export class CsvAdapter implements SourceAdapter {
     }
     if (!query.table) throw new ConnectorError(`${this.name}: a query needs a table or sql`);
     const source = await this.locate(query.table);
-    let emitted = 0;
-    if (query.limit !== undefined && query.limit <= 0) return;
-    for await (const row of readCsv(source, { signal: options.signal, quote: this.folder.quote })) {
-      if (!matchesFilters(row, query.where)) continue;
-      yield row;
-      if (query.limit !== undefined && ++emitted >= query.limit) return;
-    }
+    yield* filterRows(readCsv(source, { signal: options.signal, quote: this.folder.quote }), query.where, query.limit);
   }
 
   private async locate(table: string) {
@@ -92,7 +85,7 @@ export class CsvAdapter implements SourceAdapter {
     const staged: SourceQuery = { table: query.table?.toLowerCase(), sql, where: pushed, orderBy: query.orderBy };
     if (sql === undefined) delete staged.sql;
     if (kept.length === 0) return scratch.reader.stream({ ...staged, limit: query.limit }, options);
-    return filtered(scratch.reader.stream(staged, options), kept, query.limit);
+    return filterRows(scratch.reader.stream(staged, options), kept, query.limit);
   }
 
   /** CSV tables a SQL text mentions: every word that names a file of the folder. */
@@ -105,13 +98,12 @@ export class CsvAdapter implements SourceAdapter {
   private openScratch(): Promise<Scratch> {
     if (this.closed) return Promise.reject(new ConnectorError(`${this.name}: adapter is closed`));
     this.scratch ??= (async () => {
-      const dir = await mkdtemp(path.join(os.tmpdir(), 'fhir-bridge-csv-'));
+      const dir = await makeScratchFolder('fhir-bridge-csv-');
       const file = path.join(dir, 'scratch.sqlite');
       const db = new Database(file);
       // WAL lets open read cursors (a parent scan) coexist with the copy of another file (its children).
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = OFF');
-      scratchDirs.add(dir);
       return { dir, file, db, reader: new SqliteAdapter(this.name, file, 'csv'), tables: new Map(), indexes: new Set() };
     })();
     return this.scratch;
@@ -195,26 +187,9 @@ export class CsvAdapter implements SourceAdapter {
     if (!scratch) return;
     await Promise.allSettled([...scratch.tables.values()]);
     scratch.db.close();
-    await rm(scratch.dir, { recursive: true, force: true });
-    scratchDirs.delete(scratch.dir);
+    await removeScratchFolder(scratch.dir);
   }
 }
-
-async function* filtered(rows: AsyncIterable<Row>, where: SourceQuery['where'], limit: number | undefined): AsyncIterable<Row> {
-  if (limit !== undefined && limit <= 0) return;
-  let emitted = 0;
-  for await (const row of rows) {
-    if (!matchesFilters(row, where)) continue;
-    yield row;
-    if (limit !== undefined && ++emitted >= limit) return;
-  }
-}
-
-// Scratch folders of adapters never closed (a crash, a forgotten close) are removed when the process exits.
-const scratchDirs = new Set<string>();
-process.once('exit', () => {
-  for (const dir of scratchDirs) if (existsSync(dir)) rmSync(dir, { recursive: true, force: true });
-});
 
 export async function openCsv(config: ConnectorConfig): Promise<SourceAdapter> {
   if (!config.path) throw new ConnectorError(`${config.name}: a csv connector needs 'path' (the folder holding the files)`);

@@ -2,11 +2,11 @@
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 /** Driver settings that keep values portable (see Row in types.ts); they override the connector's own. */
 export const PORTABLE_VALUES = {
@@ -51,7 +51,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('mysql', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const conn = await this.connection(what);
     const rows = conn.query({ sql: built.sql, values: built.bindings }).stream({ highWaterMark: batchSize });
     yield* this.drain({
@@ -73,7 +73,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('mysql', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     try {
       const [, fields] = await this.pool.promise().query({ sql: built.sql, values: built.bindings });
       return ((fields ?? []) as FieldPacket[]).map((f) => f.name.toLowerCase());
@@ -83,7 +83,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async indexedColumns(table: string): Promise<string[][]> {
-    const { sql, bindings } = indexColumnsQuery('mysql', table);
+    const { sql, bindings } = indexColumnsQuery(this.dialect, table);
     try {
       const [rows] = await this.pool.promise().query({ sql, values: bindings });
       return groupIndexColumns(rows as Array<Record<string, unknown>>);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import * as vitest from 'vitest';
-import { testDatabase } from '../../test/support/databases.js';
-import { describeAdapterContract } from '../../test/support/adapter-contract.js';
+import { testDatabase } from '../../../test/support/databases.js';
+import { describeAdapterContract } from '../../../test/support/adapter-contract.js';
 
 describeAdapterContract(vitest, 'postgres adapter', await testDatabase('postgres'), async (db) => {
   const observer = new pg.Client({ connectionString: db.url });

@@ -3,12 +3,12 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConnectorError } from '../errors.js';
-import type { CsvAdapter } from './csv.js';
-import { collect } from './collect-rows.js';
-import { openAdapter } from './index.js';
-import { scratchConnector } from './scratch-connector.js';
-import type { SourceAdapter, SourceQuery } from './types.js';
+import { ConnectorError } from '../../errors.js';
+import type { CsvAdapter } from './csv-adapter.js';
+import { collect } from '../collect-rows.js';
+import { openAdapter } from '../index.js';
+import { scratchConnector } from '../scratch-connector.js';
+import type { SourceAdapter, SourceQuery } from '../types.js';
 
 const tmp = scratchConnector({ beforeAll, afterAll }, 'csv', (dir) => dir);
 const config = tmp.config;

@@ -4,11 +4,11 @@
 // Row contract promises.
 import mssqlModule from 'mssql';
 import type { Readable } from 'node:stream';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow, throwIfAborted } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow, throwIfAborted, zeroPad } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 // The part of the mssql API used here (the package has no type declarations).
 export interface MssqlConfig {
@@ -71,13 +71,11 @@ export function mssqlConfig(connection: ConnectorConfig['connection'], pool?: Co
   };
 }
 
-const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
-
 /** The text of a SQL Server temporal value, from tedious' Date (UTC fields hold the stored value). */
 export function mssqlTemporalText(value: Date, declaration: string | undefined): string {
-  const date = `${value.getUTCFullYear()}-${pad(value.getUTCMonth() + 1)}-${pad(value.getUTCDate())}`;
+  const date = `${value.getUTCFullYear()}-${zeroPad(value.getUTCMonth() + 1)}-${zeroPad(value.getUTCDate())}`;
   const ms = value.getUTCMilliseconds();
-  const time = `${pad(value.getUTCHours())}:${pad(value.getUTCMinutes())}:${pad(value.getUTCSeconds())}${ms ? `.${pad(ms, 3)}` : ''}`;
+  const time = `${zeroPad(value.getUTCHours())}:${zeroPad(value.getUTCMinutes())}:${zeroPad(value.getUTCSeconds())}${ms ? `.${zeroPad(ms, 3)}` : ''}`;
   switch ((declaration ?? '').toLowerCase()) {
     case 'date':
       return date;
@@ -137,7 +135,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('mssql', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const pool = await this.connected(what);
     // the signal may have fired while the pool was connecting
     throwIfAborted(options.signal);
@@ -167,7 +165,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('mssql', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     const pool = await this.connected(queryLabel(query));
     try {
       const request = pool.request();
@@ -184,7 +182,7 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
 
   async indexedColumns(table: string): Promise<string[][]> {
     const what = `indexes of table ${table}`;
-    const { sql: text, bindings } = indexColumnsQuery('mssql', table);
+    const { sql: text, bindings } = indexColumnsQuery(this.dialect, table);
     const pool = await this.connected(what);
     try {
       const request = pool.request();

@@ -2,12 +2,12 @@
 // connection busy while an iterator is open, and the pipeline fetches child rows while a parent scan runs.
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { ConnectorError } from '../errors.js';
-import { throwIfAborted, rowBuilder } from './normalise.js';
-import { connectorFailure } from './redact.js';
-import { EXPRESSION_KEY, splitTableName } from './index-columns.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { ConnectorError } from '../../errors.js';
+import { throwIfAborted, rowBuilder } from '../normalise.js';
+import { connectorFailure } from '../redact.js';
+import { EXPRESSION_KEY, splitTableName } from '../index-columns.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 export class SqliteAdapter implements SourceAdapter {
   readonly dialect: Dialect;
@@ -78,7 +78,7 @@ export class SqliteAdapter implements SourceAdapter {
   }
 
   async indexedColumns(table: string): Promise<string[][]> {
-    const { schema, table: name } = splitTableName('sqlite', table);
+    const { schema, table: name } = splitTableName(table);
     const prefix = schema ? `"${schema.replace(/"/g, '""')}".` : '';
     const db = this.connect();
     try {
@@ -119,9 +119,5 @@ const sqlString = (s: string): string => `'${s.replace(/'/g, "''")}'`;
 export async function openSqlite(config: ConnectorConfig): Promise<SourceAdapter> {
   const file = config.path;
   if (!file) throw new ConnectorError(`${config.name}: a sqlite connector needs 'path'`);
-  if (config.sample && file !== ':memory:' && !existsSync(file)) {
-    const { ensureSampleDatabase } = await import('../sample/ensure-sample.js');
-    await ensureSampleDatabase(config);
-  }
   return new SqliteAdapter(config.name, file);
 }

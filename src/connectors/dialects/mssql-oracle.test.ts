@@ -1,11 +1,10 @@
 // SQL Server and Oracle cannot run here: their SQL is covered by sql-builder.test.ts, their value handling here.
 import oracledb from 'oracledb';
 import { describe, expect, it } from 'vitest';
-import { ConnectorError } from '../errors.js';
-import { openAdapter } from './index.js';
-import { MssqlAdapter, mssqlConfig, mssqlDecimalText, mssqlTemporalText, normaliseMssqlRow } from './mssql.js';
+import { ConnectorError } from '../../errors.js';
+import { openAdapter } from '../index.js';
+import { MssqlAdapter, mssqlConfig, mssqlDecimalText, mssqlTemporalText, normaliseMssqlRow } from './mssql-adapter.js';
 import {
-  normaliseOracleRow,
   OracleAdapter,
   oracleConfig,
   oracleFetchType,
@@ -16,8 +15,9 @@ import {
   type OracleConnection,
   type OraclePool,
   type OracleTypes,
-} from './oracle.js';
-import type { Row } from './types.js';
+} from './oracle-adapter.js';
+import { normaliseRow } from '../normalise.js';
+import type { Row } from '../types.js';
 
 describe('mssql row normalisation', () => {
   // tedious with useUTC builds Dates whose UTC fields are the stored values
@@ -147,7 +147,7 @@ describe('oracle value handling', () => {
   });
 
   it('lower-cases the upper-case names Oracle returns', () => {
-    expect(normaliseOracleRow({ ID: 1, BIRTHDATE: '1950-01-02 00:00:00', AMOUNT: '12.50', NOTE: undefined })).toEqual({
+    expect(normaliseRow({ ID: 1, BIRTHDATE: '1950-01-02 00:00:00', AMOUNT: '12.50', NOTE: undefined })).toEqual({
       id: 1,
       birthdate: '1950-01-02 00:00:00',
       amount: '12.50',

@@ -1,8 +1,8 @@
 import oracledb from 'oracledb';
 import * as vitest from 'vitest';
-import { testDatabase } from '../../test/support/databases.js';
-import { describeAdapterContract } from '../../test/support/adapter-contract.js';
-import { oracleConfig } from './oracle.js';
+import { testDatabase } from '../../../test/support/databases.js';
+import { describeAdapterContract } from '../../../test/support/adapter-contract.js';
+import { oracleConfig } from './oracle-adapter.js';
 
 interface Connection {
   execute(sql: string, binds?: unknown[], options?: Record<string, unknown>): Promise<{ rows?: unknown[][] }>;

@@ -3,11 +3,11 @@
 // built in the process' time zone or loses digits in a double.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { groupIndexColumns, indexColumnsQuery } from './index-columns.js';
-import { normaliseRow } from './normalise.js';
-import { requireConnection, ServerAdapter, streamStatement } from './server-adapter.js';
-import { buildSelect, queryLabel } from './sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from './types.js';
+import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { normaliseRow } from '../normalise.js';
+import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
+import { buildSelect, queryLabel } from '../sql-builder.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
 const AS_TEXT = (value: string): string => value;
 
@@ -90,7 +90,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { what, built, batchSize } = streamStatement('postgres', query, options);
+    const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const client = await this.client(what);
     const rows = client.query(new QueryStream(built.sql, built.bindings, { batchSize, highWaterMark: batchSize, types: textDateTypes }));
     yield* this.drain({
@@ -112,13 +112,13 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
-    const built = buildSelect('postgres', query, { noRows: true });
+    const built = buildSelect(this.dialect, query, { noRows: true });
     const result = await this.run(queryLabel(query), built.sql, built.bindings);
     return result.fields.map((f) => f.name.toLowerCase());
   }
 
   async indexedColumns(table: string): Promise<string[][]> {
-    const { sql, bindings } = indexColumnsQuery('postgres', table);
+    const { sql, bindings } = indexColumnsQuery(this.dialect, table);
     return groupIndexColumns((await this.run(`indexes of table ${table}`, sql, bindings)).rows);
   }
 
