@@ -101,7 +101,7 @@ describe('$include / $with', () => {
     const out = included.map(ROW);
     expect(JSON.stringify(out)).toBe(JSON.stringify(inline.map(ROW)));
     expect(out.resources[0]!.id).toBe('hha-c1');
-    expect((out.resources[0] as { supportingInfo: unknown[] }).supportingInfo).toHaveLength(5);
+    expect((out.resources[0] as unknown as { supportingInfo: unknown[] }).supportingInfo).toHaveLength(5);
   });
 
   it('merges a map fragment with the keys written beside it, in written order, overrides in place', () => {
@@ -122,7 +122,7 @@ resources:
     }).byName.get('m')!;
     const res = m.map({ id: '1', d: '2020-01-01' }).resources[0]!;
     expect(Object.keys(res)).toEqual(['resourceType', 'id', 'created', 'status', 'use', 'outcome', 'type']);
-    expect((res as { use: string }).use).toBe('preauthorization');
+    expect((res as unknown as { use: string }).use).toBe('preauthorization');
   });
 
   it('extends: a mapping inherits a base mapping fragment and overrides its top-level keys', () => {
