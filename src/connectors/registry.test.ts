@@ -8,13 +8,34 @@ import type { ConnectorConfig } from './types.js';
 // Every driver package is replaced by a stand-in that records its loading: the modules under test may
 // load none of them until a connector is opened.
 const loaded = vi.hoisted(() => new Set<string>());
-vi.mock('pg', () => (loaded.add('pg'), { default: {} }));
-vi.mock('pg-query-stream', () => (loaded.add('pg-query-stream'), { default: class {} }));
-vi.mock('mysql2', () => (loaded.add('mysql2'), { default: {} }));
-vi.mock('mssql', () => (loaded.add('mssql'), { default: {} }));
-vi.mock('oracledb', () => (loaded.add('oracledb'), { default: {} }));
-vi.mock('better-sqlite3', () => (loaded.add('better-sqlite3'), { default: class {} }));
-vi.mock('@duckdb/node-api', () => (loaded.add('@duckdb/node-api'), {}));
+vi.mock('pg', () => {
+  loaded.add('pg');
+  return { default: {} };
+});
+vi.mock('pg-query-stream', () => {
+  loaded.add('pg-query-stream');
+  return { default: class {} };
+});
+vi.mock('mysql2', () => {
+  loaded.add('mysql2');
+  return { default: {} };
+});
+vi.mock('mssql', () => {
+  loaded.add('mssql');
+  return { default: {} };
+});
+vi.mock('oracledb', () => {
+  loaded.add('oracledb');
+  return { default: {} };
+});
+vi.mock('better-sqlite3', () => {
+  loaded.add('better-sqlite3');
+  return { default: class {} };
+});
+vi.mock('@duckdb/node-api', () => {
+  loaded.add('@duckdb/node-api');
+  return {};
+});
 
 const config = (kind: ConnectorConfig['kind'], extra: Partial<ConnectorConfig> = {}): ConnectorConfig => ({
   file: '/x/c.yaml',

@@ -24,7 +24,7 @@ beforeAll(async () => {
   rs = await makeTestClient('rs-client', 'RS384');
   es = await makeTestClient('es-client', 'ES384');
   narrow = await makeTestClient('patients-only', 'ES384');
-  jwksServer = createServer((req, res) => {
+  jwksServer = createServer((_req, res) => {
     jwksHits++;
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=600' }).end(JSON.stringify({ keys: [es.publicJwk] }));
   });

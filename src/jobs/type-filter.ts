@@ -46,7 +46,8 @@ export function translateTypeFilters(
   for (const query of queries) {
     try {
       const { type, filters: and } = translateQuery(query, mappings, types);
-      (filters[type] ??= []).push(and);
+      filters[type] ??= [];
+      filters[type].push(and);
       accepted.push(query);
     } catch (e) {
       if (!(e instanceof UnsupportedFilter)) throw e;

@@ -153,8 +153,8 @@ const FALSE = new Set(['false', 'f', 'n', 'no', '0']);
 function toBoolean(v: unknown): boolean | undefined {
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number' || typeof v === 'bigint') {
-    if (v == 1) return true;
-    if (v == 0) return false;
+    if (v === 1 || v === 1n) return true;
+    if (v === 0 || v === 0n) return false;
     throw new CoercionError(`${String(v)} is not a boolean (1 or 0)`);
   }
   const t = textOf(v);

@@ -272,7 +272,9 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
       }
     }
     const scope = { query: 'source', inEach: false, expression: resourceType };
-    const when = r.when === undefined ? undefined : typeof r.when === 'string' ? compileFhirPath(ctx, r.when, [...p, 'when'], scope) : (ctx.error([...p, 'when'], 'expected a FHIRPath condition over the row'), undefined);
+    let when: CompiledExpression | undefined;
+    if (typeof r.when === 'string') when = compileFhirPath(ctx, r.when, [...p, 'when'], scope);
+    else if (r.when !== undefined) ctx.error([...p, 'when'], 'expected a FHIRPath condition over the row');
     const names: string[] = [];
     const evals: Eval[] = [];
     let meta: Eval | undefined;

@@ -16,7 +16,8 @@ interface Model {
 
 let model: Model | undefined;
 function r4(): Model {
-  return (model ??= require('fhirpath/fhir-context/r4') as Model);
+  model ??= require('fhirpath/fhir-context/r4') as Model;
+  return model;
 }
 
 /** Is `name` an R4 resource type? */
@@ -29,7 +30,8 @@ export function isResourceType(name: string): boolean {
 
 let resourceTypes: string[] | undefined;
 export function allResourceTypes(): string[] {
-  return (resourceTypes ??= Object.keys(r4().type2Parent).filter(isResourceType));
+  resourceTypes ??= Object.keys(r4().type2Parent).filter(isResourceType);
+  return resourceTypes;
 }
 
 const BACKBONE = new Set(['BackboneElement', 'Element']);
@@ -103,18 +105,26 @@ function walkObject(ctx: string, obj: Record<string, unknown>, path: Path, out: 
 function walkValue(ctx: string | undefined, v: unknown, path: Path, out: ElementProblem[]): void {
   if (ctx === undefined) return;
   if (Array.isArray(v)) {
-    v.forEach((x, i) => walkValue(ctx, x, [...path, i], out));
+    v.forEach((x, i) => {
+      walkValue(ctx, x, [...path, i], out);
+    });
     return;
   }
   if (!isPlainObject(v)) return;
   // Directives whose parts are element values of this same element.
-  if ('$each' in v) return walkValue(ctx, v.$template, [...path, '$template'], out);
+  if ('$each' in v) {
+    walkValue(ctx, v.$template, [...path, '$template'], out);
+    return;
+  }
   if ('$if' in v) {
     walkValue(ctx, v.$then, [...path, '$then'], out);
     walkValue(ctx, v.$else, [...path, '$else'], out);
     return;
   }
-  if ('$first' in v) return walkValue(ctx, v.$first, [...path, '$first'], out);
+  if ('$first' in v) {
+    walkValue(ctx, v.$first, [...path, '$first'], out);
+    return;
+  }
   // `$literal` is "as written": also the way around this check, should the model lack an element.
   if (Object.keys(v).some((k) => k.startsWith('$') && k !== '$when')) return;
   walkObject(ctx, v, path, out);

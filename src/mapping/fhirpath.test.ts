@@ -69,7 +69,7 @@ describe('FHIRPath over rows', () => {
             let want: unknown;
             try {
               want = slow(row, { parent });
-            } catch (e) {
+            } catch {
               want = 'error';
             }
             let got: unknown;

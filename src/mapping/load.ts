@@ -1,4 +1,5 @@
 // Finding and loading mapping files from folders.
+import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MappingError, MappingErrors } from '../errors.js';
@@ -25,7 +26,7 @@ export async function mappingFiles(paths: string[], suffix: 'mapping' | 'test' =
   };
   for (const raw of paths) {
     const p = resolve(raw);
-    let s;
+    let s: Stats;
     try {
       s = await stat(p);
     } catch {

@@ -77,7 +77,7 @@ function offsetOf(root: Node | null, path: Path, key: boolean, fallback: number)
       if (last && key && k?.range) return k.range[0];
       const v = pair.value as Node | null;
       // `key:` with nothing after it has no value node; point at the key.
-      if (!v || !v.range) return k?.range?.[0] ?? offset;
+      if (!v?.range) return k?.range?.[0] ?? offset;
       node = v;
       offset = v.range[0];
     } else if (isSeq(node) && typeof seg === 'number') {

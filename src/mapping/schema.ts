@@ -25,12 +25,14 @@ function compile(schema: Record<string, unknown>): ValidateFunction {
 
 /** The whole schema, templates included (what an editor checks). */
 export function fullSchemaValidator(): ValidateFunction {
-  return (full ??= compile(load()));
+  full ??= compile(load());
+  return full;
 }
 
 /** Schema violations of a fragment file's frame (its fragments are checked where they are included). */
 export function fragmentSchemaErrors(doc: ParsedDocument): MappingError[] {
-  return schemaErrors(doc, (fragment ??= compile(load(FRAGMENT_SCHEMA_PATH))), 'a fragment file');
+  fragment ??= compile(load(FRAGMENT_SCHEMA_PATH));
+  return schemaErrors(doc, fragment, 'a fragment file');
 }
 
 function structuralValidator(): ValidateFunction {

@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import { formatLocation, MappingError, MappingErrors } from '../errors.js';
 import type { ColumnUse } from './context.js';
 import { compileDocument, type MappingDraft } from './compile.js';
-import { getZone } from './datetime.js';
+import { getZone, type Zone } from './datetime.js';
 import { parseYamlFile } from './parse.js';
 import { fragmentSchemaErrors, schemaErrors } from './schema.js';
 import { Includer, isFragmentFile } from './include.js';
@@ -25,7 +25,7 @@ export const columnUses = new WeakMap<CompiledMapping, ColumnUse[]>();
 
 export function compileFiles(files: SourceFile[], options: CompileOptions = {}): CompiledMappingSet {
   const errors: MappingError[] = [];
-  let zone;
+  let zone: Zone;
   const zoneName = options.timezone ?? 'UTC';
   try {
     zone = getZone(zoneName);

@@ -122,7 +122,9 @@ export function compileSource(ctx: CompileContext, v: unknown): CompiledSource {
   }
   checkKeys(ctx, v, SOURCE_KEYS, path, 'source');
   const q = tableOrSql(ctx, v, path, 'source');
-  const key = v.key === undefined ? (ctx.error(path, 'source needs "key": the column(s) identifying a row'), []) : keyList(ctx, v.key, [...path, 'key']);
+  let key: string[] = [];
+  if (v.key === undefined) ctx.error(path, 'source needs "key": the column(s) identifying a row');
+  else key = keyList(ctx, v.key, [...path, 'key']);
   const where = compileWhere(ctx, v.where, [...path, 'where'], 'source');
   const out: CompiledSource = { query: { ...q, ...(where ? { where } : {}) }, label: q.table ?? 'query', key };
   if (v.patient !== undefined && v.patient !== null) out.patient = columnName(ctx, v.patient, [...path, 'patient'], 'source', 'patient');

@@ -93,7 +93,10 @@ function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: 
     let out: Record<string, unknown> | undefined;
     for (let i = 0; i < n; i++) {
       const v = evals[i]!(row, parent, children);
-      if (v !== undefined) (out ??= {})[names[i]!] = v;
+      if (v !== undefined) {
+        out ??= {};
+        out[names[i]!] = v;
+      }
     }
     return out;
   };
@@ -282,7 +285,8 @@ function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, p
     const ref = parseColumnName(ctx, obj.$column, [...path, '$column']);
     if (ref) {
       useRef(ctx, ref.column, ref.parent, [...path, '$column'], scope);
-      const c = (column = ref.column);
+      const c = ref.column;
+      column = c;
       input = ref.parent ? (_r, p) => p?.[c] : (r) => r[c];
     }
   } else if (typeof obj.$value === 'string') {

@@ -118,7 +118,12 @@ for (const target of targets) {
               client: 'better-sqlite3',
               connection: { filename: c.path! },
               useNullAsDefault: true,
-              pool: { afterCreate: (conn: { pragma(s: string): void }, done: (e: null, c: unknown) => void) => (conn.pragma('foreign_keys = ON'), done(null, conn)) },
+              pool: {
+                afterCreate: (conn: { pragma(s: string): void }, done: (e: null, c: unknown) => void) => {
+                  conn.pragma('foreign_keys = ON');
+                  done(null, conn);
+                },
+              },
             }
           : { client: c.kind === 'postgres' ? 'pg' : 'mysql2', connection: c.connection as string },
       );

@@ -98,7 +98,8 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
   async function writeLine(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
     if (state !== 'open') throw new Error(`NDJSON sink is ${state}; cannot write ${type}`);
     if (!dirExists) {
-      await (dirReady ??= mkdir(dir, { recursive: true }).then(() => undefined));
+      dirReady ??= mkdir(dir, { recursive: true }).then(() => undefined);
+      await dirReady;
       dirExists = true;
       if (state !== 'open') throw new Error(`NDJSON sink is ${state}; cannot write ${type}`);
     }

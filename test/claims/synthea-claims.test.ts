@@ -105,8 +105,9 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
   it('references only resources the combined export (mappings/synthea + synthea-claims) contains', () => {
     const have = new Set(result.resources.map((r) => `${r.resourceType}/${r.id}`));
     const refs = (v: unknown, out: string[]): string[] => {
-      if (Array.isArray(v)) v.forEach((x) => refs(x, out));
-      else if (v && typeof v === 'object') {
+      if (Array.isArray(v)) {
+        for (const x of v) refs(x, out);
+      } else if (v && typeof v === 'object') {
         for (const [k, x] of Object.entries(v)) {
           if (k === 'reference' && typeof x === 'string') out.push(x);
           else refs(x, out);

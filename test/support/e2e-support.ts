@@ -67,7 +67,10 @@ export async function exportOverHttp(url: string, init: { token?: string; method
         const violations = validator.validate(resource);
         if (violations.length) run.violations.push({ type: file.type, id: resource.id, violations });
         if (isError) run.errors.push(resource);
-        else (run.resources[file.type] ??= []).push(resource);
+        else {
+          run.resources[file.type] ??= [];
+          run.resources[file.type].push(resource);
+        }
       }
     }
   }

@@ -65,7 +65,11 @@ export function referencesOf(value: unknown, out: string[] = []): string[] {
 /** JSON paths of empty strings, arrays and objects (FHIR forbids them). */
 export function emptyValues(value: unknown, at = '', out: string[] = []): string[] {
   if (value === '' || (Array.isArray(value) && value.length === 0)) out.push(at || '/');
-  else if (Array.isArray(value)) value.forEach((v, i) => emptyValues(v, `${at}/${i}`, out));
+  else if (Array.isArray(value)) {
+    value.forEach((v, i) => {
+      emptyValues(v, `${at}/${i}`, out);
+    });
+  }
   else if (value && typeof value === 'object') {
     const entries = Object.entries(value);
     if (entries.length === 0) out.push(at || '/');

@@ -140,7 +140,9 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
     // the signal may have fired while the pool was connecting
     throwIfAborted(options.signal);
     const request = pool.request();
-    built.bindings.forEach((value, i) => request.input(`p${i}`, value));
+    built.bindings.forEach((value, i) => {
+      request.input(`p${i}`, value);
+    });
     let columns: ColumnTypes = {};
     request.on('recordset', (cols) => (columns = cols));
     const rows = request.toReadableStream({ highWaterMark: batchSize });
@@ -169,7 +171,9 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
     const pool = await this.connected(queryLabel(query));
     try {
       const request = pool.request();
-      built.bindings.forEach((value, i) => request.input(`p${i}`, value));
+      built.bindings.forEach((value, i) => {
+        request.input(`p${i}`, value);
+      });
       const result = await request.query(built.sql);
       return Object.values(result.recordset?.columns ?? {})
         .filter((c) => c !== undefined)
@@ -186,7 +190,9 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
     const pool = await this.connected(what);
     try {
       const request = pool.request();
-      bindings.forEach((value, i) => request.input(`p${i}`, value));
+      bindings.forEach((value, i) => {
+        request.input(`p${i}`, value);
+      });
       return groupIndexColumns((await request.query(text)).recordset ?? []);
     } catch (err) {
       throw this.failure(what, err);

@@ -89,7 +89,12 @@ describe('mssql streaming', () => {
     Object.assign(adapter, {
       connected: async () => {
         controller.abort(new Error('stop here'));
-        return { request: () => (requests++, {}) };
+        return {
+          request: () => {
+            requests++;
+            return {};
+          },
+        };
       },
     });
     const run = async (): Promise<void> => {

@@ -77,7 +77,9 @@ export class ClientRegistry {
     const list = (doc as { clients?: unknown } | null)?.clients ?? [];
     if (!Array.isArray(list)) throw new ClientConfigError(`${file}: "clients" must be a list`);
     const registry = new ClientRegistry();
-    list.forEach((c, i) => registry.add(c as RegisteredClient, `${file}: clients[${i}]`));
+    list.forEach((c, i) => {
+      registry.add(c as RegisteredClient, `${file}: clients[${i}]`);
+    });
     return registry;
   }
 

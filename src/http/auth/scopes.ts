@@ -24,7 +24,7 @@ export function parseScope(raw: string): Scope | undefined {
     return { raw, context: v1[1] as Scope['context'], type: v1[2]!, permissions: new Set(perms) };
   }
   const v2 = V2.exec(raw);
-  if (v2 && v2[3]) {
+  if (v2?.[3]) {
     const scope: Scope = { raw, context: v2[1] as Scope['context'], type: v2[2]!, permissions: new Set(v2[3].split('') as Permission[]) };
     if (v2[4]) scope.query = v2[4];
     return scope;
@@ -54,7 +54,7 @@ export function grantScopes(requested: string[], allowed: string[]): string[] {
   const allowedScopes = allowed.map(parseScope).filter((s): s is Scope => s !== undefined);
   return requested.filter((raw) => {
     const scope = parseScope(raw);
-    if (!scope || scope.context !== 'system' || scope.query !== undefined) return false;
+    if (scope?.context !== 'system' || scope.query !== undefined) return false;
     return allowedScopes.some((a) => covers(a, scope));
   });
 }
