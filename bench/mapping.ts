@@ -50,16 +50,33 @@ export interface BenchResult {
 
 function patientRow(i: number): Row {
   return {
-    id: `b9c610cd-28a6-4636-ccb6-${String(i).padStart(12, '0')}`, birthdate: '1968-05-23', deathdate: i % 10 === 0 ? '2019-01-02' : null,
-    ssn: '999-52-8591', prefix: 'Mr.', first: 'Jose871', last: 'Gutiérrez115', race: i % 2 ? 'white' : 'black', gender: i % 2 ? 'M' : 'F',
-    address: '427 Balistreri Way Unit 19', city: 'Chicopee', state: 'Massachusetts', zip: '01013',
+    id: `b9c610cd-28a6-4636-ccb6-${String(i).padStart(12, '0')}`,
+    birthdate: '1968-05-23',
+    deathdate: i % 10 === 0 ? '2019-01-02' : null,
+    ssn: '999-52-8591',
+    prefix: 'Mr.',
+    first: 'Jose871',
+    last: 'Gutiérrez115',
+    race: i % 2 ? 'white' : 'black',
+    gender: i % 2 ? 'M' : 'F',
+    address: '427 Balistreri Way Unit 19',
+    city: 'Chicopee',
+    state: 'Massachusetts',
+    zip: '01013',
   };
 }
 
 function observationRow(i: number): Row {
   return {
-    date: `2014-05-06T08:${String(i % 60).padStart(2, '0')}:30Z`, patient: `b9c610cd-28a6-4636-ccb6-${String(i % 1000).padStart(12, '0')}`,
-    encounter: `enc-${i}`, category: 'vital-signs', code: '8302-2', description: 'Body Height', value: `${150 + (i % 40)}.5`, units: 'cm', type: 'numeric',
+    date: `2014-05-06T08:${String(i % 60).padStart(2, '0')}:30Z`,
+    patient: `b9c610cd-28a6-4636-ccb6-${String(i % 1000).padStart(12, '0')}`,
+    encounter: `enc-${i}`,
+    category: 'vital-signs',
+    code: '8302-2',
+    description: 'Body Height',
+    value: `${150 + (i % 40)}.5`,
+    units: 'cm',
+    type: 'numeric',
   };
 }
 
@@ -67,7 +84,10 @@ function observationRow(i: number): Row {
 export function benchMapping(rows = 200_000, timezone = 'America/New_York'): BenchResult[] {
   const set = compileMappingSource(MAPPINGS, 'bench.yaml', { timezone });
   const out: BenchResult[] = [];
-  for (const [name, make] of [['patient', patientRow], ['observation', observationRow]] as const) {
+  for (const [name, make] of [
+    ['patient', patientRow],
+    ['observation', observationRow],
+  ] as const) {
     const m = set.byName.get(name)!;
     // Rows are built beforehand so only `map` is measured; a warm-up lets the JIT settle.
     const input = Array.from({ length: Math.min(rows, 10_000) }, (_, i) => make(i));

@@ -95,7 +95,12 @@ if (invokedDirectly(import.meta.url)) {
   const interval = arg(argv, '--interval');
   const path = arg(argv, '--path');
   const token = arg(argv, '--token');
-  measurePollLatency({ fhirBase, ...(path ? { path } : {}), ...(interval ? { intervalMs: Number(interval) } : {}), ...(token ? { token } : {}) })
+  measurePollLatency({
+    fhirBase,
+    ...(path ? { path } : {}),
+    ...(interval ? { intervalMs: Number(interval) } : {}),
+    ...(token ? { token } : {}),
+  })
     .then((r) => process.stdout.write(JSON.stringify(r, null, 2) + '\n'))
     .catch((e: unknown) => {
       process.stderr.write(`poll-latency: ${(e as Error).message}\n`);

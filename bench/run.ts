@@ -79,7 +79,11 @@ async function main(): Promise<void> {
     { name: 'PostgreSQL', make: () => postgresSource(pg!), ...(pg ? {} : { skip: 'set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL' }) },
     { name: 'MariaDB', make: () => mariadbSource(maria!), ...(maria ? {} : { skip: 'set TEST_MARIADB_URL or FHIR_BRIDGE_MARIADB_URL' }) },
     { name: `SQLite ×${copies}`, make: () => sqliteSource(copies) },
-    { name: `PostgreSQL ×${copies}`, make: () => postgresSource(pg!, copies), ...(pg ? {} : { skip: 'set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL' }) },
+    {
+      name: `PostgreSQL ×${copies}`,
+      make: () => postgresSource(pg!, copies),
+      ...(pg ? {} : { skip: 'set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL' }),
+    },
   ];
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const rows: Array<Array<string | number>> = [];
@@ -112,7 +116,8 @@ async function main(): Promise<void> {
     }
   }
   process.stdout.write(
-    table(['source', 'rows', 'resources', 'time', 'rows/s', 'resources/s', 'peak RSS'], rows, [false, true, true, true, true, true, true]) + '\n',
+    table(['source', 'rows', 'resources', 'time', 'rows/s', 'resources/s', 'peak RSS'], rows, [false, true, true, true, true, true, true]) +
+      '\n',
   );
 }
 

@@ -58,7 +58,11 @@ export async function sqliteSource(copies = 1): Promise<BenchSource> {
   const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-'));
   const file = await connectorIn(dir, { name: 'bench-sqlite', kind: 'sqlite', path: join(dir, 'synthea.db') });
   await load(file, copies);
-  return { label: copies > 1 ? `SQLite ×${copies}` : 'SQLite', connectorFile: file, dispose: () => rm(dir, { recursive: true, force: true }) };
+  return {
+    label: copies > 1 ? `SQLite ×${copies}` : 'SQLite',
+    connectorFile: file,
+    dispose: () => rm(dir, { recursive: true, force: true }),
+  };
 }
 
 /** What differs between the server-backed sources: the knex client and how a private namespace is made. */

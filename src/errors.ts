@@ -47,7 +47,11 @@ export class MappingError extends FhirBridgeError {
   /** The bare message, without the location prefix */
   readonly detail: string;
   constructor(detail: string, location?: SourceLocation, options: { cause?: unknown } = {}) {
-    super(location ? `${formatLocation(location)}: ${detail}${formatIncludedFrom(location)}` : detail, { issueCode: 'invalid', status: 400, ...options });
+    super(location ? `${formatLocation(location)}: ${detail}${formatIncludedFrom(location)}` : detail, {
+      issueCode: 'invalid',
+      status: 400,
+      ...options,
+    });
     this.location = location;
     this.detail = detail;
   }

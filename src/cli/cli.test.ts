@@ -58,7 +58,10 @@ describe('fhir-bridge export', () => {
       let lines = 0;
       for (const f of summary.output.filter((o) => o.type === type)) {
         const text = await readFile(join(out, f.file), 'utf8');
-        const parsed = text.trim().split('\n').map((l) => JSON.parse(l) as { resourceType: string });
+        const parsed = text
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { resourceType: string });
         expect(parsed.every((r) => r.resourceType === type)).toBe(true);
         lines += parsed.length;
       }
@@ -80,14 +83,18 @@ describe('fhir-bridge export', () => {
   });
 
   it('exports one patient with --patient', async () => {
-    const all = JSON.parse(await readFile(join(tmp, 'export-all', 'Patient.000001.ndjson'), 'utf8').then((t) => t.split('\n')[0]!)) as { id: string };
+    const all = JSON.parse(await readFile(join(tmp, 'export-all', 'Patient.000001.ndjson'), 'utf8').then((t) => t.split('\n')[0]!)) as {
+      id: string;
+    };
     const out = join(tmp, 'export-one');
     const { code } = await run('export', '--out', out, '--patient', all.id, '--types', 'Patient,Encounter');
     expect(code).toBe(0);
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as SummaryFile;
     expect(summary.counts.Patient).toBe(1);
     const encounters = (await readFile(join(out, 'Encounter.000001.ndjson'), 'utf8')).trim().split('\n');
-    expect(encounters.every((l) => (JSON.parse(l) as { subject: { reference: string } }).subject.reference === `Patient/${all.id}`)).toBe(true);
+    expect(encounters.every((l) => (JSON.parse(l) as { subject: { reference: string } }).subject.reference === `Patient/${all.id}`)).toBe(
+      true,
+    );
   });
 
   it('exits 1 with a clear message for bad options', async () => {
@@ -165,8 +172,13 @@ describe('fhir-bridge validate', () => {
 
     // drop whichever index the loader made on claims_transactions(claimid)
     const db = new Database(database);
-    const indexes = db.prepare(`select name from sqlite_master where type = 'index' and tbl_name = 'claims_transactions'`).all() as Array<{ name: string }>;
-    const claimIndexes = indexes.filter((i) => (db.prepare(`pragma index_info('${i.name}')`).all() as Array<{ seqno: number; name: string }>)[0]?.name.toLowerCase() === 'claimid');
+    const indexes = db.prepare(`select name from sqlite_master where type = 'index' and tbl_name = 'claims_transactions'`).all() as Array<{
+      name: string;
+    }>;
+    const claimIndexes = indexes.filter(
+      (i) =>
+        (db.prepare(`pragma index_info('${i.name}')`).all() as Array<{ seqno: number; name: string }>)[0]?.name.toLowerCase() === 'claimid',
+    );
     expect(claimIndexes.length).toBeGreaterThan(0);
     for (const i of claimIndexes) db.exec(`drop index "${i.name}"`);
     db.close();
@@ -176,7 +188,11 @@ describe('fhir-bridge validate', () => {
     expect(unindexed.out).toMatch(/^ok: 1 mappings/);
     const warning = unindexed.err.split('\n').find((l) => l.startsWith('warning: '));
     expect(warning).toBeDefined();
-    expect(warning).toMatch(new RegExp(`^warning: ${mapping.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: child "lines" is fetched by claims_transactions\\.claimid, which has no index`));
+    expect(warning).toMatch(
+      new RegExp(
+        `^warning: ${mapping.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: child "lines" is fetched by claims_transactions\\.claimid, which has no index`,
+      ),
+    );
     expect(warning).toContain('CREATE INDEX claims_transactions_claimid_idx ON claims_transactions (claimid)');
   }, 120_000);
 
@@ -208,7 +224,10 @@ describe('fhir-bridge preview', () => {
   it('prints the first rows and the resources they become', async () => {
     const { code, out } = await run('preview', 'patient', '--limit', '2', '--json');
     expect(code).toBe(0);
-    const result = JSON.parse(out) as { mapping: string; items: Array<{ row: Record<string, unknown>; resources: Array<{ resourceType: string; id: string }> }> };
+    const result = JSON.parse(out) as {
+      mapping: string;
+      items: Array<{ row: Record<string, unknown>; resources: Array<{ resourceType: string; id: string }> }>;
+    };
     expect(result.mapping).toBe('patient');
     expect(result.items).toHaveLength(2);
     for (const item of result.items) {

@@ -40,7 +40,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--since <instant>', 'only rows changed after this instant (mappings with a lastUpdated column)')
     .option('--max-per-file <n>', 'resources per file before the next part starts', '100000')
     .option('--gzip', 'gzip the files (.ndjson.gz)')
-    .option('-p, --patient <id...>', "only these patients (source patient ids; repeatable or comma-separated)")
+    .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
     .option('--concurrency <n>', 'mappings exported at the same time')
     .action(async (opts: Record<string, unknown>) => {
@@ -65,7 +65,9 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .addOption(connectorOption())
     .option('-n, --limit <n>', 'rows', '5')
     .option('--json', 'print JSON instead of annotated text')
-    .action(async (target: string, opts: { connector?: string; limit?: string; json?: boolean }) => done(await previewCommand(target, opts, io())));
+    .action(async (target: string, opts: { connector?: string; limit?: string; json?: boolean }) =>
+      done(await previewCommand(target, opts, io())),
+    );
 
   program
     .command('test')

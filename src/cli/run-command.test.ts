@@ -13,7 +13,9 @@ describe('runCommand', () => {
     expect(await runCommand(io, async () => Promise.reject(new UsageError('--limit "x": expected a whole number ≥ 1')))).toBe(1);
     expect(io.stderr).toEqual(['error: --limit "x": expected a whole number ≥ 1']);
     const cancelled = memoryIo();
-    expect(await runCommand(cancelled, async () => Promise.reject(Object.assign(new Error('cancelled'), { name: 'AbortError' })))).toBe(130);
+    expect(await runCommand(cancelled, async () => Promise.reject(Object.assign(new Error('cancelled'), { name: 'AbortError' })))).toBe(
+      130,
+    );
     expect(cancelled.stderr).toEqual(['cancelled']);
   });
 

@@ -20,7 +20,11 @@ function fails(text: string, env: Record<string, string> = {}, file = FILE): Con
 
 describe('parseConnectorConfig', () => {
   it('fills ${VAR} and ${VAR:-default} from the environment', () => {
-    const text = ['kind: postgres', 'connection: postgres://app:${DB_PASSWORD}@${DB_HOST:-localhost}:5432/${DB_NAME:-ehr}', 'name: ehr'].join('\n');
+    const text = [
+      'kind: postgres',
+      'connection: postgres://app:${DB_PASSWORD}@${DB_HOST:-localhost}:5432/${DB_NAME:-ehr}',
+      'name: ehr',
+    ].join('\n');
     const config = parseConnectorConfig(text, FILE, { DB_PASSWORD: 's3cret', DB_NAME: 'prod' });
     expect(config.connection).toBe('postgres://app:s3cret@localhost:5432/prod');
     expect(config.name).toBe('ehr');
@@ -78,7 +82,10 @@ describe('redactConnection', () => {
   it('never shows a password', () => {
     const text = redactConnection({ kind: 'postgres', connection: 'postgres://app:s3cret@db.example:5432/ehr?sslmode=require' });
     expect(text).toBe('postgres://app@db.example:5432/ehr');
-    const obj = redactConnection({ kind: 'mysql', connection: { host: 'db', port: 3306, user: 'app', password: 's3cret', database: 'ehr' } });
+    const obj = redactConnection({
+      kind: 'mysql',
+      connection: { host: 'db', port: 3306, user: 'app', password: 's3cret', database: 'ehr' },
+    });
     expect(obj).toBe('mysql://app@db:3306/ehr');
     expect(obj).not.toContain('s3cret');
   });
@@ -111,7 +118,9 @@ describe('loadConnectorConfig', () => {
     const file = path.join(dir, 'inc.yaml');
     const config = parseConnectorConfig('kind: csv\npath: .\ngroups: { $include: _groups.yaml#groups }\n', file, {});
     expect(config.groups).toEqual({ panel: { name: 'Panel', sql: 'SELECT PATIENT FROM conditions' } });
-    expect(parseConnectorConfig('kind: csv\npath: .\ngroups: { $include: _groups.yaml#groups }\n', file, { PANEL_TABLE: 'dx' }).groups).toMatchObject({ panel: { sql: 'SELECT PATIENT FROM dx' } });
+    expect(
+      parseConnectorConfig('kind: csv\npath: .\ngroups: { $include: _groups.yaml#groups }\n', file, { PANEL_TABLE: 'dx' }).groups,
+    ).toMatchObject({ panel: { sql: 'SELECT PATIENT FROM dx' } });
   });
 
   it('an error inside a fragment names the fragment file:line:column and the connector that included it', async () => {
@@ -146,7 +155,9 @@ describe('loadConnectorConfig', () => {
     const folder = path.dirname(defaultConnectorFile());
     const sqlite = await loadConnectorConfig(defaultConnectorFile(), {});
     expect(sqlite).toMatchObject({ kind: 'sqlite', sample: 'synthea', path: path.resolve(folder, '../.fhir-bridge/synthea.sqlite') });
-    expect((await loadConnectorConfig(path.join(folder, 'synthea-csv.yaml'), {})).path).toBe(path.resolve(folder, '../samples/synthea-11pt/csv'));
+    expect((await loadConnectorConfig(path.join(folder, 'synthea-csv.yaml'), {})).path).toBe(
+      path.resolve(folder, '../samples/synthea-11pt/csv'),
+    );
     const pg = await loadConnectorConfig(path.join(folder, 'synthea-postgres.yaml'), { FHIR_BRIDGE_POSTGRES_URL: 'postgres://u:p@h/d' });
     expect(pg.connection).toBe('postgres://u:p@h/d');
     const maria = await loadConnectorConfig(path.join(folder, 'synthea-mariadb.yaml'), {});

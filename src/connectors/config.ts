@@ -39,7 +39,8 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     check: (node, at) => {
       scalarString(node, at);
       const v = String((node as Scalar).value);
-      if (normaliseDelimiter(v).length !== 1) throw new ConfigError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
+      if (normaliseDelimiter(v).length !== 1)
+        throw new ConfigError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
     },
   },
   files: { expect: 'a map of table name to file name', check: mapOf(scalarString) },
@@ -113,22 +114,38 @@ const INCLUDE_RE = /^([^#]+)#([A-Za-z0-9_.-]+)$/;
  * same fragment files as mappings use: `_<name>.yaml` holding `fragments:`), recording where each pulled-in
  * node was written. Connectors take no `$with`: what they share (groups) has no parameters.
  */
-function expandIncludes(doc: Document, file: string, locAt: (offset: number) => SourceLocation, origins: WeakMap<Node, (offset: number) => SourceLocation>, stack: string[]): void {
+function expandIncludes(
+  doc: Document,
+  file: string,
+  locAt: (offset: number) => SourceLocation,
+  origins: WeakMap<Node, (offset: number) => SourceLocation>,
+  stack: string[],
+): void {
   const at = (node: Node | null | undefined) => ((node && origins.get(node)) || locAt)(node?.range?.[0] ?? 0);
   visit(doc, {
     Map(_key, node) {
       const pair = node.items.find((p) => isScalar(p.key) && p.key.value === '$include');
       if (!pair) return undefined;
       const where = at(pair.key as Node);
-      if (node.items.length > 1) throw new ConfigError('$include stands alone in its map (a connector file takes no $with or keys beside it)', where);
+      if (node.items.length > 1)
+        throw new ConfigError('$include stands alone in its map (a connector file takes no $with or keys beside it)', where);
       const ref = pair.value;
       const m = isScalar(ref) && typeof ref.value === 'string' ? INCLUDE_RE.exec(ref.value.trim()) : null;
-      if (!m) throw new ConfigError('$include: expected "<fragment file>#<name>", e.g. "_synthea-groups.yaml#groups" (the file relative to this one)', at(ref as Node));
+      if (!m)
+        throw new ConfigError(
+          '$include: expected "<fragment file>#<name>", e.g. "_synthea-groups.yaml#groups" (the file relative to this one)',
+          at(ref as Node),
+        );
       const from = origins.get(pair.key as Node) ? where.file : file;
       const fragmentFile = path.resolve(path.dirname(from), m[1]!);
-      if (!path.basename(fragmentFile).startsWith('_')) throw new ConfigError(`$include: ${fragmentFile} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`, at(ref as Node));
+      if (!path.basename(fragmentFile).startsWith('_'))
+        throw new ConfigError(
+          `$include: ${fragmentFile} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`,
+          at(ref as Node),
+        );
       const key = `${fragmentFile}#${m[2]}`;
-      if (stack.includes(key)) throw new ConfigError(`$include cycle: ${[...stack, key].map((k) => path.basename(k)).join(' → ')}`, at(ref as Node));
+      if (stack.includes(key))
+        throw new ConfigError(`$include cycle: ${[...stack, key].map((k) => path.basename(k)).join(' → ')}`, at(ref as Node));
       const fragment = loadFragment(fragmentFile, m[2]!, where, at(ref as Node));
       // Nested includes of the fragment, then record every node's file (and where it was included from).
       const inner = new Document(fragment.node);
@@ -141,7 +158,12 @@ function expandIncludes(doc: Document, file: string, locAt: (offset: number) => 
   });
 }
 
-function loadFragment(file: string, name: string, includedFrom: SourceLocation, refAt: SourceLocation): { node: Node; locAt: (offset: number) => SourceLocation } {
+function loadFragment(
+  file: string,
+  name: string,
+  includedFrom: SourceLocation,
+  refAt: SourceLocation,
+): { node: Node; locAt: (offset: number) => SourceLocation } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -157,8 +179,15 @@ function loadFragment(file: string, name: string, includedFrom: SourceLocation, 
   if (doc.errors.length > 0) throw new ConfigError(`invalid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, locAt(doc.errors[0]!.pos[0]));
   const root = doc.contents;
   const fragments = isMap(root) ? root.items.find((p) => isScalar(p.key) && p.key.value === 'fragments')?.value : undefined;
-  if (!isMap(root) || !isMap(fragments) || root.items.some((p) => !isScalar(p.key) || !['fragments', 'description'].includes(String(p.key.value)))) {
-    throw new ConfigError('a fragment file holds { fragments: { <name>: <value>, ... }, description? }', locAt((root as Node | null)?.range?.[0] ?? 0));
+  if (
+    !isMap(root) ||
+    !isMap(fragments) ||
+    root.items.some((p) => !isScalar(p.key) || !['fragments', 'description'].includes(String(p.key.value)))
+  ) {
+    throw new ConfigError(
+      'a fragment file holds { fragments: { <name>: <value>, ... }, description? }',
+      locAt((root as Node | null)?.range?.[0] ?? 0),
+    );
   }
   const pair = fragments.items.find((p) => isScalar(p.key) && String(p.key.value) === name);
   if (!pair) {
@@ -177,13 +206,16 @@ function normaliseDelimiter(d: string): string {
 
 /** Fills `${VAR}` and `${VAR:-default}`; `$${` is a literal `${`. */
 export function substituteEnv(text: string, env: NodeJS.ProcessEnv, onMissing: (name: string, index: number) => never): string {
-  return text.replace(/\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (whole, name: string, fallback: string | undefined, index: number) => {
-    if (whole.startsWith('$$')) return whole.slice(1);
-    const value = env[name];
-    if (value !== undefined && value !== '') return value;
-    if (fallback !== undefined) return fallback;
-    return onMissing(name, index);
-  });
+  return text.replace(
+    /\$?\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (whole, name: string, fallback: string | undefined, index: number) => {
+      if (whole.startsWith('$$')) return whole.slice(1);
+      const value = env[name];
+      if (value !== undefined && value !== '') return value;
+      if (fallback !== undefined) return fallback;
+      return onMissing(name, index);
+    },
+  );
 }
 
 /** Reads and checks a connector file. Throws ConfigError (file:line:column) for anything wrong in it. */
@@ -222,11 +254,16 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
   }
   // Nodes pulled in from fragment files are located in their own file.
   const origins = new WeakMap<Node, (offset: number) => SourceLocation>();
-  const nodeAt = (node: Node | null | undefined, offset = 0): SourceLocation => ((node && origins.get(node)) || locAt)((node?.range?.[0] ?? 0) + offset);
+  const nodeAt = (node: Node | null | undefined, offset = 0): SourceLocation =>
+    ((node && origins.get(node)) || locAt)((node?.range?.[0] ?? 0) + offset);
   const at = (node: Node | null | undefined): SourceLocation => nodeAt(node);
   expandIncludes(doc, file, locAt, origins, []);
   const root = doc.contents;
-  if (!isMap(root)) throw new ConfigError(`a connector file must be a map of settings (name, kind, connection, ...), got ${describe(root as Node)}`, at(root as Node));
+  if (!isMap(root))
+    throw new ConfigError(
+      `a connector file must be a map of settings (name, kind, connection, ...), got ${describe(root as Node)}`,
+      at(root as Node),
+    );
 
   // Placeholders are filled in the tree, so an error points at the scalar that holds the bad placeholder.
   visit(doc, {
@@ -279,7 +316,8 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
     const filename = descriptor.pathFromConnection(raw.connection);
     if (filename !== undefined) config.path = filename === ':memory:' ? filename : path.resolve(dir, filename);
   }
-  if (descriptor.needs === 'path' && !config.path) throw new MappingError(`a ${kind} connector needs 'path' (${descriptor.pathHint ?? 'a file or folder'})`, at(root));
+  if (descriptor.needs === 'path' && !config.path)
+    throw new MappingError(`a ${kind} connector needs 'path' (${descriptor.pathHint ?? 'a file or folder'})`, at(root));
   if (descriptor.needs === 'connection' && config.connection === undefined)
     throw new MappingError(`a ${kind} connector needs 'connection' (a URL or a map of settings)`, at(root));
   if (typeof raw.delimiter === 'string') config.delimiter = normaliseDelimiter(raw.delimiter);

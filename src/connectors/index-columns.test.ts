@@ -84,7 +84,12 @@ describe('oracle indexedColumns (driver stand-in)', () => {
     const conn: OracleConnection = {
       async execute(sql, binds) {
         calls.push({ sql, binds });
-        return { rows: [{ index_name: 'PK_LINE', column_name: 'ID' }, { index_name: 'LINE_CLAIM', column_name: 'CLAIMID' }] };
+        return {
+          rows: [
+            { index_name: 'PK_LINE', column_name: 'ID' },
+            { index_name: 'LINE_CLAIM', column_name: 'CLAIMID' },
+          ],
+        };
       },
       async breakExecution() {},
       async close() {
@@ -108,7 +113,12 @@ describe('mssql indexedColumns (driver stand-in)', () => {
       input: (name: string, value: unknown) => void inputs.push([name, value]),
       query: async (sql: string) => {
         queries.push(sql);
-        return { recordset: [{ index_name: 'ix', column_name: 'ClaimId' }, { index_name: 'ix', column_name: 'Seq' }] };
+        return {
+          recordset: [
+            { index_name: 'ix', column_name: 'ClaimId' },
+            { index_name: 'ix', column_name: 'Seq' },
+          ],
+        };
       },
     };
     // the pool is private: stand in for the connected one

@@ -22,7 +22,8 @@ export async function openAdapter(config: ConnectorConfig): Promise<SourceAdapte
     return await descriptor.open(config);
   } catch (err) {
     const pkg = descriptor.driverPackage;
-    if (isMissingPackage(err, pkg)) throw new ConnectorError(`${config.name}: the ${config.kind} connector needs the '${pkg}' package: npm install ${pkg}`);
+    if (isMissingPackage(err, pkg))
+      throw new ConnectorError(`${config.name}: the ${config.kind} connector needs the '${pkg}' package: npm install ${pkg}`);
     throw err;
   }
 }

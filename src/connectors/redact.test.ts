@@ -6,7 +6,10 @@ import { connectorFailure, redactText, secretsOf } from './redact.js';
 describe('secrets', () => {
   it('finds passwords in URLs (raw and decoded) and in nested settings', () => {
     expect(secretsOf('postgres://app:p%40ss@db/ehr').sort()).toEqual(['p%40ss', 'p@ss']);
-    expect(secretsOf({ host: 'db', password: 'pw-one', options: { authentication: { token: 'tok-two' } } }).sort()).toEqual(['pw-one', 'tok-two']);
+    expect(secretsOf({ host: 'db', password: 'pw-one', options: { authentication: { token: 'tok-two' } } }).sort()).toEqual([
+      'pw-one',
+      'tok-two',
+    ]);
     expect(secretsOf('postgres://app@db/ehr')).toEqual([]);
     expect(secretsOf('postgres://app:p@db/ehr')).toEqual([]); // too short to blank out of messages
   });

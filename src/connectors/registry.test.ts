@@ -52,7 +52,8 @@ describe('dialect registry', () => {
     await import('./config.js');
     await import('./index.js');
     const { buildSelect } = await import('./sql-builder.js');
-    for (const name of ['postgres', 'mysql', 'mssql', 'oracle', 'sqlite', 'duckdb'] as const) buildSelect(name, { table: 't', where: [{ column: 'a', op: '=', value: 1 }] });
+    for (const name of ['postgres', 'mysql', 'mssql', 'oracle', 'sqlite', 'duckdb'] as const)
+      buildSelect(name, { table: 't', where: [{ column: 'a', op: '=', value: 1 }] });
     expect([...loaded]).toEqual([]);
   });
 
@@ -66,12 +67,16 @@ describe('dialect registry', () => {
     const { openAdapter } = await import('./index.js');
     const { dialect } = await import('./registry.js');
     // as Node reports an import of a package that is not installed
-    const notInstalled = Object.assign(new Error("Cannot find package '@duckdb/node-api' imported from /x/duckdb.js"), { code: 'ERR_MODULE_NOT_FOUND' });
+    const notInstalled = Object.assign(new Error("Cannot find package '@duckdb/node-api' imported from /x/duckdb.js"), {
+      code: 'ERR_MODULE_NOT_FOUND',
+    });
     const open = vi.spyOn(dialect('duckdb'), 'open').mockRejectedValueOnce(notInstalled);
     const err = await openAdapter(config('duckdb', { path: '/x' })).catch((e: unknown) => e);
     expect(open).toHaveBeenCalledOnce();
     expect(err).toBeInstanceOf(ConnectorError);
-    expect((err as Error).message).toBe("c-duckdb: the duckdb connector needs the '@duckdb/node-api' package: npm install @duckdb/node-api");
+    expect((err as Error).message).toBe(
+      "c-duckdb: the duckdb connector needs the '@duckdb/node-api' package: npm install @duckdb/node-api",
+    );
   });
 
   it('holds one descriptor per exported name, with aliases that name nothing else', async () => {

@@ -22,7 +22,8 @@ describe('buildSelect', () => {
   });
 
   it('mysql and sqlite: backticks and ? placeholders', () => {
-    const expected = 'select * from `Observations` where `PATIENT` in (?, ?) and `Value` is not null and `date` >= ? order by `DATE` desc, `code` asc limit ?';
+    const expected =
+      'select * from `Observations` where `PATIENT` in (?, ?) and `Value` is not null and `date` >= ? order by `DATE` desc, `code` asc limit ?';
     expect(buildSelect('mysql', children).sql).toBe(expected);
     expect(buildSelect('sqlite', children).sql).toBe(expected);
   });
@@ -37,7 +38,9 @@ describe('buildSelect', () => {
 
   it('oracle: upper-cased quoted identifiers (so reserved words like DATE work), :n placeholders, ROWNUM', () => {
     const built = buildSelect('oracle', children);
-    expect(built.sql).toContain('from "OBSERVATIONS" where "PATIENT" in (:1, :2) and "VALUE" is not null and "DATE" >= :3 order by "DATE" desc, "CODE" asc');
+    expect(built.sql).toContain(
+      'from "OBSERVATIONS" where "PATIENT" in (:1, :2) and "VALUE" is not null and "DATE" >= :3 order by "DATE" desc, "CODE" asc',
+    );
     expect(built.sql).toMatch(/rownum <= :4/);
     expect(built.bindings).toEqual(['p1', 'p2', '2020-01-01', 10]);
   });
@@ -64,10 +67,18 @@ describe('buildSelect', () => {
   });
 
   it('turns comparisons with null into IS [NOT] NULL and an empty IN into no rows', () => {
-    expect(buildSelect('postgres', { table: 't', where: [{ column: 'a', op: '=', value: null }, { column: 'b', op: '!=', value: null }] }).sql).toBe(
-      'select * from "t" where "a" is null and "b" is not null',
+    expect(
+      buildSelect('postgres', {
+        table: 't',
+        where: [
+          { column: 'a', op: '=', value: null },
+          { column: 'b', op: '!=', value: null },
+        ],
+      }).sql,
+    ).toBe('select * from "t" where "a" is null and "b" is not null');
+    expect(buildSelect('postgres', { table: 't', where: [{ column: 'a', op: 'in', value: [] }] }).sql).toBe(
+      'select * from "t" where 1 = 0',
     );
-    expect(buildSelect('postgres', { table: 't', where: [{ column: 'a', op: 'in', value: [] }] }).sql).toBe('select * from "t" where 1 = 0');
   });
 
   it('rejects an IN filter without a list, and a query with neither table nor sql', () => {

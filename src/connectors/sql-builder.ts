@@ -51,7 +51,8 @@ export function sqlFor(query: Pick<SourceQuery, 'sql'>, name: Dialect): string |
   if (sql === undefined) return undefined;
   if (typeof sql === 'string') return sql;
   const variants = sql as Record<string, string | undefined>;
-  for (const variant of [name, ...(dialect(name).sqlFallback ?? []), 'default']) if (variants[variant] !== undefined) return variants[variant];
+  for (const variant of [name, ...(dialect(name).sqlFallback ?? []), 'default'])
+    if (variants[variant] !== undefined) return variants[variant];
   return undefined;
 }
 
@@ -138,7 +139,12 @@ export function buildSelect(dialect: SqlDialect, query: SourceQuery, options: { 
     return { sql: cleanSql(sql), bindings: [] };
 
   const qb = query.table
-    ? k.select('*').from(query.table.split('.').map((p) => foldIdentifier(dialect, p)).join('.'))
+    ? k.select('*').from(
+        query.table
+          .split('.')
+          .map((p) => foldIdentifier(dialect, p))
+          .join('.'),
+      )
     : k.select('*').from(k.raw(`(${cleanSql(sql!)}) src`));
   for (const filter of where) applyFilter(dialect, qb, filter);
   if (options.noRows) qb.whereRaw('1 = 0');

@@ -76,7 +76,10 @@ describe('missingRequiredElements', () => {
     expect(missing).not.toContain('Coverage.meta.lastUpdated'); // children only count when the parent is there
   });
   it('counts a primitive present only through its extension', () => {
-    const missing = missingRequiredElements({ resourceType: 'Patient', _gender: { extension: [{ url: 'x', valueCode: 'y' }] } }, 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient');
+    const missing = missingRequiredElements(
+      { resourceType: 'Patient', _gender: { extension: [{ url: 'x', valueCode: 'y' }] } },
+      'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient',
+    );
     expect(missing).not.toContain('Patient.gender');
     expect(missing).toContain('Patient.name');
   });

@@ -55,7 +55,8 @@ export class FhirSchemaValidator {
 }
 
 function toViolation(e: ErrorObject): SchemaViolation {
-  const extra = e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
+  const extra =
+    e.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
   return { path: e.instancePath || '/', message: `${e.message ?? e.keyword}${extra}` };
 }
 

@@ -50,10 +50,13 @@ export function parseGroups(raw: Record<string, unknown> | undefined, file = 'co
     const def = value as Record<string, unknown>;
     if (typeof def !== 'object' || def === null) throw new GroupConfigError(`${where}: must be a map with name and sql or table`);
     const known = new Set(['name', 'description', 'sql', 'table', 'column', 'where']);
-    for (const key of Object.keys(def)) if (!known.has(key)) throw new GroupConfigError(`${where}: unknown key "${key}" (expected ${[...known].join(', ')})`);
+    for (const key of Object.keys(def))
+      if (!known.has(key)) throw new GroupConfigError(`${where}: unknown key "${key}" (expected ${[...known].join(', ')})`);
     if (typeof def.name !== 'string' || !def.name) throw new GroupConfigError(`${where}: "name" is required`);
-    if ((def.sql === undefined) === (def.table === undefined)) throw new GroupConfigError(`${where}: give exactly one of "sql" and "table"`);
-    if (def.table !== undefined && typeof def.column !== 'string') throw new GroupConfigError(`${where}: a roster "table" needs "column" (the patient key column)`);
+    if ((def.sql === undefined) === (def.table === undefined))
+      throw new GroupConfigError(`${where}: give exactly one of "sql" and "table"`);
+    if (def.table !== undefined && typeof def.column !== 'string')
+      throw new GroupConfigError(`${where}: a roster "table" needs "column" (the patient key column)`);
     if (def.column !== undefined && typeof def.column !== 'string') throw new GroupConfigError(`${where}: "column" must be a column name`);
     const query: SourceQuery = def.sql !== undefined ? { sql: def.sql as SourceQuery['sql'] } : { table: String(def.table) };
     if (def.where !== undefined) query.where = parseWhere(def.where, where);
@@ -67,11 +70,13 @@ export function parseGroups(raw: Record<string, unknown> | undefined, file = 'co
 function parseWhere(raw: unknown, where: string): Filter[] {
   if (Array.isArray(raw)) {
     return raw.map((f: Filter, i) => {
-      if (typeof f?.column !== 'string' || typeof f.op !== 'string') throw new GroupConfigError(`${where}.where[${i}]: needs column and op`);
+      if (typeof f?.column !== 'string' || typeof f.op !== 'string')
+        throw new GroupConfigError(`${where}.where[${i}]: needs column and op`);
       return { ...f, column: f.column.toLowerCase() };
     });
   }
-  if (typeof raw !== 'object' || raw === null) throw new GroupConfigError(`${where}.where: must be a map { COLUMN: value } or a list of { column, op, value }`);
+  if (typeof raw !== 'object' || raw === null)
+    throw new GroupConfigError(`${where}.where: must be a map { COLUMN: value } or a list of { column, op, value }`);
   return Object.entries(raw).map(([column, value]): Filter => {
     const c = column.toLowerCase();
     if (value === null) return { column: c, op: 'is null' };
@@ -164,7 +169,11 @@ export class GroupDirectory {
       return true;
     });
     const entry = await Promise.all(
-      ids.map(async (id) => ({ fullUrl: `${fhirBase}/Group/${id}`, resource: await this.resource(id), search: { mode: 'match' as const } })),
+      ids.map(async (id) => ({
+        fullUrl: `${fhirBase}/Group/${id}`,
+        resource: await this.resource(id),
+        search: { mode: 'match' as const },
+      })),
     );
     return { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
   }
@@ -173,7 +182,9 @@ export class GroupDirectory {
 function onlyColumn(row: Record<string, unknown>, def: GroupDefinition): string {
   const cols = Object.keys(row);
   if (cols.length !== 1) {
-    throw new GroupConfigError(`groups.${def.id}: the SQL returns ${cols.length} columns (${cols.join(', ')}); add "column:" to say which holds the patient key`);
+    throw new GroupConfigError(
+      `groups.${def.id}: the SQL returns ${cols.length} columns (${cols.join(', ')}); add "column:" to say which holds the patient key`,
+    );
   }
   return cols[0]!;
 }

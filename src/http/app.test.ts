@@ -27,7 +27,12 @@ async function kickoff(s: Server, url: string, init: { method?: 'GET' | 'POST'; 
   return s.app.inject({
     method: init.method ?? 'GET',
     url,
-    headers: { accept: 'application/fhir+json', prefer: 'respond-async', ...(init.body ? { 'content-type': 'application/fhir+json' } : {}), ...init.headers },
+    headers: {
+      accept: 'application/fhir+json',
+      prefer: 'respond-async',
+      ...(init.body ? { 'content-type': 'application/fhir+json' } : {}),
+      ...init.headers,
+    },
     ...(init.body ? { payload: JSON.stringify(init.body) } : {}),
   });
 }
@@ -49,7 +54,12 @@ async function exportLines(s: Server, manifest: ExportManifest, type: string): P
   const out: Array<Record<string, unknown>> = [];
   for (const f of manifest.output.filter((o) => o.type === type)) {
     const res = await download(s, f.url);
-    out.push(...res.body.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>));
+    out.push(
+      ...res.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    );
   }
   return out;
 }
@@ -64,8 +74,15 @@ describe('$export server', () => {
     expect(schemaValidator().validate(cs)).toEqual([]);
     expect(cs.instantiates).toContain('http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data');
     expect(cs.rest[0].operation).toEqual([{ name: 'export', definition: 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export' }]);
-    const defs = cs.rest[0].resource.flatMap((r: { operation?: Array<{ definition: string }> }) => (r.operation ?? []).map((o) => o.definition));
-    expect(defs).toEqual(expect.arrayContaining(['http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export', 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export']));
+    const defs = cs.rest[0].resource.flatMap((r: { operation?: Array<{ definition: string }> }) =>
+      (r.operation ?? []).map((o) => o.definition),
+    );
+    expect(defs).toEqual(
+      expect.arrayContaining([
+        'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/group-export',
+        'http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export',
+      ]),
+    );
     expect(cs.rest[0].security).toBeUndefined();
     expect((await s.app.inject({ method: 'GET', url: '/fhir/.well-known/smart-configuration' })).statusCode).toBe(404);
   });
@@ -91,7 +108,12 @@ describe('$export server', () => {
     const file = await download(s, patientFile.url);
     expect(file.statusCode).toBe(200);
     expect(file.headers['content-type']).toBe('application/fhir+ndjson');
-    expect(file.body.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['p1', 'p2', 'p3']);
+    expect(
+      file.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['p1', 'p2', 'p3']);
     const gz = await download(s, patientFile.url, { 'accept-encoding': 'gzip, deflate' });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.rawPayload).toString('utf8')).toBe(file.body);
@@ -104,7 +126,12 @@ describe('$export server', () => {
     expect(manifest.output[0]!.url).toMatch(/\.ndjson\.gz$/);
     const plain = await download(s, manifest.output[0]!.url, { 'accept-encoding': 'identity' });
     expect(plain.headers['content-encoding']).toBeUndefined();
-    expect(plain.body.trim().split('\n').map((l) => JSON.parse(l).id)).toEqual(['p1', 'p2', 'p3']);
+    expect(
+      plain.body
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).id),
+    ).toEqual(['p1', 'p2', 'p3']);
     const gz = await download(s, manifest.output[0]!.url, { 'accept-encoding': 'gzip;q=1' });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(gz.rawPayload).toString('utf8')).toBe(plain.body);
@@ -118,12 +145,17 @@ describe('$export server', () => {
     expect(strict.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported' }] });
     expect(strict.json().issue[0].diagnostics).toContain('Practitioner');
 
-    const lenient = await kickoff(s, '/fhir/Patient/$export?_type=Patient,Practitioner', { headers: { prefer: 'respond-async, handling=lenient' } });
+    const lenient = await kickoff(s, '/fhir/Patient/$export?_type=Patient,Practitioner', {
+      headers: { prefer: 'respond-async, handling=lenient' },
+    });
     expect(lenient.statusCode).toBe(202);
     const manifest = (await finish(s, lenient.headers['content-location'] as string)).json() as ExportManifest;
     expect(manifest.output.map((o) => o.type)).toEqual(['Patient']);
     expect(manifest.error).toHaveLength(1);
-    const errors = (await download(s, manifest.error[0]!.url)).body.trim().split('\n').map((l) => JSON.parse(l));
+    const errors = (await download(s, manifest.error[0]!.url)).body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(errors).toHaveLength(1);
     expect(errors[0].issue[0].diagnostics).toContain('Practitioner');
     expect(schemaValidator().validate(errors[0])).toEqual([]);
@@ -156,7 +188,10 @@ describe('$export server', () => {
 
   it('takes patient from a POST Parameters body; unknown patients and non-members are errors', async () => {
     const s = await start();
-    const params = (...ids: string[]) => ({ resourceType: 'Parameters', parameter: ids.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } })) });
+    const params = (...ids: string[]) => ({
+      resourceType: 'Parameters',
+      parameter: ids.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } })),
+    });
     const ok = await kickoff(s, '/fhir/Patient/$export', { method: 'POST', body: params('p2') });
     expect(ok.statusCode).toBe(202);
     const manifest = (await finish(s, ok.headers['content-location'] as string)).json() as ExportManifest;
@@ -173,7 +208,13 @@ describe('$export server', () => {
 
   it('rejects bad parameters with a 400 OperationOutcome', async () => {
     const s = await start();
-    for (const q of ['_since=2020-01-01', '_type=Bogus', '_outputFormat=application/json', '_type=MedicationRequest', '_typeFilter=Observation%3Fvalue%3D1']) {
+    for (const q of [
+      '_since=2020-01-01',
+      '_type=Bogus',
+      '_outputFormat=application/json',
+      '_type=MedicationRequest',
+      '_typeFilter=Observation%3Fvalue%3D1',
+    ]) {
       const res = await kickoff(s, `/fhir/$export?${q}`);
       expect(res.statusCode, q).toBe(400);
       expect(res.json().resourceType, q).toBe('OperationOutcome');
@@ -296,7 +337,15 @@ describe('$export server', () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'fhir-bridge-export-'));
     const store = new SqliteJobStore(join(dataDir, 'jobs.sqlite'));
     await store.init();
-    const job = await store.create({ id: 'stuck', clientId: null, level: 'system', requestUrl: 'http://h/fhir/$export', baseUrl: 'http://h', params: { outputFormat: 'application/fhir+ndjson', types: ['Patient'] }, ignored: [] });
+    const job = await store.create({
+      id: 'stuck',
+      clientId: null,
+      level: 'system',
+      requestUrl: 'http://h/fhir/$export',
+      baseUrl: 'http://h',
+      params: { outputFormat: 'application/fhir+ndjson', types: ['Patient'] },
+      ignored: [],
+    });
     await store.start(job.id, new Date().toISOString());
     await store.requeue(job.id);
     await store.start(job.id, new Date().toISOString()); // two runs already started, the process died in each

@@ -82,9 +82,18 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
   const { store, source } = options;
   const open = options.auth.mode === 'open';
   const auth = options.auth.mode === 'smart' ? options.auth : undefined;
-  const tokens = auth ? new AccessTokens({ ...(auth.tokenSecret ? { secret: auth.tokenSecret } : {}), ...(auth.tokenLifetimeSeconds ? { lifetimeSeconds: auth.tokenLifetimeSeconds } : {}) }) : undefined;
+  const tokens = auth
+    ? new AccessTokens({
+        ...(auth.tokenSecret ? { secret: auth.tokenSecret } : {}),
+        ...(auth.tokenLifetimeSeconds ? { lifetimeSeconds: auth.tokenLifetimeSeconds } : {}),
+      })
+    : undefined;
   const retryAfter = String(options.retryAfterSeconds ?? 2);
-  const groups = new GroupDirectory(options.groups ?? parseGroups(source.config?.groups, source.config?.file), source.adapter, source.mappings);
+  const groups = new GroupDirectory(
+    options.groups ?? parseGroups(source.config?.groups, source.config?.file),
+    source.adapter,
+    source.mappings,
+  );
 
   await store.init();
   const runner = new JobRunner({
@@ -121,24 +130,50 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     }
     const status = (err as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500) {
-      return reply.code(status).type(FHIR_JSON).send(operationOutcome('error', 'invalid', (err as Error).message));
+      return reply
+        .code(status)
+        .type(FHIR_JSON)
+        .send(operationOutcome('error', 'invalid', (err as Error).message));
     }
     request.log.error({ err }, 'unexpected error');
-    return reply.code(500).type(FHIR_JSON).send(operationOutcome('fatal', 'exception', 'internal server error'));
+    return reply
+      .code(500)
+      .type(FHIR_JSON)
+      .send(operationOutcome('fatal', 'exception', 'internal server error'));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type(FHIR_JSON).send(operationOutcome('error', 'not-found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server`));
+    reply
+      .code(404)
+      .type(FHIR_JSON)
+      .send(operationOutcome('error', 'not-found', `${request.method} ${request.url.split('?')[0]} is not an endpoint of this server`));
   });
 
   // The plugins share these through their options (no decorators): one context, one runner, one store.
   const context = requestContext({ ...(options.baseUrl ? { baseUrl: options.baseUrl } : {}), ...(tokens ? { tokens } : {}), store });
   const { mappings, adapter } = source;
-  await app.register(discoveryRoutes, { context, open, resourceTypes: mappings.resourceTypes, version: packageVersion(), startedAt: new Date().toISOString() });
+  await app.register(discoveryRoutes, {
+    context,
+    open,
+    resourceTypes: mappings.resourceTypes,
+    version: packageVersion(),
+    startedAt: new Date().toISOString(),
+  });
   await app.register(tokenRoutes, {
     context,
-    ...(auth && tokens ? { smart: { clients: auth.clients, tokens, jwks: auth.jwksFetcher ?? new JwksFetcher(), replay: new ReplayCache() } } : {}),
+    ...(auth && tokens
+      ? { smart: { clients: auth.clients, tokens, jwks: auth.jwksFetcher ?? new JwksFetcher(), replay: new ReplayCache() } }
+      : {}),
   });
-  await app.register(kickoffRoutes, { context, store, runner, groups, adapter, mappings, knownTypes: schemaValidator().resourceTypes, retryAfter });
+  await app.register(kickoffRoutes, {
+    context,
+    store,
+    runner,
+    groups,
+    adapter,
+    mappings,
+    knownTypes: schemaValidator().resourceTypes,
+    retryAfter,
+  });
   await app.register(statusRoutes, { context, store, runner, retryAfter, minPollMs: options.minPollIntervalMs ?? 500 });
   await app.register(fileRoutes, { context, runner });
   await app.register(groupRoutes, { context, groups });

@@ -5,7 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { ClientRegistry } from './auth/client-registry.js';
-import { makeTestClient, signAssertion, tokenRequestBody, type AssertionOverrides, type TestClient } from '../../test/support/test-clients.js';
+import {
+  makeTestClient,
+  signAssertion,
+  tokenRequestBody,
+  type AssertionOverrides,
+  type TestClient,
+} from '../../test/support/test-clients.js';
 import { fakeServer } from '../../test/support/test-server.js';
 import type { ExportManifest } from '../jobs/types.js';
 
@@ -26,7 +32,9 @@ beforeAll(async () => {
   narrow = await makeTestClient('patients-only', 'ES384');
   jwksServer = createServer((_req, res) => {
     jwksHits++;
-    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=600' }).end(JSON.stringify({ keys: [es.publicJwk] }));
+    res
+      .writeHead(200, { 'content-type': 'application/json', 'cache-control': 'max-age=600' })
+      .end(JSON.stringify({ keys: [es.publicJwk] }));
   });
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
   const jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
@@ -81,7 +89,9 @@ describe('SMART backend services', () => {
     });
     expect(conf.scopes_supported).toEqual(expect.arrayContaining(['system/*.read', 'system/*.rs']));
     expect(conf.capabilities).toEqual(expect.arrayContaining(['client-confidential-asymmetric', 'permission-v2']));
-    const cs = (await (await fetch(`${base}/fhir/metadata`)).json()) as { rest: Array<{ security: { extension: Array<{ extension: Array<{ valueUri: string }> }> } }> };
+    const cs = (await (await fetch(`${base}/fhir/metadata`)).json()) as {
+      rest: Array<{ security: { extension: Array<{ extension: Array<{ valueUri: string }> }> } }>;
+    };
     expect(schemaValidator().validate(cs)).toEqual([]);
     expect(cs.rest[0]!.security.extension[0]!.extension[0]!.valueUri).toBe(tokenUrl);
   });

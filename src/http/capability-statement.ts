@@ -37,7 +37,8 @@ export function capabilityStatement(input: CapabilityInput): CapabilityStatement
   const rest: CapabilityStatement['rest'] = [
     {
       mode: 'server',
-      documentation: 'Bulk Data Access IG 2.0.0 $export over data mapped by fhir-bridge. Supported kick-off parameters: _outputFormat, _since, _type, _elements, patient (POST), _typeFilter (the subset documented in the fhir-bridge README), includeAssociatedData (LatestProvenanceResources, RelevantProvenanceResources).',
+      documentation:
+        'Bulk Data Access IG 2.0.0 $export over data mapped by fhir-bridge. Supported kick-off parameters: _outputFormat, _since, _type, _elements, patient (POST), _typeFilter (the subset documented in the fhir-bridge README), includeAssociatedData (LatestProvenanceResources, RelevantProvenanceResources).',
       resource: resources,
       operation: [{ name: 'export', definition: `${OPERATION}/export` }],
     },

@@ -26,7 +26,12 @@ describe.skipIf('skip' in db)('bulk export end to end (PostgreSQL)', () => {
     dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-e2e-pg-'));
     const config = database.config({ name: 'e2e-postgres' });
     await loadSample(config);
-    const connector = await writeConnectorFile(dir, { name: 'e2e-postgres', kind: 'postgres', connection: database.url, options: config.options });
+    const connector = await writeConnectorFile(dir, {
+      name: 'e2e-postgres',
+      kind: 'postgres',
+      connection: database.url,
+      options: config.options,
+    });
     source = await openSource(connector);
     server = await buildServer({
       source,
@@ -58,7 +63,9 @@ describe.skipIf('skip' in db)('bulk export end to end (PostgreSQL)', () => {
   }, 300_000);
 
   it('Patient level: compartment only', async () => {
-    const run = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Patient,Condition,Practitioner`, { headers: { prefer: 'respond-async, handling=lenient' } });
+    const run = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Patient,Condition,Practitioner`, {
+      headers: { prefer: 'respond-async, handling=lenient' },
+    });
     expect(run.violations).toEqual([]);
     expect(Object.keys(run.resources).sort()).toEqual(['Condition', 'Patient']);
     expect(run.errors.map((e) => JSON.stringify(e))).toEqual([expect.stringContaining('Practitioner')]);

@@ -20,7 +20,12 @@ let client: TestClient;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-e2e-'));
-  const connector = await writeConnectorFile(dir, { name: 'e2e-sqlite', kind: 'sqlite', path: join(dir, 'synthea.sqlite'), sample: 'synthea' });
+  const connector = await writeConnectorFile(dir, {
+    name: 'e2e-sqlite',
+    kind: 'sqlite',
+    path: join(dir, 'synthea.sqlite'),
+    sample: 'synthea',
+  });
   source = await openSource(connector);
   client = await makeTestClient('e2e', 'ES384');
   server = await buildServer({
@@ -43,7 +48,11 @@ afterAll(async () => {
 
 async function token(): Promise<string> {
   const tokenUrl = `${base}/auth/token`;
-  const res = await fetch(tokenUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: tokenRequestBody(await signAssertion(client, tokenUrl), 'system/*.read') });
+  const res = await fetch(tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: tokenRequestBody(await signAssertion(client, tokenUrl), 'system/*.read'),
+  });
   expect(res.status).toBe(200);
   return ((await res.json()) as { access_token: string }).access_token;
 }
@@ -72,7 +81,10 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(all.resources.Organization).toBeUndefined();
     expect(all.resources.Patient).toHaveLength(11);
 
-    const filtered = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Condition&_typeFilter=${encodeURIComponent('Condition?code=444814009')}`, { token: t });
+    const filtered = await exportOverHttp(
+      `${base}/fhir/Patient/$export?_type=Condition&_typeFilter=${encodeURIComponent('Condition?code=444814009')}`,
+      { token: t },
+    );
     expect(Object.keys(filtered.resources)).toEqual(['Condition']);
     const codes = new Set(filtered.resources.Condition!.map((c) => (c.code as { coding: Array<{ code: string }> }).coding[0]!.code));
     expect([...codes]).toEqual(['444814009']);
@@ -84,13 +96,19 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(Object.values(since.manifest.extension ?? {})).toEqual([['Patient']]); // ...and the manifest says so
   }, 120_000);
 
-  it('Patient level with patient (POST): only that patient\'s compartment', async () => {
+  it("Patient level with patient (POST): only that patient's compartment", async () => {
     const t = await token();
     const id = systemPatients[0]!;
     const run = await exportOverHttp(`${base}/fhir/Patient/$export`, {
       token: t,
       method: 'POST',
-      body: { resourceType: 'Parameters', parameter: [{ name: '_type', valueString: 'Patient,Condition,Encounter' }, { name: 'patient', valueReference: { reference: `Patient/${id}` } }] },
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: '_type', valueString: 'Patient,Condition,Encounter' },
+          { name: 'patient', valueReference: { reference: `Patient/${id}` } },
+        ],
+      },
     });
     expect(run.violations).toEqual([]);
     expect(run.resources.Patient!.map((p) => p.id)).toEqual([id]);
@@ -99,7 +117,9 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
 
   it('includeAssociatedData adds the Provenance the mappings produce, even when _type leaves it out', async () => {
     const t = await token();
-    const run = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Encounter&includeAssociatedData=LatestProvenanceResources`, { token: t });
+    const run = await exportOverHttp(`${base}/fhir/Patient/$export?_type=Encounter&includeAssociatedData=LatestProvenanceResources`, {
+      token: t,
+    });
     expect(run.violations).toEqual([]);
     expect(Object.keys(run.resources).sort()).toEqual(['Encounter', 'Provenance']);
     const encounters = new Set(run.resources.Encounter!.map((e) => `Encounter/${String(e.id)}`));
@@ -118,7 +138,9 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(members.length).toBeGreaterThan(0);
     expect(members.length).toBeLessThan(11);
 
-    const run = await exportOverHttp(`${base}/fhir/Group/sinusitis/$export?_type=Patient,Condition,Observation&_elements=id,code,subject`, { token: t });
+    const run = await exportOverHttp(`${base}/fhir/Group/sinusitis/$export?_type=Patient,Condition,Observation&_elements=id,code,subject`, {
+      token: t,
+    });
     expect(run.violations).toEqual([]);
     expect(run.resources.Patient!.map((p) => String(p.id)).sort()).toEqual(members);
     for (const r of [...run.resources.Condition!, ...(run.resources.Observation ?? [])]) {

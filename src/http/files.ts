@@ -27,7 +27,8 @@ export const fileRoutes: FastifyPluginAsync<FileOptions> = async (app, { context
     const { id, file } = request.params as { id: string; file: string };
     const claims = await context.authenticate(request);
     const job = await context.visibleJob(request, id);
-    if (job.status !== 'completed' || !job.manifest) throw new HttpError(404, `export job ${id} has no files (status ${job.status})`, 'not-found');
+    if (job.status !== 'completed' || !job.manifest)
+      throw new HttpError(404, `export job ${id} has no files (status ${job.status})`, 'not-found');
     const entry = [...job.manifest.output, ...job.manifest.error].find((f) => f.url.endsWith(`/${encodeURIComponent(file)}`));
     if (!entry) throw new HttpError(404, `export job ${id} has no file ${file}`, 'not-found');
     if (claims && entry.type !== 'OperationOutcome' && !canExport(claims.scopes, entry.type)) {
@@ -48,7 +49,13 @@ export function acceptsGzip(header: string | undefined): boolean {
   });
 }
 
-export async function sendNdjsonFile(reply: FastifyReply, dir: string, fileName: string, acceptEncoding: string | undefined, onEnd: () => void): Promise<FastifyReply> {
+export async function sendNdjsonFile(
+  reply: FastifyReply,
+  dir: string,
+  fileName: string,
+  acceptEncoding: string | undefined,
+  onEnd: () => void,
+): Promise<FastifyReply> {
   const path = join(dir, fileName);
   try {
     await stat(path);

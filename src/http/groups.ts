@@ -17,7 +17,8 @@ export interface GroupOptions {
 export const groupRoutes: FastifyPluginAsync<GroupOptions> = async (app, { context, groups }) => {
   const authorizeType = async (request: FastifyRequest, type: string): Promise<void> => {
     const claims = await context.authenticate(request);
-    if (claims && !canExport(claims.scopes, type)) throw new HttpError(403, `the access token's scopes do not allow reading ${type}`, 'forbidden');
+    if (claims && !canExport(claims.scopes, type))
+      throw new HttpError(403, `the access token's scopes do not allow reading ${type}`, 'forbidden');
   };
 
   app.get('/fhir/Group', async (request, reply) => {

@@ -32,58 +32,80 @@ export interface KickoffOptions {
 export const kickoffRoutes: FastifyPluginAsync<KickoffOptions> = async (app, options) => {
   const { context, store, runner, groups, adapter, mappings, knownTypes, retryAfter } = options;
 
-  const kickoff = (level: ExportLevel) => async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
-    const claims = await context.authenticate(request);
-    const clientId = claims?.clientId ?? null;
-    if (claims) {
-      const active = await store.active(clientId);
-      if (active.length > 0) {
-        throw new HttpError(429, `an export of yours is still in progress (${active.map((j) => j.id).join(', ')}); wait for it or DELETE it first`, 'throttled', { 'Retry-After': retryAfter });
+  const kickoff =
+    (level: ExportLevel) =>
+    async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+      const claims = await context.authenticate(request);
+      const clientId = claims?.clientId ?? null;
+      if (claims) {
+        const active = await store.active(clientId);
+        if (active.length > 0) {
+          throw new HttpError(
+            429,
+            `an export of yours is still in progress (${active.map((j) => j.id).join(', ')}); wait for it or DELETE it first`,
+            'throttled',
+            { 'Retry-After': retryAfter },
+          );
+        }
       }
-    }
-    const lenient = isLenient(request.headers.prefer);
-    const problems = new ParameterProblems(lenient);
-    const raw = parseKickoffParams(
-      { method: request.method === 'POST' ? 'POST' : 'GET', query: request.query as Record<string, unknown>, body: request.body, level, lenient, knownTypes },
-      problems,
-    );
-    let group: { id: string; members: unknown[] } | undefined;
-    let groupId: string | undefined;
-    if (level === 'group') {
-      groupId = (request.params as { id: string }).id;
-      groups.definition(groupId);
-      group = { id: groupId, members: await groups.memberKeys(groupId) };
-    }
-    const resolved = await resolveKickoff(raw, {
-      level,
-      mappings,
-      adapter,
-      problems,
-      ...(claims ? { scopes: claims.scopes } : {}),
-      ...(group ? { group } : {}),
-    });
-    const b = context.base(request);
-    const requestUrl = request.method === 'POST' ? `${b}${request.url.split('?')[0]}` : `${b}${request.url}`;
-    const job = await store.create({
-      id: randomUUID(),
-      clientId,
-      level,
-      ...(groupId ? { groupId } : {}),
-      requestUrl,
-      baseUrl: b,
-      params: resolved.params,
-      ignored: problems.ignored,
-      ...(resolved.patientKeys ? { patientKeys: resolved.patientKeys } : {}),
-    });
-    runner.enqueue(job.id);
-    request.log.info({ job: job.id, client: clientId, level, types: resolved.params.types }, 'export kicked off');
-    const note = problems.ignored.length ? ` ${problems.ignored.length} parameter(s) ignored (handling=lenient); see the manifest's error file.` : '';
-    return reply
-      .code(202)
-      .header('Content-Location', `${b}/jobs/${job.id}`)
-      .type(FHIR_JSON)
-      .send(operationOutcome('information', 'informational', `export ${job.id} accepted; poll the Content-Location URL for its status.${note}`));
-  };
+      const lenient = isLenient(request.headers.prefer);
+      const problems = new ParameterProblems(lenient);
+      const raw = parseKickoffParams(
+        {
+          method: request.method === 'POST' ? 'POST' : 'GET',
+          query: request.query as Record<string, unknown>,
+          body: request.body,
+          level,
+          lenient,
+          knownTypes,
+        },
+        problems,
+      );
+      let group: { id: string; members: unknown[] } | undefined;
+      let groupId: string | undefined;
+      if (level === 'group') {
+        groupId = (request.params as { id: string }).id;
+        groups.definition(groupId);
+        group = { id: groupId, members: await groups.memberKeys(groupId) };
+      }
+      const resolved = await resolveKickoff(raw, {
+        level,
+        mappings,
+        adapter,
+        problems,
+        ...(claims ? { scopes: claims.scopes } : {}),
+        ...(group ? { group } : {}),
+      });
+      const b = context.base(request);
+      const requestUrl = request.method === 'POST' ? `${b}${request.url.split('?')[0]}` : `${b}${request.url}`;
+      const job = await store.create({
+        id: randomUUID(),
+        clientId,
+        level,
+        ...(groupId ? { groupId } : {}),
+        requestUrl,
+        baseUrl: b,
+        params: resolved.params,
+        ignored: problems.ignored,
+        ...(resolved.patientKeys ? { patientKeys: resolved.patientKeys } : {}),
+      });
+      runner.enqueue(job.id);
+      request.log.info({ job: job.id, client: clientId, level, types: resolved.params.types }, 'export kicked off');
+      const note = problems.ignored.length
+        ? ` ${problems.ignored.length} parameter(s) ignored (handling=lenient); see the manifest's error file.`
+        : '';
+      return reply
+        .code(202)
+        .header('Content-Location', `${b}/jobs/${job.id}`)
+        .type(FHIR_JSON)
+        .send(
+          operationOutcome(
+            'information',
+            'informational',
+            `export ${job.id} accepted; poll the Content-Location URL for its status.${note}`,
+          ),
+        );
+    };
 
   for (const method of ['GET', 'POST'] as const) {
     app.route({ method, url: '/fhir/$export', handler: kickoff('system') });

@@ -32,7 +32,9 @@ export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { con
       const now = Date.now();
       const last = lastPoll.get(id);
       if (last !== undefined && now - last < minPollMs) {
-        throw new HttpError(429, `polling too fast: wait ${retryAfter} s between status requests`, 'throttled', { 'Retry-After': retryAfter });
+        throw new HttpError(429, `polling too fast: wait ${retryAfter} s between status requests`, 'throttled', {
+          'Retry-After': retryAfter,
+        });
       }
       lastPoll.set(id, now);
     }
@@ -44,11 +46,7 @@ export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { con
       }
       case 'completed':
         lastPoll.delete(id);
-        return reply
-          .code(200)
-          .type('application/json')
-          .header('Expires', new Date(job.expiresAt!).toUTCString())
-          .send(job.manifest);
+        return reply.code(200).type('application/json').header('Expires', new Date(job.expiresAt!).toUTCString()).send(job.manifest);
       default: {
         lastPoll.delete(id);
         const outcome: OperationOutcome = job.error ?? operationOutcome('error', 'exception', 'the export failed');
@@ -64,6 +62,9 @@ export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { con
     lastPoll.delete(id);
     await runner.cancel(id);
     request.log.info({ job: id }, 'export job cancelled');
-    return reply.code(202).type(FHIR_JSON).send(operationOutcome('information', 'informational', `export ${id} cancelled; its files were deleted`));
+    return reply
+      .code(202)
+      .type(FHIR_JSON)
+      .send(operationOutcome('information', 'informational', `export ${id} cancelled; its files were deleted`));
   });
 };

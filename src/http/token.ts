@@ -26,9 +26,11 @@ export const tokenRoutes: FastifyPluginAsync<TokenOptions> = async (app, { conte
       throw new OAuthError('invalid_request', 'POST the token request as application/x-www-form-urlencoded');
     }
     if (body.grant_type !== 'client_credentials') throw new OAuthError('unsupported_grant_type', 'grant_type must be client_credentials');
-    if (body.client_assertion_type !== ASSERTION_TYPE) throw new OAuthError('invalid_client', `client_assertion_type must be ${ASSERTION_TYPE}`);
+    if (body.client_assertion_type !== ASSERTION_TYPE)
+      throw new OAuthError('invalid_client', `client_assertion_type must be ${ASSERTION_TYPE}`);
     if (typeof body.client_assertion !== 'string') throw new OAuthError('invalid_client', 'client_assertion is required');
-    if (typeof body.scope !== 'string' || !body.scope.trim()) throw new OAuthError('invalid_scope', 'scope is required, e.g. system/*.read');
+    if (typeof body.scope !== 'string' || !body.scope.trim())
+      throw new OAuthError('invalid_scope', 'scope is required, e.g. system/*.read');
     const client = await verifyClientAssertion(
       body.client_assertion,
       { tokenUrl: context.tokenUrl(request), clients: smart.clients, jwks: smart.jwks, replay: smart.replay },
@@ -36,7 +38,10 @@ export const tokenRoutes: FastifyPluginAsync<TokenOptions> = async (app, { conte
     );
     const granted = grantScopes(splitScopes(body.scope), splitScopes(client.scope));
     if (granted.length === 0) {
-      throw new OAuthError('invalid_scope', `none of the requested scopes (${body.scope}) is allowed for ${client.id} (registered: ${client.scope}); this server grants system/<Type|*>.read and .rs-style scopes`);
+      throw new OAuthError(
+        'invalid_scope',
+        `none of the requested scopes (${body.scope}) is allowed for ${client.id} (registered: ${client.scope}); this server grants system/<Type|*>.read and .rs-style scopes`,
+      );
     }
     const accessToken = await smart.tokens.issue({ clientId: client.id, scopes: granted });
     request.log.info({ client: client.id, scope: granted.join(' ') }, 'access token issued');

@@ -34,11 +34,21 @@ if (port) {
       const source = await openSource(input.connectorFile, { ping: false });
       close = source.close;
       const execute = pipelineExecutor({ ...input.options, adapter: source.adapter, mappings: source.mappings });
-      const result = await execute({ job: input.job, dir: input.dir, signal: controller.signal, onProgress: (text) => post({ type: 'progress', text }) });
+      const result = await execute({
+        job: input.job,
+        dir: input.dir,
+        signal: controller.signal,
+        onProgress: (text) => post({ type: 'progress', text }),
+      });
       post({ type: 'done', result });
     } catch (e) {
       const err = e as Error;
-      post({ type: 'error', message: err?.message ?? String(e), name: err?.name, ...(e instanceof FhirBridgeError ? { issueCode: e.issueCode, status: e.status } : {}) });
+      post({
+        type: 'error',
+        message: err?.message ?? String(e),
+        name: err?.name,
+        ...(e instanceof FhirBridgeError ? { issueCode: e.issueCode, status: e.status } : {}),
+      });
     } finally {
       await close?.().catch(() => undefined);
       port.close();

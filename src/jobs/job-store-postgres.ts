@@ -35,7 +35,10 @@ export class PostgresJobStore implements JobStore {
   async create(job: NewJob): Promise<ExportJob> {
     const row = newJobRow(job, new Date().toISOString());
     const cols = Object.keys(row);
-    await this.pool.query(`INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`, Object.values(row));
+    await this.pool.query(
+      `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
+      Object.values(row),
+    );
     return rowToJob(row);
   }
 
@@ -70,7 +73,10 @@ export class PostgresJobStore implements JobStore {
   }
 
   async requeue(id: string, refund = false): Promise<boolean> {
-    return this.change(`UPDATE ${this.table} SET status = 'queued', progress = NULL, attempts = attempts - $2 WHERE id = $1 AND status = 'running'`, [id, refund ? 1 : 0]);
+    return this.change(
+      `UPDATE ${this.table} SET status = 'queued', progress = NULL, attempts = attempts - $2 WHERE id = $1 AND status = 'running'`,
+      [id, refund ? 1 : 0],
+    );
   }
 
   async cancel(id: string): Promise<ExportJob | undefined> {
@@ -86,11 +92,16 @@ export class PostgresJobStore implements JobStore {
   }
 
   async expire(id: string): Promise<void> {
-    await this.pool.query(`UPDATE ${this.table} SET status = 'expired', manifest = NULL WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled')`, [id]);
+    await this.pool.query(
+      `UPDATE ${this.table} SET status = 'expired', manifest = NULL WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled')`,
+      [id],
+    );
   }
 
   async list(statuses: JobStatus[]): Promise<ExportJob[]> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT * FROM ${this.table} WHERE status = ANY($1) ORDER BY created_at, id`, [statuses]);
+    const { rows } = await this.pool.query<JobRow>(`SELECT * FROM ${this.table} WHERE status = ANY($1) ORDER BY created_at, id`, [
+      statuses,
+    ]);
     return rows.map(rowToJob);
   }
 

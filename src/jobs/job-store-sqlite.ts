@@ -37,7 +37,9 @@ export class SqliteJobStore implements JobStore {
     return this.change(
       `UPDATE export_jobs SET status = 'running', attempts = attempts + 1, transaction_time = ?, started_at = ?, progress = NULL
        WHERE id = ? AND status = 'queued'`,
-      transactionTime, new Date().toISOString(), id,
+      transactionTime,
+      new Date().toISOString(),
+      id,
     );
   }
 
@@ -48,19 +50,29 @@ export class SqliteJobStore implements JobStore {
   async complete(id: string, manifest: ExportManifest, expiresAt: string): Promise<boolean> {
     return this.change(
       `UPDATE export_jobs SET status = 'completed', manifest = ?, finished_at = ?, expires_at = ? WHERE id = ? AND status = 'running'`,
-      JSON.stringify(manifest), new Date().toISOString(), expiresAt, id,
+      JSON.stringify(manifest),
+      new Date().toISOString(),
+      expiresAt,
+      id,
     );
   }
 
   async fail(id: string, outcome: OperationOutcome, expiresAt: string): Promise<boolean> {
     return this.change(
       `UPDATE export_jobs SET status = 'failed', error = ?, finished_at = ?, expires_at = ? WHERE id = ? AND status IN ('queued', 'running')`,
-      JSON.stringify(outcome), new Date().toISOString(), expiresAt, id,
+      JSON.stringify(outcome),
+      new Date().toISOString(),
+      expiresAt,
+      id,
     );
   }
 
   async requeue(id: string, refund = false): Promise<boolean> {
-    return this.change(`UPDATE export_jobs SET status = 'queued', progress = NULL, attempts = attempts - ? WHERE id = ? AND status = 'running'`, refund ? 1 : 0, id);
+    return this.change(
+      `UPDATE export_jobs SET status = 'queued', progress = NULL, attempts = attempts - ? WHERE id = ? AND status = 'running'`,
+      refund ? 1 : 0,
+      id,
+    );
   }
 
   async cancel(id: string): Promise<ExportJob | undefined> {
@@ -73,7 +85,9 @@ export class SqliteJobStore implements JobStore {
   }
 
   async expire(id: string): Promise<void> {
-    this.db.prepare(`UPDATE export_jobs SET status = 'expired', manifest = NULL WHERE id = ? AND status IN ('completed', 'failed', 'cancelled')`).run(id);
+    this.db
+      .prepare(`UPDATE export_jobs SET status = 'expired', manifest = NULL WHERE id = ? AND status IN ('completed', 'failed', 'cancelled')`)
+      .run(id);
   }
 
   async list(statuses: JobStatus[]): Promise<ExportJob[]> {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { buildManifest, EXTENSION_BASE, fileUrl } from './manifest.js';
 
-const job = { id: 'job-1', requestUrl: 'http://h/fhir/$export?_type=Patient', baseUrl: 'http://h', transactionTime: '2024-01-01T00:00:00.000Z', createdAt: '2023-12-31T00:00:00.000Z' };
+const job = {
+  id: 'job-1',
+  requestUrl: 'http://h/fhir/$export?_type=Patient',
+  baseUrl: 'http://h',
+  transactionTime: '2024-01-01T00:00:00.000Z',
+  createdAt: '2023-12-31T00:00:00.000Z',
+};
 
 describe('manifest', () => {
   it('lists one entry per non-empty file with absolute URLs and counts, and always an error array', () => {

@@ -25,7 +25,10 @@ function job(params: Partial<ExportJob['params']>, extra: Partial<ExportJob> = {
 }
 
 async function lines(path: string): Promise<Array<Record<string, unknown>>> {
-  return (await readFile(path, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return (await readFile(path, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 describe('pipeline executor', () => {
@@ -59,7 +62,14 @@ describe('pipeline executor', () => {
     const provenance = result.files.output.find((f) => f.type === 'Provenance')!;
     const [p] = await lines(provenance.path);
     expect(schemaValidator().validate(p)).toEqual([]);
-    expect((p!.target as Array<{ reference: string }>).map((t) => t.reference).sort()).toEqual(['Observation/o1', 'Observation/o2', 'Observation/o3', 'Patient/p1', 'Patient/p2', 'Patient/p3']);
+    expect((p!.target as Array<{ reference: string }>).map((t) => t.reference).sort()).toEqual([
+      'Observation/o1',
+      'Observation/o2',
+      'Observation/o3',
+      'Patient/p1',
+      'Patient/p2',
+      'Patient/p3',
+    ]);
     expect(p!.recorded).toBe('2024-01-01T00:00:00.000Z');
   });
 

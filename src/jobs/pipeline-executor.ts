@@ -37,7 +37,8 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
     const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, types, IGNORE_PROBLEMS);
     const files = createNdjsonSink({ dir, maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000, gzip: options.gzip ?? false });
     let sink: ResourceSink = yieldingSink(files, options.yieldEveryMs ?? 20);
-    if (params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance')) sink = provenanceSink(sink, job, options.sourceName ?? options.adapter.name);
+    if (params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance'))
+      sink = provenanceSink(sink, job, options.sourceName ?? options.adapter.name);
     for (const issue of job.ignored) {
       const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: [issue] };
       await sink.writeError(outcome);
@@ -52,7 +53,8 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
       ...(params.elements?.length ? { elements: params.elements } : {}),
       signal,
-      onProgress: (p) => onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
+      onProgress: (p) =>
+        onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
     });
     return { files: summary.files, sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [] };
   };
@@ -105,7 +107,11 @@ function provenanceSink(inner: ResourceSink, job: ExportJob, sourceName: string)
       activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
       agent: [
         {
-          type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' }] },
+          type: {
+            coding: [
+              { system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' },
+            ],
+          },
           who: { display: 'fhir-bridge' },
         },
       ],

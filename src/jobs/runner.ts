@@ -88,7 +88,10 @@ export class JobRunner {
     await this.sweep();
     const every = this.options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
-      this.sweepTimer = setInterval(() => void this.sweep().catch((e: unknown) => this.options.log?.error({ err: e }, 'file expiry sweep failed')), every);
+      this.sweepTimer = setInterval(
+        () => void this.sweep().catch((e: unknown) => this.options.log?.error({ err: e }, 'file expiry sweep failed')),
+        every,
+      );
       this.sweepTimer.unref();
     }
   }
@@ -161,7 +164,15 @@ export class JobRunner {
     if (job.status !== 'running') return; // cancelled between start and now
     const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
     if (job.attempts > this.maxAttempts) {
-      await store.fail(id, operationOutcome('error', 'incomplete', `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`), expiresAt());
+      await store.fail(
+        id,
+        operationOutcome(
+          'error',
+          'incomplete',
+          `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`,
+        ),
+        expiresAt(),
+      );
       return;
     }
     const controller = new AbortController();
@@ -187,7 +198,12 @@ export class JobRunner {
         },
       });
       controller.signal.throwIfAborted();
-      const manifest = buildManifest({ job, files: result.files, requiresAccessToken: this.options.requiresAccessToken, sinceNotApplied: result.sinceNotApplied ?? [] });
+      const manifest = buildManifest({
+        job,
+        files: result.files,
+        requiresAccessToken: this.options.requiresAccessToken,
+        sinceNotApplied: result.sinceNotApplied ?? [],
+      });
       if (!(await store.complete(id, manifest, expiresAt()))) await rm(dir, { recursive: true, force: true });
       else this.options.log?.info({ job: id, files: manifest.output.length }, 'export job completed');
     } catch (err) {

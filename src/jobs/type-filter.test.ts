@@ -38,13 +38,17 @@ describe('_typeFilter translation', () => {
   });
 
   it('handles comma lists, token system|code, prefixes, :missing, :not and references', () => {
-    expect(translateQuery('Observation?code=http://loinc.org|8480-6,8462-4', all, types).filters).toEqual([{ column: 'code', op: 'in', value: ['8480-6', '8462-4'] }]);
+    expect(translateQuery('Observation?code=http://loinc.org|8480-6,8462-4', all, types).filters).toEqual([
+      { column: 'code', op: 'in', value: ['8480-6', '8462-4'] },
+    ]);
     expect(translateQuery('Observation?date=ge2020-01-01&date=lt2021-01-01', all, types).filters).toEqual([
       { column: 'date', op: '>=', value: '2020-01-01' },
       { column: 'date', op: '<', value: '2021-01-01' },
     ]);
     expect(translateQuery('Observation?category:missing=true', all, types).filters).toEqual([{ column: 'category', op: 'is null' }]);
-    expect(translateQuery('Observation?category:not=laboratory,vital-signs', all, types).filters).toEqual([{ column: 'category', op: 'not in', value: ['laboratory', 'vital-signs'] }]);
+    expect(translateQuery('Observation?category:not=laboratory,vital-signs', all, types).filters).toEqual([
+      { column: 'category', op: 'not in', value: ['laboratory', 'vital-signs'] },
+    ]);
     expect(translateQuery('Observation?patient=Patient/pat-42', all, types).filters).toEqual([{ column: 'patient', op: '=', value: '42' }]);
   });
 

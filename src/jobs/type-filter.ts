@@ -57,7 +57,11 @@ export function translateTypeFilters(
   return { accepted, filters };
 }
 
-export function translateQuery(query: string, mappings: readonly CompiledMapping[], types: readonly string[]): { type: string; filters: Filter[] } {
+export function translateQuery(
+  query: string,
+  mappings: readonly CompiledMapping[],
+  types: readonly string[],
+): { type: string; filters: Filter[] } {
   const q = query.indexOf('?');
   const type = query.slice(0, q);
   if (!types.includes(type)) throw new UnsupportedFilter(`${type} is not among the exported types (${types.join(', ') || 'none'})`);
@@ -77,14 +81,23 @@ function columnFor(type: string, name: string, makers: readonly CompiledMapping[
   if (columns.has(undefined)) {
     const supported = [...new Set(makers.flatMap((m) => Object.keys(m.search)))].sort();
     throw new UnsupportedFilter(
-      `search parameter "${name}" cannot be pushed down for ${type} (mapping ${makers.filter((m) => !m.search[name]).map((m) => m.name).join(', ')} lists ${supported.length ? supported.join(', ') : 'no search parameters'})`,
+      `search parameter "${name}" cannot be pushed down for ${type} (mapping ${makers
+        .filter((m) => !m.search[name])
+        .map((m) => m.name)
+        .join(', ')} lists ${supported.length ? supported.join(', ') : 'no search parameters'})`,
     );
   }
   if (columns.size > 1) throw new UnsupportedFilter(`mappings producing ${type} use different columns for "${name}"`);
   return [...columns][0]!.toLowerCase();
 }
 
-function filterFor(column: string, name: string, modifier: string | undefined, value: string, mappings: readonly CompiledMapping[]): Filter {
+function filterFor(
+  column: string,
+  name: string,
+  modifier: string | undefined,
+  value: string,
+  mappings: readonly CompiledMapping[],
+): Filter {
   if (modifier === 'missing') {
     if (value !== 'true' && value !== 'false') throw new UnsupportedFilter(`${name}:missing takes true or false`);
     return { column, op: value === 'true' ? 'is null' : 'is not null' };
@@ -97,10 +110,13 @@ function filterFor(column: string, name: string, modifier: string | undefined, v
   const parsed = parts.map((p) => parseValue(name, p, mappings));
   if (modifier === 'not') {
     if (parsed.some((p) => p.op !== '=')) throw new UnsupportedFilter(`${name}:not takes plain values`);
-    return parsed.length === 1 ? { column, op: '!=', value: parsed[0]!.value } : { column, op: 'not in', value: parsed.map((p) => p.value) };
+    return parsed.length === 1
+      ? { column, op: '!=', value: parsed[0]!.value }
+      : { column, op: 'not in', value: parsed.map((p) => p.value) };
   }
   if (parsed.length === 1) return { column, op: parsed[0]!.op, value: parsed[0]!.value };
-  if (parsed.some((p) => p.op !== '=')) throw new UnsupportedFilter(`a comma list with comparison prefixes (${name}=${value}) is not supported`);
+  if (parsed.some((p) => p.op !== '='))
+    throw new UnsupportedFilter(`a comma list with comparison prefixes (${name}=${value}) is not supported`);
   return { column, op: 'in', value: parsed.map((p) => p.value) };
 }
 

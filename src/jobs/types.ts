@@ -73,4 +73,7 @@ export interface ExportJob {
 }
 
 /** What a kick-off stores; the store fills in status, timestamps and attempts. */
-export type NewJob = Pick<ExportJob, 'id' | 'clientId' | 'level' | 'groupId' | 'requestUrl' | 'baseUrl' | 'params' | 'ignored' | 'patientKeys'>;
+export type NewJob = Pick<
+  ExportJob,
+  'id' | 'clientId' | 'level' | 'groupId' | 'requestUrl' | 'baseUrl' | 'params' | 'ignored' | 'patientKeys'
+>;

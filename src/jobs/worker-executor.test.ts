@@ -32,7 +32,11 @@ describe('worker executor', () => {
   it('passes an abort on to the worker', async () => {
     const controller = new AbortController();
     // abort once the worker is known to be running (its first progress message)
-    const promise = workerExecutor('hang', {}, FAKE)({ job, dir: '/tmp/x', signal: controller.signal, onProgress: () => controller.abort(new Error('cancelled by the client')) });
+    const promise = workerExecutor(
+      'hang',
+      {},
+      FAKE,
+    )({ job, dir: '/tmp/x', signal: controller.signal, onProgress: () => controller.abort(new Error('cancelled by the client')) });
     await expect(promise).rejects.toThrow('aborted: cancelled by the client');
   });
 });

@@ -39,7 +39,15 @@ export function workerExecutor(
       worker.on('message', (m: WorkerMessage) => {
         if (m.type === 'progress') onProgress(m.text);
         else if (m.type === 'done') finish(() => resolve(m.result));
-        else finish(() => reject(new FhirBridgeError(m.message, { ...(m.issueCode ? { issueCode: m.issueCode as FhirBridgeError['issueCode'] } : {}), ...(m.status ? { status: m.status } : {}) })));
+        else
+          finish(() =>
+            reject(
+              new FhirBridgeError(m.message, {
+                ...(m.issueCode ? { issueCode: m.issueCode as FhirBridgeError['issueCode'] } : {}),
+                ...(m.status ? { status: m.status } : {}),
+              }),
+            ),
+          );
       });
       worker.on('error', (err) => finish(() => reject(err)));
       worker.on('exit', (code) => finish(() => reject(new Error(`export worker exited with code ${code} before finishing`))));

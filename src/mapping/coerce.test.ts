@@ -43,7 +43,14 @@ describe('date', () => {
 
 describe('dateTime and instant', () => {
   it('renders the same instant identically whatever the source shape', () => {
-    const shapes = ['2014-05-06T08:34:30Z', '2014-05-06 08:34:30+00', '2014-05-06 08:34:30+00:00', '2014-05-06 08:34:30', '2014-05-06T08:34:30.000Z', '2014-05-06 04:34:30-0400'];
+    const shapes = [
+      '2014-05-06T08:34:30Z',
+      '2014-05-06 08:34:30+00',
+      '2014-05-06 08:34:30+00:00',
+      '2014-05-06 08:34:30',
+      '2014-05-06T08:34:30.000Z',
+      '2014-05-06 04:34:30-0400',
+    ];
     const out = new Set(shapes.map((s) => c('dateTime', s)));
     expect([...out]).toEqual(['2014-05-06T08:34:30+00:00']);
   });
@@ -73,7 +80,11 @@ describe('dateTime and instant', () => {
     const fmt = new Intl.DateTimeFormat('en-US', { timeZone: 'Europe/Berlin', timeZoneName: 'longOffset' });
     for (let ms = Date.UTC(2021, 2, 27); ms < Date.UTC(2021, 2, 29); ms += 17 * 60_000) {
       const out = c('instant', new Date(ms).toISOString(), getZone('Europe/Berlin')) as string;
-      const off = fmt.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value.replace('GMT', '') || '+00:00';
+      const off =
+        fmt
+          .formatToParts(ms)
+          .find((p) => p.type === 'timeZoneName')!
+          .value.replace('GMT', '') || '+00:00';
       expect(out.endsWith(off)).toBe(true);
       expect(Date.parse(out)).toBe(Math.floor(ms / 1000) * 1000);
     }
@@ -89,7 +100,11 @@ describe('dateTime and instant', () => {
       for (let i = 0; i < 300; i++) {
         const ms = Math.floor((Date.UTC(1900, 0, 1) + rand() * (Date.UTC(2037, 0, 1) - Date.UTC(1900, 0, 1))) / 1000) * 1000;
         const out = c('instant', new Date(ms).toISOString(), getZone(name)) as string;
-        let off = fmt.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value.replace('GMT', '') || '+00:00';
+        let off =
+          fmt
+            .formatToParts(ms)
+            .find((p) => p.type === 'timeZoneName')!
+            .value.replace('GMT', '') || '+00:00';
         if (/^[+-]\d{2}:\d{2}:\d{2}$/.test(off)) off = off.slice(0, 6); // LMT seconds are dropped
         expect({ name, ms, end: out.slice(-6) }).toEqual({ name, ms, end: off });
         if (!/:\d{2}:\d{2}$/.test(fmt.formatToParts(ms).find((p) => p.type === 'timeZoneName')!.value)) expect(Date.parse(out)).toBe(ms);

@@ -47,7 +47,8 @@ export function makeCoercer(as: AsType, zone: Zone): Coercer {
     case 'code':
       return (v) => {
         const t = textOf(v);
-        if (t !== undefined && !CODE_RE.test(t)) throw new CoercionError(`${show(v)} is not a valid code (no tabs, line breaks or double spaces)`);
+        if (t !== undefined && !CODE_RE.test(t))
+          throw new CoercionError(`${show(v)} is not a valid code (no tabs, line breaks or double spaces)`);
         return t;
       };
     case 'id':

@@ -52,7 +52,13 @@ interface Sections {
   rules: ResourceRule[];
 }
 
-export function compileDocument(doc: ParsedDocument, file: string, defaultName: string, zone: Zone, zoneName: string): { draft?: MappingDraft; errors: CompileContext['errors']; name?: string } {
+export function compileDocument(
+  doc: ParsedDocument,
+  file: string,
+  defaultName: string,
+  zone: Zone,
+  zoneName: string,
+): { draft?: MappingDraft; errors: CompileContext['errors']; name?: string } {
   const ctx = new CompileContext(file, doc, zone, zoneName);
   const sections = compileSections(ctx, defaultName);
   if (!sections || ctx.errors.length > 0) return { errors: ctx.errors, ...(sections ? { name: sections.name } : {}) };
@@ -70,7 +76,8 @@ function compileSections(ctx: CompileContext, defaultName: string): Sections | u
   checkKeys(ctx, v, TOP_KEYS, [], 'a mapping');
   let name = defaultName;
   if (v.mapping !== undefined) {
-    if (typeof v.mapping !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v.mapping)) ctx.error(['mapping'], 'mapping: expected a name of letters, digits, "_", "-" or "."');
+    if (typeof v.mapping !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(v.mapping))
+      ctx.error(['mapping'], 'mapping: expected a name of letters, digits, "_", "-" or "."');
     else name = v.mapping;
   }
   if (v.description !== undefined && typeof v.description !== 'string') ctx.error(['description'], 'expected text');
@@ -101,7 +108,11 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
     let any = false;
     for (const c of canon) if (c !== undefined) any = true;
     if (!any) return undefined;
-    return hashId(name, rule.resourceType, canon.map((c) => c ?? ''));
+    return hashId(
+      name,
+      rule.resourceType,
+      canon.map((c) => c ?? ''),
+    );
   };
   const keyOf = (row: Row): Record<string, unknown> => {
     const k: Record<string, unknown> = {};
@@ -113,7 +124,13 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
     name,
     file,
     location,
-    source: { query: source.query, label: source.label, key, ...(source.patient ? { patient: source.patient } : {}), ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}) },
+    source: {
+      query: source.query,
+      label: source.label,
+      key,
+      ...(source.patient ? { patient: source.patient } : {}),
+      ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}),
+    },
     children,
     resources: rules.map((r) => r.public),
     search,
@@ -148,9 +165,21 @@ function makeMap(
   const toIssue = (e: unknown, rule: ResourceRule, row: Row): RowIssue => {
     const base = { severity: 'error' as const, mapping: name, table: label, key: keyOf(row), resourceType: rule.resourceType };
     if (e instanceof RowError) {
-      return { ...base, code: e.code, message: e.message, ...(e.location ? { location: e.location } : {}), ...(e.column ? { column: e.column } : {}), ...(e.expression ? { expression: e.expression } : {}) };
+      return {
+        ...base,
+        code: e.code,
+        message: e.message,
+        ...(e.location ? { location: e.location } : {}),
+        ...(e.column ? { column: e.column } : {}),
+        ...(e.expression ? { expression: e.expression } : {}),
+      };
     }
-    return { ...base, code: 'processing', message: `unexpected failure: ${(e as Error)?.message ?? String(e)}`, location: rule.public.location };
+    return {
+      ...base,
+      code: 'processing',
+      message: `unexpected failure: ${(e as Error)?.message ?? String(e)}`,
+      location: rule.public.location,
+    };
   };
 
   return (row: Row, childRows?: Record<string, Row[]>): MapResult => {
@@ -164,7 +193,13 @@ function makeMap(
       try {
         updated = lastUpdated(row[source.lastUpdated!]);
       } catch (e) {
-        updatedError = new RowError('value', `${(e as Error).message} in column ${source.lastUpdated}`, lastUpdatedLocation, undefined, source.lastUpdated);
+        updatedError = new RowError(
+          'value',
+          `${(e as Error).message} in column ${source.lastUpdated}`,
+          lastUpdatedLocation,
+          undefined,
+          source.lastUpdated,
+        );
       }
     }
     for (const rule of rules) {
@@ -179,9 +214,21 @@ function makeMap(
         const id = idOf(rule, canon);
         if (id === undefined) {
           const missing = key.filter((_, i) => canon![i] === undefined);
-          throw new RowError('required', `row has no value for key column(s) ${missing.join(', ')} needed by the id`, rule.idLocation, `${rule.resourceType}.id`, missing[0]);
+          throw new RowError(
+            'required',
+            `row has no value for key column(s) ${missing.join(', ')} needed by the id`,
+            rule.idLocation,
+            `${rule.resourceType}.id`,
+            missing[0],
+          );
         }
-        if (rule.idTemplate && !FHIR_ID_RE.test(id)) throw new RowError('value', `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`, rule.idLocation, `${rule.resourceType}.id`);
+        if (rule.idTemplate && !FHIR_ID_RE.test(id))
+          throw new RowError(
+            'value',
+            `id ${JSON.stringify(id)} is not a valid FHIR id (1-64 of A-Z a-z 0-9 - .)`,
+            rule.idLocation,
+            `${rule.resourceType}.id`,
+          );
         const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
         let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
         if (rule.profiles.length > 0 || updated !== undefined) {
@@ -197,7 +244,12 @@ function makeMap(
         }
         for (const prev of out) {
           if (prev.id === id && prev.resourceType === rule.resourceType) {
-            throw new RowError('processing', `row makes two ${rule.resourceType} resources with id ${id}: give the resources distinct "id" templates or exclusive "when" conditions`, rule.idLocation, `${rule.resourceType}.id`);
+            throw new RowError(
+              'processing',
+              `row makes two ${rule.resourceType} resources with id ${id}: give the resources distinct "id" templates or exclusive "when" conditions`,
+              rule.idLocation,
+              `${rule.resourceType}.id`,
+            );
           }
         }
         out.push(res as unknown as FhirResource);
@@ -231,7 +283,10 @@ function mergeProfiles(engine: string[], template: unknown): string[] {
 
 function compileResources(ctx: CompileContext, v: unknown, key: string[]): ResourceRule[] {
   if (!Array.isArray(v) || v.length === 0) {
-    ctx.error(v === undefined ? [] : ['resources'], 'mapping needs "resources": a list of { resourceType, profile?, id?, when?, template }');
+    ctx.error(
+      v === undefined ? [] : ['resources'],
+      'mapping needs "resources": a list of { resourceType, profile?, id?, when?, template }',
+    );
     return [];
   }
   const rules: ResourceRule[] = [];
@@ -249,14 +304,18 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
     const resourceType = r.resourceType;
     if (!isResourceType(resourceType)) {
       const near = closest(resourceType, allResourceTypes());
-      ctx.error([...p, 'resourceType'], `unknown resourceType "${resourceType}": expected an R4 resource type${near ? ` (did you mean "${near}"?)` : ''}`);
+      ctx.error(
+        [...p, 'resourceType'],
+        `unknown resourceType "${resourceType}": expected an R4 resource type${near ? ` (did you mean "${near}"?)` : ''}`,
+      );
       return;
     }
     const profiles: string[] = [];
     if (r.profile !== undefined && r.profile !== null) {
       const list = Array.isArray(r.profile) ? r.profile : [r.profile];
       list.forEach((u, j) => {
-        if (typeof u !== 'string' || !/^\S+$/.test(u)) ctx.error(Array.isArray(r.profile) ? [...p, 'profile', j] : [...p, 'profile'], 'expected a profile URL');
+        if (typeof u !== 'string' || !/^\S+$/.test(u))
+          ctx.error(Array.isArray(r.profile) ? [...p, 'profile', j] : [...p, 'profile'], 'expected a profile URL');
         else profiles.push(u);
       });
     }
@@ -264,10 +323,15 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
     if (r.id !== undefined && r.id !== null) {
       const tpl = typeof r.id === 'string' ? parseTemplate(r.id) : 'id: expected a string template over key columns, e.g. "{Id}"';
       if (typeof tpl === 'string') ctx.error([...p, 'id'], tpl);
-      else if (tpl.refs.length === 0) ctx.error([...p, 'id'], `id template ${JSON.stringify(r.id)} references no column: every row would get the same id`);
+      else if (tpl.refs.length === 0)
+        ctx.error([...p, 'id'], `id template ${JSON.stringify(r.id)} references no column: every row would get the same id`);
       else {
         const bad = tpl.refs.filter((ref) => ref.parent || !key.includes(ref.column));
-        if (bad.length > 0) ctx.error([...p, 'id'], `id template may only use key columns (${key.join(', ')}); ${bad.map((b) => `"${b.column}"`).join(', ')} is not one`);
+        if (bad.length > 0)
+          ctx.error(
+            [...p, 'id'],
+            `id template may only use key columns (${key.join(', ')}); ${bad.map((b) => `"${b.column}"`).join(', ')} is not one`,
+          );
         else idTemplate = compileIdTemplate(tpl, key);
       }
     }
@@ -290,7 +354,11 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
           continue;
         }
         if (field.startsWith('$')) {
-          ctx.error(fp, `"${field}" cannot be used on the template itself${field === '$when' ? ': use the resource\'s "when:"' : ''}`, true);
+          ctx.error(
+            fp,
+            `"${field}" cannot be used on the template itself${field === '$when' ? ': use the resource\'s "when:"' : ''}`,
+            true,
+          );
           continue;
         }
         const e = compileValue(ctx, val, fp, { ...scope, expression: `${resourceType}.${field}` });
@@ -320,9 +388,12 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
   rules.forEach((r, i) => {
     if (r.idTemplate || r.when) return;
     const prev = seen.get(r.resourceType);
-    if (prev !== undefined) ctx.error(['resources', i], `resources ${prev} and ${i} are both ${r.resourceType} with the default id: give them distinct "id" templates (e.g. "{Id}-a") or "when" conditions`);
+    if (prev !== undefined)
+      ctx.error(
+        ['resources', i],
+        `resources ${prev} and ${i} are both ${r.resourceType} with the default id: give them distinct "id" templates (e.g. "{Id}-a") or "when" conditions`,
+      );
     else seen.set(r.resourceType, i);
   });
   return rules;
 }
-

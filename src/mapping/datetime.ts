@@ -54,16 +54,36 @@ export function offsetAt(zone: Zone, epochMs: number): number {
     if (hit !== undefined) return hit;
   }
   const probe = cacheable ? bucket * BUCKET : epochMs;
-  let y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, bc = false;
+  let y = 0,
+    mo = 0,
+    d = 0,
+    h = 0,
+    mi = 0,
+    s = 0,
+    bc = false;
   for (const p of zone.format!.formatToParts(probe)) {
     switch (p.type) {
-      case 'year': y = Number(p.value); break;
-      case 'month': mo = Number(p.value); break;
-      case 'day': d = Number(p.value); break;
-      case 'hour': h = Number(p.value); break;
-      case 'minute': mi = Number(p.value); break;
-      case 'second': s = Number(p.value); break;
-      case 'era': bc = p.value.startsWith('B'); break;
+      case 'year':
+        y = Number(p.value);
+        break;
+      case 'month':
+        mo = Number(p.value);
+        break;
+      case 'day':
+        d = Number(p.value);
+        break;
+      case 'hour':
+        h = Number(p.value);
+        break;
+      case 'minute':
+        mi = Number(p.value);
+        break;
+      case 'second':
+        s = Number(p.value);
+        break;
+      case 'era':
+        bc = p.value.startsWith('B');
+        break;
     }
   }
   if (bc) y = 1 - y;
@@ -166,8 +186,12 @@ export function parseTemporal(value: unknown): Temporal | string {
     const ymd = [0, 0, 0];
     civilFromDays(days, ymd);
     t.kind = 'timestamp';
-    t.y = ymd[0]!; t.m = ymd[1]!; t.d = ymd[2]!;
-    t.h = Math.floor(rest / 3_600_000); t.mi = Math.floor(rest / MINUTE) % 60; t.s = Math.floor(rest / 1000) % 60;
+    t.y = ymd[0]!;
+    t.m = ymd[1]!;
+    t.d = ymd[2]!;
+    t.h = Math.floor(rest / 3_600_000);
+    t.mi = Math.floor(rest / MINUTE) % 60;
+    t.s = Math.floor(rest / 1000) % 60;
     t.frac = trimFrac(String(rest % 1000).padStart(3, '0'));
     t.offset = 0;
     return t;
@@ -180,20 +204,39 @@ export function parseTemporal(value: unknown): Temporal | string {
     const month = MONTHS.indexOf(dmy[2]!.toUpperCase()) + 1;
     if (month === 0) return 'unknown month name';
     t.kind = 'date';
-    t.y = Number(dmy[3]); t.m = month; t.d = Number(dmy[1]);
-    t.h = 0; t.mi = 0; t.s = 0; t.frac = ''; t.offset = undefined;
+    t.y = Number(dmy[3]);
+    t.m = month;
+    t.d = Number(dmy[1]);
+    t.h = 0;
+    t.mi = 0;
+    t.s = 0;
+    t.frac = '';
+    t.offset = undefined;
     if (t.d < 1 || t.d > daysInMonth(t.y, t.m)) return 'day out of range';
     return t;
   }
   t.y = Number(m[1]);
   t.m = m[2] === undefined ? 0 : Number(m[2]);
   t.d = m[3] === undefined ? 0 : Number(m[3]);
-  t.h = 0; t.mi = 0; t.s = 0; t.frac = ''; t.offset = undefined;
+  t.h = 0;
+  t.mi = 0;
+  t.s = 0;
+  t.frac = '';
+  t.offset = undefined;
   if (m[2] !== undefined && (t.m < 1 || t.m > 12)) return 'month out of range';
   if (m[3] !== undefined && (t.d < 1 || t.d > daysInMonth(t.y, t.m))) return 'day out of range';
-  if (m[2] === undefined) { t.kind = 'year'; return t; }
-  if (m[3] === undefined) { t.kind = 'month'; return t; }
-  if (m[4] === undefined) { t.kind = 'date'; return t; }
+  if (m[2] === undefined) {
+    t.kind = 'year';
+    return t;
+  }
+  if (m[3] === undefined) {
+    t.kind = 'month';
+    return t;
+  }
+  if (m[4] === undefined) {
+    t.kind = 'date';
+    return t;
+  }
   t.kind = 'timestamp';
   t.h = Number(m[4]);
   t.mi = Number(m[5]);
@@ -250,10 +293,18 @@ export function formatInstant(epochMs: number, frac: string, zone: Zone): string
   const rest = local - days * DAY;
   const abs = off < 0 ? -off : off;
   return (
-    dateText(days) + 'T' +
-    pad2(Math.floor(rest / 3_600_000)) + ':' + pad2(Math.floor(rest / MINUTE) % 60) + ':' + pad2(Math.floor(rest / 1000) % 60) +
+    dateText(days) +
+    'T' +
+    pad2(Math.floor(rest / 3_600_000)) +
+    ':' +
+    pad2(Math.floor(rest / MINUTE) % 60) +
+    ':' +
+    pad2(Math.floor(rest / 1000) % 60) +
     (frac ? '.' + frac : '') +
-    (off < 0 ? '-' : '+') + pad2(Math.floor(abs / 60)) + ':' + pad2(abs % 60)
+    (off < 0 ? '-' : '+') +
+    pad2(Math.floor(abs / 60)) +
+    ':' +
+    pad2(abs % 60)
   );
 }
 
@@ -262,9 +313,15 @@ export function formatUtc(epochMs: number, frac: string): string {
   const days = Math.floor(epochMs / DAY);
   const rest = epochMs - days * DAY;
   return (
-    dateText(days) + 'T' +
-    pad2(Math.floor(rest / 3_600_000)) + ':' + pad2(Math.floor(rest / MINUTE) % 60) + ':' + pad2(Math.floor(rest / 1000) % 60) +
-    (frac ? '.' + frac : '') + 'Z'
+    dateText(days) +
+    'T' +
+    pad2(Math.floor(rest / 3_600_000)) +
+    ':' +
+    pad2(Math.floor(rest / MINUTE) % 60) +
+    ':' +
+    pad2(Math.floor(rest / 1000) % 60) +
+    (frac ? '.' + frac : '') +
+    'Z'
   );
 }
 

@@ -39,8 +39,20 @@ resources:
 `;
 
 const row = (over: Record<string, unknown> = {}) => ({
-  id: 'p1', ssn: '999-12-3456', last: 'Doe', first: 'Jane', middle: null, prefix: '', gender: 'F', birthdate: '1950-01-02',
-  deathdate: null, marital: 'M', births: null, income: '85000.50', updated: '2024-01-02 03:04:05', ...over,
+  id: 'p1',
+  ssn: '999-12-3456',
+  last: 'Doe',
+  first: 'Jane',
+  middle: null,
+  prefix: '',
+  gender: 'F',
+  birthdate: '1950-01-02',
+  deathdate: null,
+  marital: 'M',
+  births: null,
+  income: '85000.50',
+  updated: '2024-01-02 03:04:05',
+  ...over,
 });
 
 describe('value forms', () => {
@@ -55,7 +67,10 @@ describe('value forms', () => {
         resourceType: 'Patient',
         id: 'p1',
         meta: { lastUpdated: '2024-01-02T03:04:05+00:00', profile: ['http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient'] },
-        identifier: [{ system: 'urn:synthea', value: 'p1' }, { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-12-3456' }],
+        identifier: [
+          { system: 'urn:synthea', value: 'p1' },
+          { system: 'http://hl7.org/fhir/sid/us-ssn', value: '999-12-3456' },
+        ],
         name: [{ family: 'Doe', given: ['Jane'] }],
         gender: 'female',
         birthDate: '1950-01-02',
@@ -94,7 +109,16 @@ describe('value forms', () => {
     expect(resources.map((r) => r.resourceType)).toEqual(['Basic']);
     expect(issues).toHaveLength(1);
     const i = issues[0]!;
-    expect(i).toMatchObject({ severity: 'error', code: 'value', column: 'birthdate', table: 'patients', key: { id: 'p1' }, resourceType: 'Patient', expression: 'Patient.birthDate', mapping: 'patient' });
+    expect(i).toMatchObject({
+      severity: 'error',
+      code: 'value',
+      column: 'birthdate',
+      table: 'patients',
+      key: { id: 'p1' },
+      resourceType: 'Patient',
+      expression: 'Patient.birthDate',
+      mapping: 'patient',
+    });
     expect(i.message).toContain('"1950-13-02"');
     expect(i.message).toContain('birthdate');
     expect(i.location).toEqual({ file: FILE, ...posOf(text, '$column: BIRTHDATE') });
@@ -158,7 +182,17 @@ resources:
 
 describe('children, conditions, FHIRPath', () => {
   const m = compile(ENCOUNTER).byName.get('bp')!;
-  const enc = { id: 'e1', patient: 'p1', class: 'ambulatory', start: null, stop: '2020-01-01T10:00:00Z', vital: 'y', reason: 'check', note: null, code_list: 'a,b' };
+  const enc = {
+    id: 'e1',
+    patient: 'p1',
+    class: 'ambulatory',
+    start: null,
+    stop: '2020-01-01T10:00:00Z',
+    vital: 'y',
+    reason: 'check',
+    note: null,
+    code_list: 'a,b',
+  };
   const kids = {
     obs: [
       { encounter: 'e1', code: '8462-4', value: '80', units: 'mm[Hg]' },
@@ -189,11 +223,15 @@ describe('children, conditions, FHIRPath', () => {
     expect(m.map({ ...enc, class: 'emergency' }).resources.map((r) => r.resourceType)).toEqual(['Encounter']);
     const none = m.map({ ...enc, class: 'wellness' });
     expect(none.resources).toEqual([]);
-    expect(none.issues).toEqual([expect.objectContaining({ severity: 'information', code: 'not-supported', key: { id: 'e1' }, table: 'encounters' })]);
+    expect(none.issues).toEqual([
+      expect.objectContaining({ severity: 'information', code: 'not-supported', key: { id: 'e1' }, table: 'encounters' }),
+    ]);
   });
 
   it('describes children for the pipeline with lower-cased columns', () => {
-    expect(m.children).toEqual([{ name: 'obs', query: { table: 'observations' }, on: [{ child: 'encounter', parent: 'id' }], orderBy: ['code'] }]);
+    expect(m.children).toEqual([
+      { name: 'obs', query: { table: 'observations' }, on: [{ child: 'encounter', parent: 'id' }], orderBy: ['code'] },
+    ]);
     expect(m.resourceTypes).toEqual(['Observation', 'Encounter']);
   });
 
@@ -248,7 +286,7 @@ resources:
   const cond = set.byName.get('condition')!;
   const claim = set.byName.get('claim')!;
 
-  it('$ref uses the target id rule (template or hash) with this row\'s columns', () => {
+  it("$ref uses the target id rule (template or hash) with this row's columns", () => {
     const c = cond.map({ patient: 'p1', code: '44054006', start: '2014-05-06T08:34:30Z' }).resources[0] as any;
     expect(c.subject.reference).toBe('Patient/pat-p1');
     const cl = claim.map({ claimid: 'c1', patient: 'p1', diag: '44054006', onset: '2014-05-06 08:34:30' }).resources[0] as any;
@@ -356,10 +394,10 @@ resources:
   });
 });
 
-
 describe('$tz and $fhirpath with $as', () => {
   it('reads and writes in the $tz zone, overriding the connector zone', () => {
-    const m = compile(`
+    const m = compile(
+      `
 source: { table: t, key: ID }
 resources:
   - resourceType: Observation
@@ -370,10 +408,16 @@ resources:
       issued: { $column: AT, $as: instant }
       valueQuantity: { value: { $fhirpath: "v.toDecimal() * 2", $as: decimal } }
       valueString: { $fhirpath: "bad", $as: integer }
-`, 'America/New_York').mappings[0]!;
+`,
+      'America/New_York',
+    ).mappings[0]!;
     const r = m.map({ id: 1, at: '2021-07-01 12:00:00', v: '1.25', bad: null });
     expect(r.issues).toEqual([]);
-    expect(r.resources[0]).toMatchObject({ effectiveDateTime: '2021-07-01T12:00:00+02:00', issued: '2021-07-01T12:00:00-04:00', valueQuantity: { value: 2.5 } });
+    expect(r.resources[0]).toMatchObject({
+      effectiveDateTime: '2021-07-01T12:00:00+02:00',
+      issued: '2021-07-01T12:00:00-04:00',
+      valueQuantity: { value: 2.5 },
+    });
     const bad = m.map({ id: 1, at: '2021-07-01 12:00:00', v: '1', bad: 'x1' });
     expect(bad.issues[0]).toMatchObject({ code: 'value', expression: 'Observation.valueString', column: 'bad' });
     expect(bad.issues[0]!.message).toMatch(/"x1" is not a whole number \(from "bad"\)/);

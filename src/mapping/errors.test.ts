@@ -58,7 +58,11 @@ describe('mapping errors name file:line:column and what was expected', () => {
   it('duplicate mapping names', () => {
     const text = `${base('      active: true')}---\n${base('      active: false')}`;
     const at = posOf(text, 'mapping: m', 1);
-    expect(compileErrors(text)).toContainEqual({ line: at.line, column: at.column + 'mapping: '.length, message: expect.stringMatching(/duplicate mapping name "m"/) });
+    expect(compileErrors(text)).toContainEqual({
+      line: at.line,
+      column: at.column + 'mapping: '.length,
+      message: expect.stringMatching(/duplicate mapping name "m"/),
+    });
   });
   it('$ref to an unknown mapping, an ambiguous target and a key arity mismatch', () => {
     const text = `mapping: a
@@ -77,9 +81,18 @@ resources:
       extension: [{ url: x, valueReference: { reference: { $ref: a, $resourceType: Patient, $key: [X] } } }]
 `;
     const errors = compileErrors(text);
-    expect(errors).toContainEqual({ ...posOf(text, '$ref: nope'), message: expect.stringMatching(/unknown mapping "nope" in \$ref: expected one of a, b/) });
-    expect(errors).toContainEqual({ ...posOf(text, '$ref: a,'), message: expect.stringMatching(/makes Patient, Person: add \$resourceType/) });
-    expect(errors).toContainEqual({ ...posOf(text, '$ref: a, $resourceType'), message: expect.stringMatching(/\$key has 1 column\(s\) but mapping "a" has key \[x, y\]/) });
+    expect(errors).toContainEqual({
+      ...posOf(text, '$ref: nope'),
+      message: expect.stringMatching(/unknown mapping "nope" in \$ref: expected one of a, b/),
+    });
+    expect(errors).toContainEqual({
+      ...posOf(text, '$ref: a,'),
+      message: expect.stringMatching(/makes Patient, Person: add \$resourceType/),
+    });
+    expect(errors).toContainEqual({
+      ...posOf(text, '$ref: a, $resourceType'),
+      message: expect.stringMatching(/\$key has 1 column\(s\) but mapping "a" has key \[x, y\]/),
+    });
   });
   it('$ref to a type the target makes with several id rules', () => {
     const text = `mapping: a
@@ -96,7 +109,10 @@ resources:
     expectOne(text, '$ref: a', /several Coverage resources with different ids \(a-\{X\}, b-\{X\}\)/);
   });
   it('collects every error of the set, not just the first', () => {
-    const text = base('      gender: { $lookup: sex, $column: G }\n      birthDate: { $as: date }\n      name: [{ text: "{oops" }]', 'sauce: 1\n');
+    const text = base(
+      '      gender: { $lookup: sex, $column: G }\n      birthDate: { $as: date }\n      name: [{ text: "{oops" }]',
+      'sauce: 1\n',
+    );
     expect(compileErrors(text).length).toBe(4);
   });
   it('source problems: no key, table and sql both, bad where operator, child without on', () => {
@@ -123,7 +139,9 @@ describe('loadMappingSet', () => {
     mkdirSync(join(dir, 'lookups'));
     writeFileSync(join(dir, 'lookups', 'race.yaml'), 'file: ../race.csv\nignoreCase: true\n');
     writeFileSync(join(dir, 'race.csv'), 'source,system,code,display\nwhite,urn:oid:2.16.840.1.113883.6.238,2106-3,White\n');
-    writeFileSync(join(dir, 'patient.yaml'), `source: { table: patients, key: Id }
+    writeFileSync(
+      join(dir, 'patient.yaml'),
+      `source: { table: patients, key: Id }
 lookups:
   race: { use: race }
 resources:
@@ -131,14 +149,22 @@ resources:
     id: "{Id}"
     template:
       extension: [{ url: http://hl7.org/fhir/us/core/StructureDefinition/us-core-race, extension: [{ url: ombCategory, valueCoding: { $lookup: race, $column: RACE } }] }]
-`);
+`,
+    );
     writeFileSync(join(dir, 'patient.test.yaml'), 'mapping: patient\ncases: []\n');
     const set = await loadMappingSet([dir]);
     expect(set.mappings.map((m) => m.name)).toEqual(['patient']);
     const p = set.byName.get('patient')!.map({ id: 'p1', race: 'WHITE' }).resources[0] as any;
-    expect(p.extension[0].extension[0].valueCoding).toEqual({ system: 'urn:oid:2.16.840.1.113883.6.238', code: '2106-3', display: 'White' });
+    expect(p.extension[0].extension[0].valueCoding).toEqual({
+      system: 'urn:oid:2.16.840.1.113883.6.238',
+      code: '2106-3',
+      display: 'White',
+    });
 
-    writeFileSync(join(dir, 'broken.yaml'), 'source: { table: x, key: Id }\nresources:\n  - resourceType: Patient\n    template: { gender: { $lookup: nope, $column: G } }\n');
+    writeFileSync(
+      join(dir, 'broken.yaml'),
+      'source: { table: x, key: Id }\nresources:\n  - resourceType: Patient\n    template: { gender: { $lookup: nope, $column: G } }\n',
+    );
     writeFileSync(join(dir, 'broken2.yaml'), 'source: [\n');
     const err = await loadMappingSet([dir]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MappingErrors);
@@ -148,7 +174,8 @@ resources:
   });
   it('reports an unknown shared lookup at its use', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fhir-bridge-mapping-'));
-    const text = 'source: { table: x, key: Id }\nlookups:\n  race: { use: race }\nresources:\n  - { resourceType: Patient, template: { active: true } }\n';
+    const text =
+      'source: { table: x, key: Id }\nlookups:\n  race: { use: race }\nresources:\n  - { resourceType: Patient, template: { active: true } }\n';
     writeFileSync(join(dir, 'p.yaml'), text);
     const err = (await loadMappingSet([dir]).catch((e: unknown) => e)) as MappingErrors;
     expect(err.errors[0]!.location).toEqual({ file: join(dir, 'p.yaml'), ...posOf(text, 'race }') });
@@ -172,18 +199,34 @@ resources:
 
 describe('FHIR element names (R4 model)', () => {
   it('reports unknown elements and resource types with a suggestion, at the key', () => {
-    const text = base('      birthdate: { $column: B, $as: date }\n      name: [{ famly: "{L}" }]\n      contact: [{ relationshp: { text: x } }]\n      _gender: { extension: [{ url: u, valueCde: x }] }');
+    const text = base(
+      '      birthdate: { $column: B, $as: date }\n      name: [{ famly: "{L}" }]\n      contact: [{ relationshp: { text: x } }]\n      _gender: { extension: [{ url: u, valueCde: x }] }',
+    );
     const errors = compileErrors(text);
-    expect(errors).toContainEqual({ ...posOf(text, 'birthdate'), message: 'unknown element "birthdate" in Patient (did you mean "birthDate"?)' });
+    expect(errors).toContainEqual({
+      ...posOf(text, 'birthdate'),
+      message: 'unknown element "birthdate" in Patient (did you mean "birthDate"?)',
+    });
     expect(errors).toContainEqual({ ...posOf(text, 'famly'), message: 'unknown element "famly" in HumanName (did you mean "family"?)' });
-    expect(errors).toContainEqual({ ...posOf(text, 'relationshp'), message: 'unknown element "relationshp" in Patient.contact (did you mean "relationship"?)' });
-    expect(errors).toContainEqual({ ...posOf(text, 'valueCde'), message: 'unknown element "valueCde" in Extension (did you mean "valueCode"?)' });
+    expect(errors).toContainEqual({
+      ...posOf(text, 'relationshp'),
+      message: 'unknown element "relationshp" in Patient.contact (did you mean "relationship"?)',
+    });
+    expect(errors).toContainEqual({
+      ...posOf(text, 'valueCde'),
+      message: 'unknown element "valueCde" in Extension (did you mean "valueCode"?)',
+    });
     expect(errors).toHaveLength(4);
     const t2 = base('      active: true').replace('resourceType: Patient', 'resourceType: Patinet');
-    expect(compileErrors(t2)).toEqual([{ ...posOf(t2, 'Patinet'), message: 'unknown resourceType "Patinet": expected an R4 resource type (did you mean "Patient"?)' }]);
+    expect(compileErrors(t2)).toEqual([
+      { ...posOf(t2, 'Patinet'), message: 'unknown resourceType "Patinet": expected an R4 resource type (did you mean "Patient"?)' },
+    ]);
   });
   it('looks into $each, $if and $first but not into $literal or other directives', () => {
-    const text = base('      name: { $each: k, $template: { fmily: x } }\n      telecom: { $if: "a", $then: [{ sytem: phone }] }\n      address: { $literal: { lne: [x] } }', 'children: { k: { table: k, on: { P: ID } } }\n');
+    const text = base(
+      '      name: { $each: k, $template: { fmily: x } }\n      telecom: { $if: "a", $then: [{ sytem: phone }] }\n      address: { $literal: { lne: [x] } }',
+      'children: { k: { table: k, on: { P: ID } } }\n',
+    );
     expect(compileErrors(text).map((e) => e.message)).toEqual([
       'unknown element "fmily" in HumanName (did you mean "family"?)',
       'unknown element "sytem" in ContactPoint (did you mean "system"?)',

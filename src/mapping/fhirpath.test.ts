@@ -49,7 +49,9 @@ describe('FHIRPath over rows', () => {
     ];
     const exprs = [
       ...bools,
-      ...bools.slice(0, 40).flatMap((x, i) => [`${x} and ${bools[(i * 7) % bools.length]}`, `(${x} or ${bools[(i * 11) % bools.length]}).not()`]),
+      ...bools
+        .slice(0, 40)
+        .flatMap((x, i) => [`${x} and ${bools[(i * 7) % bools.length]}`, `(${x} or ${bools[(i * 11) % bools.length]}).not()`]),
       'a',
       '-2.5 = b',
     ];

@@ -32,7 +32,9 @@ function errorsOf(fn: () => unknown): Array<{ message: string; file?: string; li
       file: x.location?.file,
       line: x.location?.line,
       column: x.location?.column,
-      ...(x.location?.includedFrom ? { from: `${x.location.includedFrom.file}:${x.location.includedFrom.line}:${x.location.includedFrom.column}` } : {}),
+      ...(x.location?.includedFrom
+        ? { from: `${x.location.includedFrom.file}:${x.location.includedFrom.line}:${x.location.includedFrom.column}` }
+        : {}),
     }));
   }
   throw new Error('expected MappingErrors');
@@ -142,7 +144,9 @@ resources:
       'hospice.yaml': 'mapping: hospice\nextends: _base.yaml#institutional\nwith: { table: hospice }\ndescription: hospice claims\n',
     });
     expect(set.byName.get('snf')!.source.query.table).toBe('snf');
-    expect(set.byName.get('hospice')!.map({ id: '7', s: 'F' }).resources).toEqual([{ resourceType: 'Claim', id: 'hospice-7', status: 'active' }]);
+    expect(set.byName.get('hospice')!.map({ id: '7', s: 'F' }).resources).toEqual([
+      { resourceType: 'Claim', id: 'hospice-7', status: 'active' },
+    ]);
     expect(set.byName.get('snf')!.map({ id: '7', s: 'X' }).resources[0]).toMatchObject({ id: 'snf-7', status: 'cancelled' });
   });
 
@@ -168,7 +172,9 @@ resources:
       item: { $each: lines, $template: { sequence: { $column: N, $as: positiveInt } } }
 `,
     }).byName.get('m')!;
-    expect(m.children).toEqual([{ name: 'lines', query: { table: 'claims_lines' }, on: [{ child: 'clm_id', parent: 'id' }], orderBy: ['n'] }]);
+    expect(m.children).toEqual([
+      { name: 'lines', query: { table: 'claims_lines' }, on: [{ child: 'clm_id', parent: 'id' }], orderBy: ['n'] },
+    ]);
     expect(m.map({ id: '1', s: 'F', u: 'C' }, { lines: [{ n: '1' }, { n: '2' }] }).resources[0]).toEqual({
       resourceType: 'Claim',
       id: expect.any(String),
@@ -181,7 +187,8 @@ resources:
   it('a whole-value parameter keeps its type; $$( is a literal $(; mapping files are not substituted', () => {
     const dir = folder({ '_f.yaml': 'fragments:\n  t: { active: $(flag), text: { div: "cost $$(usd) $(n)" } }\n' });
     const m = compileIn(dir, {
-      'm.yaml': 'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template:\n      $include: _f.yaml#t\n      $with: { flag: true, n: 3 }\n      gender: "$(x)"\n',
+      'm.yaml':
+        'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template:\n      $include: _f.yaml#t\n      $with: { flag: true, n: 3 }\n      gender: "$(x)"\n',
     }).byName.get('m')!;
     expect(m.map({ id: '1' }).resources[0]).toMatchObject({ active: true, text: { div: 'cost $(usd) 3' }, gender: '$(x)' });
   });
@@ -190,7 +197,8 @@ resources:
 describe('errors in and around fragments are located', () => {
   it('an error inside a fragment names the fragment file:line:column and the mapping that included it', () => {
     const frag = 'fragments:\n  body:\n    active: true\n    birthdate: { $column: BD, $as: date }\n';
-    const mapping = 'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _f.yaml#body }\n';
+    const mapping =
+      'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _f.yaml#body }\n';
     const dir = folder({ '_f.yaml': frag });
     const errors = errorsOf(() => compileIn(dir, { 'm.yaml': mapping }));
     const at = posOf(frag, 'birthdate');
@@ -206,19 +214,23 @@ describe('errors in and around fragments are located', () => {
   it('a fragment included by a fragment names the whole chain', () => {
     const outer = 'fragments:\n  body:\n    name: [{ $include: _inner.yaml#name }]\n';
     const inner = 'fragments:\n  name: { family: "{LAST}", given: { $column: FIRST, $as: integr } }\n';
-    const mapping = 'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _outer.yaml#body }\n';
+    const mapping =
+      'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _outer.yaml#body }\n';
     const dir = folder({ '_outer.yaml': outer, '_inner.yaml': inner });
     const [e] = errorsOf(() => compileIn(dir, { 'm.yaml': mapping }));
     const o = posOf(outer, '$include');
     const m = posOf(mapping, '$include');
     expect(e!.message).toMatch(/unknown type "integr"/);
     expect(e).toMatchObject({ file: join(dir, '_inner.yaml'), ...posOf(inner, 'integr') });
-    expect(e!.message).toContain(`(included from ${join(dir, '_outer.yaml')}:${o.line}:${o.column}, from ${join(dir, 'm.yaml')}:${m.line}:${m.column})`);
+    expect(e!.message).toContain(
+      `(included from ${join(dir, '_outer.yaml')}:${o.line}:${o.column}, from ${join(dir, 'm.yaml')}:${m.line}:${m.column})`,
+    );
   });
 
   it('a value given by $with is located where $with gives it', () => {
     const dir = folder({ '_f.yaml': 'fragments:\n  body: { active: true, gender: $(g) }\n' });
-    const mapping = 'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _f.yaml#body, $with: { g: { $colum: G } } }\n';
+    const mapping =
+      'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { $include: _f.yaml#body, $with: { g: { $colum: G } } }\n';
     const [e] = errorsOf(() => compileIn(dir, { 'm.yaml': mapping }));
     expect(e).toMatchObject({ file: join(dir, 'm.yaml'), ...posOf(mapping, '$colum') });
     expect(e!.message).toMatch(/unknown directive "\$colum"/);
@@ -269,7 +281,8 @@ describe('errors in and around fragments are located', () => {
 
   it('a list fragment cannot take keys beside it', () => {
     const dir = folder({ '_f.yaml': 'fragments:\n  l: [1, 2]\n' });
-    const t = 'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { name: { $include: _f.yaml#l, text: x } }\n';
+    const t =
+      'mapping: m\nsource: { table: t, key: [ID] }\nresources:\n  - resourceType: Patient\n    template: { name: { $include: _f.yaml#l, text: x } }\n';
     const [e] = errorsOf(() => compileIn(dir, { 'm.yaml': t }));
     expect(e!.message).toMatch(/is a list, so keys cannot be written beside it/);
   });

@@ -94,7 +94,14 @@ export class Includer {
   }
 
   /** Expands one value written at `site`; returns it and the site to record for it. */
-  private value(v: unknown, site: Site, params: Params | undefined, stack: string[], errors: MappingError[], root = false): [unknown, Site] {
+  private value(
+    v: unknown,
+    site: Site,
+    params: Params | undefined,
+    stack: string[],
+    errors: MappingError[],
+    root = false,
+  ): [unknown, Site] {
     if (typeof v === 'string') return params ? this.substitute(v, site, params, errors) : [v, site];
     if (Array.isArray(v)) return [this.list(v, site, params, stack, errors), site];
     if (!isPlainObject(v)) return [v, site];
@@ -119,7 +126,8 @@ export class Includer {
       const itemSite: Site = { origin: site.origin, path: [...site.path, i] };
       const [val, s] = this.value(item, itemSite, params, stack, errors);
       // An item that is exactly an `$include` of a list, or a `$(param)` given a list, is spliced in.
-      const splice = Array.isArray(val) && (isIncludeOnly(item) || (params !== undefined && typeof item === 'string' && WHOLE_PARAM_RE.test(item)));
+      const splice =
+        Array.isArray(val) && (isIncludeOnly(item) || (params !== undefined && typeof item === 'string' && WHOLE_PARAM_RE.test(item)));
       if (splice) {
         const inner = this.sites.get(val);
         val.forEach((x, j) => {
@@ -136,12 +144,25 @@ export class Includer {
   }
 
   /** `{ $include: ref, $with: {...}, ...overrides }`: the fragment, with the keys written beside it. */
-  private merge(v: Record<string, unknown>, site: Site, params: Params | undefined, stack: string[], errors: MappingError[], inc: string, withKey: string): [unknown, Site] {
+  private merge(
+    v: Record<string, unknown>,
+    site: Site,
+    params: Params | undefined,
+    stack: string[],
+    errors: MappingError[],
+    inc: string,
+    withKey: string,
+  ): [unknown, Site] {
     const included = this.include(v, site, params, stack, errors, inc, withKey);
     const others = Object.keys(v).filter((k) => k !== inc && k !== withKey);
     if (others.length === 0) return included ?? [undefined, site];
     if (included && !isPlainObject(included[0])) {
-      errors.push(new MappingError(`${inc}: fragment "${String(v[inc])}" is ${Array.isArray(included[0]) ? 'a list' : 'a value'}, so keys cannot be written beside it (only a map fragment merges with keys)`, site.origin.locate([...site.path, inc], true)));
+      errors.push(
+        new MappingError(
+          `${inc}: fragment "${String(v[inc])}" is ${Array.isArray(included[0]) ? 'a list' : 'a value'}, so keys cannot be written beside it (only a map fragment merges with keys)`,
+          site.origin.locate([...site.path, inc], true),
+        ),
+      );
       return [undefined, site];
     }
     const base = (included?.[0] ?? {}) as Record<string, unknown>;
@@ -167,7 +188,15 @@ export class Includer {
   }
 
   /** Resolves and expands the fragment `v[inc]` names, with `v[withKey]` as its parameters. */
-  private include(v: Record<string, unknown>, site: Site, params: Params | undefined, stack: string[], errors: MappingError[], inc: string, withKey: string): [unknown, Site] | undefined {
+  private include(
+    v: Record<string, unknown>,
+    site: Site,
+    params: Params | undefined,
+    stack: string[],
+    errors: MappingError[],
+    inc: string,
+    withKey: string,
+  ): [unknown, Site] | undefined {
     const at = (p: Path, key?: boolean) => site.origin.locate([...site.path, ...p], key);
     const fail = (p: Path, message: string, key?: boolean) => {
       errors.push(new MappingError(message, at(p, key)));
@@ -176,9 +205,11 @@ export class Includer {
     let ref = v[inc];
     if (typeof ref === 'string' && params) ref = this.text(ref, site, params, errors, [...site.path, inc]);
     const m = typeof ref === 'string' ? /^([^#]*)#([A-Za-z0-9_.-]+)$/.exec(ref.trim()) : null;
-    if (!m) return fail([inc], `${inc}: expected "<fragment file>#<name>", e.g. "_institutional.yaml#header" (the file relative to this one)`);
+    if (!m)
+      return fail([inc], `${inc}: expected "<fragment file>#<name>", e.g. "_institutional.yaml#header" (the file relative to this one)`);
     const file = m[1] ? resolve(dirname(site.origin.file), m[1]) : site.origin.file;
-    if (!isFragmentFile(file)) return fail([inc], `${inc}: ${file} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`);
+    if (!isFragmentFile(file))
+      return fail([inc], `${inc}: ${file} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`);
     const key = `${file}#${m[2]}`;
     if (stack.includes(key)) return fail([inc], `${inc} cycle: ${[...stack, key].map(short).join(' → ')}`);
     const loaded = this.load(file);
@@ -232,7 +263,13 @@ export class Includer {
       const parsed = parseYamlFile(text, file);
       const doc = parsed.documents[0];
       if (parsed.errors.length > 0) result = parsed.errors;
-      else if (!doc || parsed.documents.length > 1) result = [new MappingError('a fragment file holds one YAML document: { fragments: { <name>: <value>, ... } }', doc?.location ?? { file, line: 1, column: 1 })];
+      else if (!doc || parsed.documents.length > 1)
+        result = [
+          new MappingError(
+            'a fragment file holds one YAML document: { fragments: { <name>: <value>, ... } }',
+            doc?.location ?? { file, line: 1, column: 1 },
+          ),
+        ];
       else {
         const schema = fragmentSchemaErrors(doc);
         result = schema.length > 0 ? schema : { doc, fragments: (doc.value as { fragments: Record<string, unknown> }).fragments };
@@ -259,7 +296,12 @@ export class Includer {
       const p = this.param(name, site, params, errors, path);
       if (!p) return whole;
       if (typeof p.value === 'object' && p.value !== null) {
-        errors.push(new MappingError(`$(${name}) is inside text, so its value must be a string, number or boolean (it is ${Array.isArray(p.value) ? 'a list' : 'a map'})`, site.origin.locate(path)));
+        errors.push(
+          new MappingError(
+            `$(${name}) is inside text, so its value must be a string, number or boolean (it is ${Array.isArray(p.value) ? 'a list' : 'a map'})`,
+            site.origin.locate(path),
+          ),
+        );
         return whole;
       }
       return p.value === undefined || p.value === null ? '' : String(p.value);
@@ -270,7 +312,12 @@ export class Includer {
     const p = params.get(name.trim());
     if (!p) {
       const known = [...params.keys()];
-      errors.push(new MappingError(`unknown parameter $(${name}): ${known.length ? `$with gives ${known.join(', ')}` : 'the $include gives no $with'}`, site.origin.locate(path)));
+      errors.push(
+        new MappingError(
+          `unknown parameter $(${name}): ${known.length ? `$with gives ${known.join(', ')}` : 'the $include gives no $with'}`,
+          site.origin.locate(path),
+        ),
+      );
       return undefined;
     }
     p.used = true;

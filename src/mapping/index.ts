@@ -9,7 +9,13 @@ import type { CompiledMapping, CompiledMappingSet } from './types.js';
 
 export type { CompileOptions } from './set.js';
 export { loadMappingSet, mappingFiles } from './load.js';
-export { runMappingTests, formatMappingTestReport, type MappingTestReport, type MappingTestCaseResult, type MappingTestOptions } from './mapping-tests.js';
+export {
+  runMappingTests,
+  formatMappingTestReport,
+  type MappingTestReport,
+  type MappingTestCaseResult,
+  type MappingTestOptions,
+} from './mapping-tests.js';
 export type * from './types.js';
 
 /** Compiles mapping text (one or more YAML documents) as if read from `file`; for tests and tools. */

@@ -44,4 +44,3 @@ export async function loadMappingSet(paths: string[], options: CompileOptions = 
   const sources: SourceFile[] = await Promise.all(files.map(async (file) => ({ file, text: await readFile(file, 'utf8') })));
   return compileFiles(sources, options);
 }
-

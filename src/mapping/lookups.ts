@@ -23,7 +23,6 @@ export interface Reporter {
   at(path: Path, key?: boolean): SourceLocation;
 }
 
-
 /** Compiles the `lookups:` section of a mapping. Errors go to `report`; broken lookups are left out. */
 export function compileLookups(section: unknown, file: string, report: Reporter, path: Path = ['lookups']): Map<string, Lookup> {
   const out = new Map<string, Lookup>();
@@ -59,7 +58,11 @@ function compileLookup(name: string, def: unknown, file: string, report: Reporte
     }
     const others = Object.keys(def).filter((k) => k !== 'use');
     if (others.length > 0) {
-      report.error([...p, others[0]!], `lookup "${name}" uses a shared lookup: put "${others[0]}" in lookups/${def.use}.yaml instead`, true);
+      report.error(
+        [...p, others[0]!],
+        `lookup "${name}" uses a shared lookup: put "${others[0]}" in lookups/${def.use}.yaml instead`,
+        true,
+      );
       return undefined;
     }
     return loadShared(name, def.use, file, report, [...p, 'use']);
@@ -72,7 +75,14 @@ function compileLookup(name: string, def: unknown, file: string, report: Reporte
   return build(name, def, file, report, p, report.at(p));
 }
 
-function build(name: string, def: Record<string, unknown>, file: string, report: Reporter, p: Path, location: SourceLocation): Lookup | undefined {
+function build(
+  name: string,
+  def: Record<string, unknown>,
+  file: string,
+  report: Reporter,
+  p: Path,
+  location: SourceLocation,
+): Lookup | undefined {
   if (def.ignoreCase !== undefined && typeof def.ignoreCase !== 'boolean') {
     report.error([...p, 'ignoreCase'], 'expected true or false');
     return undefined;
@@ -88,7 +98,12 @@ function build(name: string, def: Record<string, unknown>, file: string, report:
     const csvPath = resolve(dirname(file), def.file);
     let rows: Record<string, string>[];
     try {
-      rows = parseCsv(readFileSync(csvPath), { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), bom: true, skip_empty_lines: true, trim: true });
+      rows = parseCsv(readFileSync(csvPath), {
+        columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()),
+        bom: true,
+        skip_empty_lines: true,
+        trim: true,
+      });
     } catch (e) {
       report.error([...p, 'file'], `cannot read lookup file ${csvPath}: ${(e as Error).message}`);
       return undefined;

@@ -22,7 +22,9 @@ describe('mapping tests in mappings/', () => {
 });
 
 describe('mapping sets in mappings/', () => {
-  const sets = readdirSync(root, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  const sets = readdirSync(root, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   for (const set of sets) {
     it(`${set} compiles`, async () => {
       const compiled = await loadMappingSet([join(root, set)]);

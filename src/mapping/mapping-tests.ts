@@ -53,16 +53,26 @@ export async function runMappingTests(paths: string[], options: MappingTestOptio
         continue;
       }
       const bad = Object.keys(v).filter((k) => !FILE_KEYS.includes(k));
-      for (const k of bad) report.errors.push(new MappingError(`unknown key "${k}" in a mapping test: expected one of ${FILE_KEYS.join(', ')}`, doc.locate([k], true)));
+      for (const k of bad)
+        report.errors.push(
+          new MappingError(`unknown key "${k}" in a mapping test: expected one of ${FILE_KEYS.join(', ')}`, doc.locate([k], true)),
+        );
       const tz = typeof v.timezone === 'string' ? v.timezone : options.timezone;
       const setKey = `${dirname(file)}\u0000${tz ?? ''}`;
-      if (!sets.has(setKey)) sets.set(setKey, loadMappingSet([dirname(file)], tz ? { timezone: tz } : {}).catch((e: unknown) => {
-        if (e instanceof MappingErrors) return e;
-        throw e;
-      }));
+      if (!sets.has(setKey))
+        sets.set(
+          setKey,
+          loadMappingSet([dirname(file)], tz ? { timezone: tz } : {}).catch((e: unknown) => {
+            if (e instanceof MappingErrors) return e;
+            throw e;
+          }),
+        );
       const set = await sets.get(setKey)!;
       const cases = Array.isArray(v.cases) ? v.cases : [];
-      if (!Array.isArray(v.cases)) report.errors.push(new MappingError('expected "cases": a list of { name, row, expect, ... }', doc.locate(v.cases === undefined ? [] : ['cases'])));
+      if (!Array.isArray(v.cases))
+        report.errors.push(
+          new MappingError('expected "cases": a list of { name, row, expect, ... }', doc.locate(v.cases === undefined ? [] : ['cases'])),
+        );
       const mappingName = typeof v.mapping === 'string' ? v.mapping : '';
       let problem: string | undefined;
       if (set instanceof MappingErrors) problem = `the mappings in ${dirname(file)} do not compile:\n${set.message}`;
@@ -82,7 +92,14 @@ export async function runMappingTests(paths: string[], options: MappingTestOptio
   return report;
 }
 
-function runCase(doc: ParsedDocument, file: string, mappingName: string, c: unknown, i: number, set: CompiledMappingSet | undefined): MappingTestCaseResult {
+function runCase(
+  doc: ParsedDocument,
+  file: string,
+  mappingName: string,
+  c: unknown,
+  i: number,
+  set: CompiledMappingSet | undefined,
+): MappingTestCaseResult {
   const location = doc.locate(['cases', i]);
   const name = isPlainObject(c) && typeof c.name === 'string' ? c.name : `case ${i + 1}`;
   const result: MappingTestCaseResult = { file, location, mapping: mappingName, name, passed: false };
@@ -92,17 +109,27 @@ function runCase(doc: ParsedDocument, file: string, mappingName: string, c: unkn
   };
   if (!isPlainObject(c)) return fail(['expected { name, row, children?, expect, issues?, compare? }']);
   const unknown = Object.keys(c).filter((k) => !CASE_KEYS.includes(k));
-  if (unknown.length > 0) return fail([`unknown key(s) ${unknown.join(', ')}: expected ${CASE_KEYS.join(', ')}`], doc.locate(['cases', i, unknown[0]!], true));
+  if (unknown.length > 0)
+    return fail([`unknown key(s) ${unknown.join(', ')}: expected ${CASE_KEYS.join(', ')}`], doc.locate(['cases', i, unknown[0]!], true));
   if (!isPlainObject(c.row)) return fail(['"row" must be a map of column → value'], doc.locate(['cases', i, 'row']));
-  if (c.compare !== undefined && c.compare !== 'exact' && c.compare !== 'subset') return fail(['"compare" is exact (default) or subset'], doc.locate(['cases', i, 'compare']));
-  if (!Array.isArray(c.expect)) return fail(['"expect" must be a list of resources (possibly empty)'], doc.locate(['cases', i, c.expect === undefined ? 'name' : 'expect']));
+  if (c.compare !== undefined && c.compare !== 'exact' && c.compare !== 'subset')
+    return fail(['"compare" is exact (default) or subset'], doc.locate(['cases', i, 'compare']));
+  if (!Array.isArray(c.expect))
+    return fail(
+      ['"expect" must be a list of resources (possibly empty)'],
+      doc.locate(['cases', i, c.expect === undefined ? 'name' : 'expect']),
+    );
   if (!set) return result;
   const mapping = set.byName.get(mappingName)!;
   const children: Record<string, Row[]> = {};
   if (c.children !== undefined && c.children !== null) {
     if (!isPlainObject(c.children)) return fail(['"children" must map child name → list of rows'], doc.locate(['cases', i, 'children']));
     for (const [k, rows] of Object.entries(c.children)) {
-      if (!mapping.children.some((ch) => ch.name === k)) return fail([`mapping ${mappingName} has no child "${k}" (children: ${mapping.children.map((ch) => ch.name).join(', ') || 'none'})`], doc.locate(['cases', i, 'children', k], true));
+      if (!mapping.children.some((ch) => ch.name === k))
+        return fail(
+          [`mapping ${mappingName} has no child "${k}" (children: ${mapping.children.map((ch) => ch.name).join(', ') || 'none'})`],
+          doc.locate(['cases', i, 'children', k], true),
+        );
       children[k] = (Array.isArray(rows) ? rows : []).map(lowerKeys);
     }
   }
@@ -116,7 +143,10 @@ function runCase(doc: ParsedDocument, file: string, mappingName: string, c: unkn
   const subset = c.compare === 'subset';
   const got = JSON.parse(JSON.stringify(actual.resources)) as unknown[];
   if (got.length !== c.expect.length) {
-    diffs.push({ path: ['expect'], text: `expected ${c.expect.length} resource(s), got ${got.length}: ${got.map((r) => describe(r)).join(', ') || 'none'}` });
+    diffs.push({
+      path: ['expect'],
+      text: `expected ${c.expect.length} resource(s), got ${got.length}: ${got.map((r) => describe(r)).join(', ') || 'none'}`,
+    });
   }
   for (let k = 0; k < Math.min(got.length, c.expect.length); k++) {
     compare(c.expect[k], got[k], ['expect', k], subset, diffs);
@@ -129,7 +159,8 @@ function runCase(doc: ParsedDocument, file: string, mappingName: string, c: unkn
   const first = diffs[0]!.path;
   const at = first.length > 0 ? doc.locate(['cases', i, ...first]) : location;
   const lines = diffs.map((d) => `${pathText(d.path)}: ${d.text}`);
-  if (actual.issues.length > 0) lines.push(`issues: ${actual.issues.map((x) => `${x.code}${x.column ? ` (${x.column})` : ''}: ${x.message}`).join('; ')}`);
+  if (actual.issues.length > 0)
+    lines.push(`issues: ${actual.issues.map((x) => `${x.code}${x.column ? ` (${x.column})` : ''}: ${x.message}`).join('; ')}`);
   return fail(lines, at);
 }
 
@@ -199,10 +230,15 @@ function issueDiffs(expected: unknown, actual: MapResult, out: Array<{ path: Pat
     }
     const col = typeof e.column === 'string' ? e.column.toLowerCase() : undefined;
     const at = remaining.findIndex((x) => x.code === e.code && (col === undefined || x.column?.toLowerCase() === col));
-    if (at < 0) out.push({ path: ['issues', k], text: `expected an issue ${show(e)}, got ${remaining.length ? remaining.map((x) => `${x.code}${x.column ? `/${x.column}` : ''}`).join(', ') : 'none'}` });
+    if (at < 0)
+      out.push({
+        path: ['issues', k],
+        text: `expected an issue ${show(e)}, got ${remaining.length ? remaining.map((x) => `${x.code}${x.column ? `/${x.column}` : ''}`).join(', ') : 'none'}`,
+      });
     else remaining.splice(at, 1);
   });
-  for (const x of remaining) out.push({ path: ['issues'], text: `unexpected issue ${x.code}${x.column ? ` (column ${x.column})` : ''}: ${x.message}` });
+  for (const x of remaining)
+    out.push({ path: ['issues'], text: `unexpected issue ${x.code}${x.column ? ` (column ${x.column})` : ''}: ${x.message}` });
 }
 
 /** The report as text for a terminal: failures with their diffs, then a summary line. */
@@ -210,6 +246,8 @@ export function formatMappingTestReport(report: MappingTestReport): string {
   const lines: string[] = [];
   for (const e of report.errors) lines.push(`error ${e.message}`);
   for (const c of report.cases) if (!c.passed) lines.push(`FAIL ${c.failure ?? `${formatLocation(c.location)}: ${c.name}`}`);
-  lines.push(`${report.passed} passed, ${report.failed} failed (${report.cases.length} cases in ${report.files.length} files)${report.errors.length ? `, ${report.errors.length} errors` : ''}`);
+  lines.push(
+    `${report.passed} passed, ${report.failed} failed (${report.cases.length} cases in ${report.files.length} files)${report.errors.length ? `, ${report.errors.length} errors` : ''}`,
+  );
   return lines.join('\n');
 }

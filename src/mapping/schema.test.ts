@@ -71,8 +71,11 @@ resources:
 
   it('fragment.schema.json accepts every shipped fragment file (_*.yaml) and rejects a bad frame at its place', () => {
     const root = fileURLToPath(new URL('../..', import.meta.url));
-    const fragments = ['mappings', 'mappings/cms-ccw-rif', 'mappings/synthea', 'mappings/synthea-claims', 'connectors']
-      .flatMap((dir) => readdirSync(join(root, dir)).filter((f) => /^_.*\.ya?ml$/.test(f)).map((f) => join(root, dir, f)));
+    const fragments = ['mappings', 'mappings/cms-ccw-rif', 'mappings/synthea', 'mappings/synthea-claims', 'connectors'].flatMap((dir) =>
+      readdirSync(join(root, dir))
+        .filter((f) => /^_.*\.ya?ml$/.test(f))
+        .map((f) => join(root, dir, f)),
+    );
     expect(fragments.length).toBeGreaterThan(0);
     for (const file of fragments) {
       const d = parseYamlFile(readFileSync(file, 'utf8'), file).documents[0]!;
@@ -88,7 +91,12 @@ resources:
   it('rejects unknown keys, bad types and bad enum values at their YAML position', () => {
     const text = VALID.replace('search:', 'serch: {}\nsearch:').replace('$as: decimal', '$as: float');
     const errors = fullErrors(text);
-    expect(errors).toContainEqual(expect.objectContaining({ detail: expect.stringMatching(/unknown key "serch": expected one of mapping, description, source/), location: { file: '/x/m.yaml', ...posOf(text, 'serch') } }));
+    expect(errors).toContainEqual(
+      expect.objectContaining({
+        detail: expect.stringMatching(/unknown key "serch": expected one of mapping, description, source/),
+        location: { file: '/x/m.yaml', ...posOf(text, 'serch') },
+      }),
+    );
     expect(errors.some((e) => e.location?.line === posOf(text, 'float').line)).toBe(true);
   });
 

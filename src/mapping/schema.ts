@@ -58,7 +58,10 @@ export function schemaErrors(doc: ParsedDocument, validate?: ValidateFunction, w
     if (e.keyword === 'additionalProperties') {
       const key = (e.params as { additionalProperty: string }).additionalProperty;
       const allowed = Object.keys((e.parentSchema as { properties?: object } | undefined)?.properties ?? {});
-      return new MappingError(`unknown key "${key}"${allowed.length ? `: expected one of ${allowed.join(', ')}` : ''}`, doc.locate([...path, key], true));
+      return new MappingError(
+        `unknown key "${key}"${allowed.length ? `: expected one of ${allowed.join(', ')}` : ''}`,
+        doc.locate([...path, key], true),
+      );
     }
     if (e.keyword === 'required') {
       const missing = (e.params as { missingProperty: string }).missingProperty;
@@ -79,13 +82,19 @@ function dedupe(errors: ErrorObject[]): ErrorObject[] {
 }
 
 function describe(e: ErrorObject): string {
-  if (e.keyword === 'enum') return `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  if (e.keyword === 'enum')
+    return `expected one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   const d = (e.parentSchema as { description?: string } | undefined)?.description;
   return `${e.message ?? e.keyword}${d ? ` (${d.split('. ')[0]!.replace(/\.$/, '')})` : ''}`;
 }
 
 function where(path: PathSegment[], what: string): string {
-  return path.length === 0 ? what : path.map((s) => (typeof s === 'number' ? `[${s}]` : s)).join('.').replace(/\.\[/g, '[');
+  return path.length === 0
+    ? what
+    : path
+        .map((s) => (typeof s === 'number' ? `[${s}]` : s))
+        .join('.')
+        .replace(/\.\[/g, '[');
 }
 
 function toPath(instancePath: string): PathSegment[] {

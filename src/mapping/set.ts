@@ -30,7 +30,9 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
   try {
     zone = getZone(zoneName);
   } catch {
-    throw new MappingErrors([new MappingError(`unknown time zone ${JSON.stringify(zoneName)}: expected an IANA name such as America/New_York`)]);
+    throw new MappingErrors([
+      new MappingError(`unknown time zone ${JSON.stringify(zoneName)}: expected an IANA name such as America/New_York`),
+    ]);
   }
   const drafts: MappingDraft[] = [];
   // Names of documents that failed: a $ref to one is not reported again as "unknown mapping".
@@ -68,7 +70,12 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
   for (const d of drafts) {
     const prev = byName.get(d.mapping.name);
     if (prev) {
-      errors.push(new MappingError(`duplicate mapping name "${d.mapping.name}" (also at ${prev.file}:${prev.location.line}:${prev.location.column}); set "mapping:" to a unique name`, d.nameLocation));
+      errors.push(
+        new MappingError(
+          `duplicate mapping name "${d.mapping.name}" (also at ${prev.file}:${prev.location.line}:${prev.location.column}); set "mapping:" to a unique name`,
+          d.nameLocation,
+        ),
+      );
       continue;
     }
     byName.set(d.mapping.name, d.mapping);
@@ -78,27 +85,49 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
       const target = byName.get(ref.target);
       if (!target) {
         if (failed.has(ref.target)) continue;
-        errors.push(new MappingError(`unknown mapping "${ref.target}" in $ref: expected one of ${[...byName.keys()].join(', ') || '(none)'}`, ref.location));
+        errors.push(
+          new MappingError(
+            `unknown mapping "${ref.target}" in $ref: expected one of ${[...byName.keys()].join(', ') || '(none)'}`,
+            ref.location,
+          ),
+        );
         continue;
       }
       let type = ref.resourceType;
       if (type === undefined) {
         if (target.resourceTypes.length !== 1) {
-          errors.push(new MappingError(`$ref: mapping "${ref.target}" makes ${target.resourceTypes.join(', ')}: add $resourceType to pick one`, ref.location));
+          errors.push(
+            new MappingError(
+              `$ref: mapping "${ref.target}" makes ${target.resourceTypes.join(', ')}: add $resourceType to pick one`,
+              ref.location,
+            ),
+          );
           continue;
         }
         type = target.resourceTypes[0]!;
       } else if (!target.resourceTypes.includes(type)) {
-        errors.push(new MappingError(`$ref: mapping "${ref.target}" makes no ${type} (it makes ${target.resourceTypes.join(', ')})`, ref.location));
+        errors.push(
+          new MappingError(`$ref: mapping "${ref.target}" makes no ${type} (it makes ${target.resourceTypes.join(', ')})`, ref.location),
+        );
         continue;
       }
       const ids = new Set(target.resources.filter((r) => r.resourceType === type).map((r) => r.idTemplate ?? ''));
       if (ids.size > 1) {
-        errors.push(new MappingError(`$ref: mapping "${ref.target}" makes several ${type} resources with different ids (${[...ids].map((t) => t || 'hash').join(', ')}): write this reference as a string template instead`, ref.location));
+        errors.push(
+          new MappingError(
+            `$ref: mapping "${ref.target}" makes several ${type} resources with different ids (${[...ids].map((t) => t || 'hash').join(', ')}): write this reference as a string template instead`,
+            ref.location,
+          ),
+        );
         continue;
       }
       if (ref.arity !== target.source.key.length) {
-        errors.push(new MappingError(`$ref: $key has ${ref.arity} column(s) but mapping "${ref.target}" has key [${target.source.key.join(', ')}] (${target.source.key.length})`, ref.location));
+        errors.push(
+          new MappingError(
+            `$ref: $key has ${ref.arity} column(s) but mapping "${ref.target}" has key [${target.source.key.join(', ')}] (${target.source.key.length})`,
+            ref.location,
+          ),
+        );
         continue;
       }
       const t = type;

@@ -96,7 +96,8 @@ function compileWhere(ctx: CompileContext, v: unknown, path: Path, query: string
       if (isNullTest && f.value !== undefined) ctx.error([...p, 'value'], `"${op}" takes no value`, true);
       else if (!isNullTest && f.value === undefined) ctx.error(p, `"${op}" needs a value`);
       else if (isList && !Array.isArray(f.value)) ctx.error([...p, 'value'], `"${op}" needs a list of values`);
-      else if (!isList && !isNullTest && (typeof f.value === 'object' || f.value === null)) ctx.error([...p, 'value'], 'expected a single value');
+      else if (!isList && !isNullTest && (typeof f.value === 'object' || f.value === null))
+        ctx.error([...p, 'value'], 'expected a single value');
       else if (column) out.push(isNullTest ? { column, op } : { column, op, value: f.value });
     });
     return out;
@@ -128,7 +129,8 @@ export function compileSource(ctx: CompileContext, v: unknown): CompiledSource {
   const where = compileWhere(ctx, v.where, [...path, 'where'], 'source');
   const out: CompiledSource = { query: { ...q, ...(where ? { where } : {}) }, label: q.table ?? 'query', key };
   if (v.patient !== undefined && v.patient !== null) out.patient = columnName(ctx, v.patient, [...path, 'patient'], 'source', 'patient');
-  if (v.lastUpdated !== undefined && v.lastUpdated !== null) out.lastUpdated = columnName(ctx, v.lastUpdated, [...path, 'lastUpdated'], 'source', 'lastUpdated');
+  if (v.lastUpdated !== undefined && v.lastUpdated !== null)
+    out.lastUpdated = columnName(ctx, v.lastUpdated, [...path, 'lastUpdated'], 'source', 'lastUpdated');
   return out;
 }
 
@@ -165,7 +167,10 @@ export function compileChildren(ctx: CompileContext, v: unknown): CompiledChild[
     if (def.orderBy !== undefined && def.orderBy !== null) {
       const list = typeof def.orderBy === 'string' ? [def.orderBy] : def.orderBy;
       if (!Array.isArray(list)) ctx.error([...p, 'orderBy'], 'expected a column or a list of columns');
-      else orderBy = list.map((c, i) => columnName(ctx, c, typeof def.orderBy === 'string' ? [...p, 'orderBy'] : [...p, 'orderBy', i], name, 'orderBy')).filter((c): c is string => !!c);
+      else
+        orderBy = list
+          .map((c, i) => columnName(ctx, c, typeof def.orderBy === 'string' ? [...p, 'orderBy'] : [...p, 'orderBy', i], name, 'orderBy'))
+          .filter((c): c is string => !!c);
     }
     out.push({ name, query: { ...q, ...(where ? { where } : {}) }, on, orderBy });
   }

@@ -8,7 +8,10 @@ const tpl = (t: string) => parseTemplate(t) as StringTemplate;
 describe('string templates', () => {
   it('splits literals and columns (lower-cased), with parent references and escaped braces', () => {
     const t = tpl('Patient/{PATIENT} {{x}} {parent.Code}');
-    expect(t.refs).toEqual([{ column: 'patient', parent: false }, { column: 'code', parent: true }]);
+    expect(t.refs).toEqual([
+      { column: 'patient', parent: false },
+      { column: 'code', parent: true },
+    ]);
     expect(t.render({ patient: 'p1' }, { code: 'c' })).toBe('Patient/p1 {x} c');
   });
   it('leaves the whole value out when a referenced value is null or blank', () => {
@@ -44,7 +47,13 @@ describe('canonical key values', () => {
   });
   it('normalises timestamps to the instant, naive ones in the connector zone', () => {
     const want = '2014-05-06T08:34:30Z';
-    for (const v of ['2014-05-06T08:34:30Z', '2014-05-06 08:34:30', '2014-05-06 08:34:30+00', '2014-05-06 08:34:30.000+00:00', new Date(Date.UTC(2014, 4, 6, 8, 34, 30))]) {
+    for (const v of [
+      '2014-05-06T08:34:30Z',
+      '2014-05-06 08:34:30',
+      '2014-05-06 08:34:30+00',
+      '2014-05-06 08:34:30.000+00:00',
+      new Date(Date.UTC(2014, 4, 6, 8, 34, 30)),
+    ]) {
       expect(canonicalKeyValue(v, utc)).toBe(want);
     }
     expect(canonicalKeyValue('2014-05-06 04:34:30', getZone('America/New_York'))).toBe(want);

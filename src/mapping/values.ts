@@ -121,7 +121,13 @@ export function compileFhirPath(ctx: CompileContext, text: string, path: Path, s
 }
 
 /** Evaluates a condition; a FHIRPath failure is a row error located at the condition. */
-export function testCondition(expr: CompiledExpression, row: Row, parent: Row | undefined, location: SourceLocation, expression: string): boolean {
+export function testCondition(
+  expr: CompiledExpression,
+  row: Row,
+  parent: Row | undefined,
+  location: SourceLocation,
+  expression: string,
+): boolean {
   try {
     return isTrue(expr.evaluate(row, parent));
   } catch (e) {
@@ -146,11 +152,28 @@ function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, pat
   const form = forms.includes('$lookup') ? '$lookup' : forms[0];
   const unknown = keys.filter((k) => !DIRECTIVES.includes(k));
   for (const k of unknown) {
-    ctx.error([...path, k], k.startsWith('$') ? `unknown directive "${k}": expected one of ${DIRECTIVES.join(', ')}` : `"${k}" cannot be mixed with directives (${keys.filter((x) => x.startsWith('$')).join(', ')}); only $when goes on ordinary objects`, true);
+    ctx.error(
+      [...path, k],
+      k.startsWith('$')
+        ? `unknown directive "${k}": expected one of ${DIRECTIVES.join(', ')}`
+        : `"${k}" cannot be mixed with directives (${keys.filter((x) => x.startsWith('$')).join(', ')}); only $when goes on ordinary objects`,
+      true,
+    );
   }
   if (!form) {
     const k = keys.find((x) => x.startsWith('$'))!;
-    const needs = k === '$as' || k === '$tz' ? '$column or $fhirpath' : k === '$key' || k === '$resourceType' ? '$ref' : k === '$template' ? '$each' : k === '$then' || k === '$else' ? '$if' : k === '$value' ? '$lookup' : 'a value form';
+    const needs =
+      k === '$as' || k === '$tz'
+        ? '$column or $fhirpath'
+        : k === '$key' || k === '$resourceType'
+          ? '$ref'
+          : k === '$template'
+            ? '$each'
+            : k === '$then' || k === '$else'
+              ? '$if'
+              : k === '$value'
+                ? '$lookup'
+                : 'a value form';
     ctx.error([...path, k], `"${k}" needs ${needs} beside it`, true);
     return OMIT;
   }
@@ -162,14 +185,22 @@ function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, pat
   }
   if (unknown.length > 0) return OMIT;
   switch (form) {
-    case '$column': return compileColumn(ctx, obj, path, scope);
-    case '$fhirpath': return compileFhirPathValue(ctx, obj, path, scope);
-    case '$lookup': return compileLookupValue(ctx, obj, path, scope);
-    case '$ref': return compileRef(ctx, obj, path, scope);
-    case '$each': return compileEach(ctx, obj, path, scope);
-    case '$if': return compileIf(ctx, obj, path, scope);
-    case '$first': return compileFirst(ctx, obj, path, scope);
-    case '$literal': return compileLiteral(obj.$literal);
+    case '$column':
+      return compileColumn(ctx, obj, path, scope);
+    case '$fhirpath':
+      return compileFhirPathValue(ctx, obj, path, scope);
+    case '$lookup':
+      return compileLookupValue(ctx, obj, path, scope);
+    case '$ref':
+      return compileRef(ctx, obj, path, scope);
+    case '$each':
+      return compileEach(ctx, obj, path, scope);
+    case '$if':
+      return compileIf(ctx, obj, path, scope);
+    case '$first':
+      return compileFirst(ctx, obj, path, scope);
+    case '$literal':
+      return compileLiteral(obj.$literal);
   }
   return OMIT;
 }
@@ -219,10 +250,18 @@ function compileColumn(ctx: CompileContext, obj: Record<string, unknown>, path: 
   };
   return fromParent
     ? (_row, parent) => {
-        try { return coerce(parent?.[column]); } catch (e) { return fail(e); }
+        try {
+          return coerce(parent?.[column]);
+        } catch (e) {
+          return fail(e);
+        }
       }
     : (row) => {
-        try { return coerce(row[column]); } catch (e) { return fail(e); }
+        try {
+          return coerce(row[column]);
+        } catch (e) {
+          return fail(e);
+        }
       };
 }
 
@@ -244,7 +283,8 @@ function compileFhirPathValue(ctx: CompileContext, obj: Record<string, unknown>,
       try {
         return coerce(v);
       } catch (e) {
-        if (e instanceof CoercionError) throw new RowError('value', `${e.message} (from ${JSON.stringify(expr.text)})`, loc, expression, column);
+        if (e instanceof CoercionError)
+          throw new RowError('value', `${e.message} (from ${JSON.stringify(expr.text)})`, loc, expression, column);
         throw e;
       }
     }
@@ -273,9 +313,12 @@ function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, p
   const lookup = typeof name === 'string' ? ctx.lookups.get(name) : undefined;
   if (!lookup) {
     const known = [...ctx.lookups.keys()];
-    ctx.error([...path, '$lookup'], `unknown lookup ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'this mapping declares no lookups'}`);
+    ctx.error(
+      [...path, '$lookup'],
+      `unknown lookup ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'this mapping declares no lookups'}`,
+    );
   }
-  if (('$column' in obj) === ('$value' in obj)) {
+  if ('$column' in obj === '$value' in obj) {
     ctx.error(path, '$lookup needs exactly one of $column (a column) or $value (a string template)');
     return OMIT;
   }
@@ -307,7 +350,13 @@ function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, p
     let v = entries.get(ignoreCase ? text.toLowerCase() : text);
     if (v === undefined) {
       if (!hasDefault) {
-        throw new RowError('code-invalid', `no entry for ${JSON.stringify(text)} in lookup "${lookupName}"${column ? ` (column ${column})` : ''} and the lookup has no default`, loc, expression, column);
+        throw new RowError(
+          'code-invalid',
+          `no entry for ${JSON.stringify(text)} in lookup "${lookupName}"${column ? ` (column ${column})` : ''} and the lookup has no default`,
+          loc,
+          expression,
+          column,
+        );
       }
       v = fallback;
     }
@@ -322,7 +371,7 @@ function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
     return OMIT;
   }
   if (obj.$key === undefined) {
-    ctx.error(path, '$ref needs $key: the columns of this row holding the target mapping\'s key, e.g. [PATIENT]');
+    ctx.error(path, "$ref needs $key: the columns of this row holding the target mapping's key, e.g. [PATIENT]");
     return OMIT;
   }
   const rawKeys = Array.isArray(obj.$key) ? obj.$key : [obj.$key];
@@ -359,7 +408,13 @@ function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
     }
     const ref = slot.reference!(key);
     if (ref === undefined) {
-      throw new RowError('value', `$ref ${slot.target}: key ${JSON.stringify(key)} gives no valid FHIR id`, slot.location, expression, cols[0]!.column);
+      throw new RowError(
+        'value',
+        `$ref ${slot.target}: key ${JSON.stringify(key)} gives no valid FHIR id`,
+        slot.location,
+        expression,
+        cols[0]!.column,
+      );
     }
     return ref;
   };
@@ -373,7 +428,10 @@ function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Pa
   }
   if (typeof name !== 'string' || !ctx.childNames.has(name)) {
     const known = [...ctx.childNames];
-    ctx.error([...path, '$each'], `unknown child ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'declare it under "children:"'}`);
+    ctx.error(
+      [...path, '$each'],
+      `unknown child ${JSON.stringify(name)}: ${known.length ? `expected one of ${known.join(', ')}` : 'declare it under "children:"'}`,
+    );
     return OMIT;
   }
   if (obj.$template === undefined) {
@@ -405,7 +463,8 @@ function compileIf(ctx: CompileContext, obj: Record<string, unknown>, path: Path
   if (!cond) return OMIT;
   const loc = ctx.at([...path, '$if'], true);
   const expression = scope.expression;
-  return (row, parent, children) => (testCondition(cond, row, parent, loc, expression) ? then(row, parent, children) : otherwise(row, parent, children));
+  return (row, parent, children) =>
+    testCondition(cond, row, parent, loc, expression) ? then(row, parent, children) : otherwise(row, parent, children);
 }
 
 function compileFirst(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {

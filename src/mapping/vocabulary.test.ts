@@ -5,7 +5,19 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DIALECT_NAMES } from '../connectors/registry.js';
 import { SCHEMA_PATH } from './schema.js';
-import { AS_TYPES, CHILD_KEYS, DIRECTIVES, EXTENDS_KEYS, FORMS, INCLUDE_KEYS, LOOKUP_KEYS, RESOURCE_KEYS, SOURCE_KEYS, TOP_KEYS, WHERE_OPS } from './vocabulary.js';
+import {
+  AS_TYPES,
+  CHILD_KEYS,
+  DIRECTIVES,
+  EXTENDS_KEYS,
+  FORMS,
+  INCLUDE_KEYS,
+  LOOKUP_KEYS,
+  RESOURCE_KEYS,
+  SOURCE_KEYS,
+  TOP_KEYS,
+  WHERE_OPS,
+} from './vocabulary.js';
 
 type Schema = Record<string, unknown> & { properties?: Record<string, Schema>; definitions?: Record<string, Schema> };
 const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as Schema;
@@ -50,8 +62,10 @@ describe('vocabulary.ts and mapping.schema.json list the same words', () => {
     expect(props(schema)).toEqual(sorted([...TOP_KEYS, ...EXTENDS_KEYS, ...INCLUDE_KEYS]));
     expect(props(section(p.source!))).toEqual(sorted(SOURCE_KEYS));
     expect(props(section(p.children!.additionalProperties as Schema))).toEqual(sorted(CHILD_KEYS));
-    expect(props(section((section(p.resources!).items as Schema)))).toEqual(sorted(RESOURCE_KEYS));
-    const lookupForms = (section(p.lookups!.additionalProperties as Schema).anyOf as Schema[]).flatMap((s) => Object.keys(s.properties ?? {}));
+    expect(props(section(section(p.resources!).items as Schema))).toEqual(sorted(RESOURCE_KEYS));
+    const lookupForms = (section(p.lookups!.additionalProperties as Schema).anyOf as Schema[]).flatMap((s) =>
+      Object.keys(s.properties ?? {}),
+    );
     expect(sorted(lookupForms)).toEqual(sorted(LOOKUP_KEYS));
     const ops = [...walk(section(p.source!))].find((s) => s.properties?.op)!.properties!.op!.enum;
     expect(ops).toEqual([...WHERE_OPS]);

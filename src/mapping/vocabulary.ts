@@ -35,11 +35,23 @@ export const FORMS = {
 } as const satisfies Record<string, readonly string[]>;
 
 /** Every template directive: the forms, their companions, and `$when` (allowed on any object). */
-export const DIRECTIVES: readonly string[] = [...new Set([...Object.entries(FORMS).flatMap(([form, companions]) => [form, ...companions]), '$when'])];
+export const DIRECTIVES: readonly string[] = [
+  ...new Set([...Object.entries(FORMS).flatMap(([form, companions]) => [form, ...companions]), '$when']),
+];
 
 /** `$as` types whose value is text (checked, trimmed), then the ones with their own JSON form. */
 export const TEXT_TYPES = ['string', 'code', 'id', 'uri', 'url', 'canonical', 'markdown', 'oid', 'uuid', 'base64Binary', 'time'] as const;
-export const AS_TYPES = [...TEXT_TYPES, 'date', 'dateTime', 'instant', 'decimal', 'integer', 'positiveInt', 'unsignedInt', 'boolean'] as const;
+export const AS_TYPES = [
+  ...TEXT_TYPES,
+  'date',
+  'dateTime',
+  'instant',
+  'decimal',
+  'integer',
+  'positiveInt',
+  'unsignedInt',
+  'boolean',
+] as const;
 export type AsType = (typeof AS_TYPES)[number];
 
 export function isAsType(s: unknown): s is AsType {

@@ -86,9 +86,11 @@ function keyMatcher(names: string[]): (key: string) => boolean {
 
 /** The data types a choice element ([x]) can take in R4, as they appear in element names. */
 const CHOICE_TYPES = new Set(
-  ('Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt String Time ' +
+  (
+    'Base64Binary Boolean Canonical Code Date DateTime Decimal Id Instant Integer Markdown Oid PositiveInt String Time ' +
     'UnsignedInt Uri Url Uuid Address Age Annotation Attachment CodeableConcept Coding ContactPoint Count Distance ' +
     'Duration HumanName Identifier Money Period Quantity Range Ratio Reference SampledData Signature Timing ' +
     'ContactDetail Contributor DataRequirement Expression ParameterDefinition RelatedArtifact TriggerDefinition ' +
-    'UsageContext Dosage Meta').split(' '),
+    'UsageContext Dosage Meta'
+  ).split(' '),
 );

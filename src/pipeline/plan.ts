@@ -41,7 +41,9 @@ export function planExport(req: Pick<ExportRequest, 'mappings' | 'types' | 'sinc
     const emitted = mapping.resourceTypes.filter((t) => !wantedTypes || wantedTypes.has(t));
     if (emitted.length === 0) continue;
     if (patientChunks && !mapping.source.patient) {
-      notes.push(`mapping ${mapping.name}: no patient column, so its ${emitted.join(', ')} resources are not in any patient's compartment and were not exported`);
+      notes.push(
+        `mapping ${mapping.name}: no patient column, so its ${emitted.join(', ')} resources are not in any patient's compartment and were not exported`,
+      );
       continue;
     }
     if (patientChunks && patientChunks.length === 0) continue;

@@ -39,7 +39,9 @@ resources:
 const visits = Array.from({ length: 30 }, (_, p) =>
   [1, 2, 3].map((v) => ({ id: `v${p}-${v}`, patient: `p${p}`, visit_no: v, updated_at: `2024-01-0${v} 12:00:00` })),
 ).flat();
-const observations = visits.flatMap((v) => [3, 1, 4, 2].map((seq) => ({ patient: v.patient, visit_no: v.visit_no, seq, value: `${v.id}#${seq}` })));
+const observations = visits.flatMap((v) =>
+  [3, 1, 4, 2].map((seq) => ({ patient: v.patient, visit_no: v.visit_no, seq, value: `${v.id}#${seq}` })),
+);
 
 for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
   const db = await testDatabase(kind);
@@ -79,14 +81,16 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
       await db.cleanup();
     });
 
-    const identifiers = (r: FhirResource): string[] => ((r as { identifier?: Array<{ value: string }> }).identifier ?? []).map((i) => i.value);
+    const identifiers = (r: FhirResource): string[] =>
+      ((r as { identifier?: Array<{ value: string }> }).identifier ?? []).map((i) => i.value);
 
     it('joins children on both columns, in orderBy order, batch by batch', async () => {
       const sink = new MemorySink();
       const summary = await runExport({ adapter, mappings, sink, batchSize: 7 });
       expect(summary.counts).toEqual({ Encounter: visits.length });
       expect(summary.rejected.total).toBe(0);
-      for (const r of sink.resources) expect(identifiers(r)).toEqual([1, 2, 3, 4].map((s) => `${r.id}#${s}`).map((v, i) => `${i + 1}:${v}`));
+      for (const r of sink.resources)
+        expect(identifiers(r)).toEqual([1, 2, 3, 4].map((s) => `${r.id}#${s}`).map((v, i) => `${i + 1}:${v}`));
     });
 
     it('pushes _since down to the TIMESTAMP column and the patient list to the patient column', async () => {

@@ -27,7 +27,14 @@ const patientMapping = fakeMapping({
   lastUpdated: 'updated',
   resourceTypes: ['Patient'],
   map: (row) => ({
-    resources: [{ resourceType: 'Patient', id: String(row.id), gender: row.gender === 'M' ? 'male' : 'female', birthDate: '2000-01-01' } as FhirResource],
+    resources: [
+      {
+        resourceType: 'Patient',
+        id: String(row.id),
+        gender: row.gender === 'M' ? 'male' : 'female',
+        birthDate: '2000-01-01',
+      } as FhirResource,
+    ],
     issues: [],
   }),
 });
@@ -52,7 +59,14 @@ const visitMapping = fakeMapping({
     resources: [
       { resourceType: 'Encounter', id: String(row.id), status: 'finished', class: { code: 'AMB' } } as FhirResource,
       ...(children?.obs ?? []).map(
-        (c) => ({ resourceType: 'Observation', id: `${String(row.id)}-${String(c.seq)}`, status: 'final', code: { text: 'x' }, valueInteger: c.value }) as FhirResource,
+        (c) =>
+          ({
+            resourceType: 'Observation',
+            id: `${String(row.id)}-${String(c.seq)}`,
+            status: 'final',
+            code: { text: 'x' },
+            valueInteger: c.value,
+          }) as FhirResource,
       ),
     ],
     issues: [],
@@ -109,7 +123,12 @@ describe('runExport', () => {
     const many = Array.from({ length: 2500 }, (_, i) => `x${i}`);
     const adapter = new FakeAdapter(tables());
     const sink = new MemorySink();
-    const practitioners = fakeMapping({ name: 'practitioner', table: 'staff', resourceTypes: ['Practitioner'], map: () => ({ resources: [], issues: [] }) });
+    const practitioners = fakeMapping({
+      name: 'practitioner',
+      table: 'staff',
+      resourceTypes: ['Practitioner'],
+      map: () => ({ resources: [], issues: [] }),
+    });
     const summary = await runExport({
       adapter,
       mappings: mappingSet(patientMapping, practitioners),
@@ -133,7 +152,10 @@ describe('runExport', () => {
       typeFilters: {
         Encounter: [
           [{ column: 'patient', op: 'in', value: ['p1', 'p2'] }],
-          [{ column: 'patient', op: '=', value: 'p2' }, { column: 'visit', op: '=', value: 1 }],
+          [
+            { column: 'patient', op: '=', value: 'p2' },
+            { column: 'visit', op: '=', value: 1 },
+          ],
         ],
       },
     });
@@ -208,9 +230,9 @@ describe('runExport', () => {
     adapter.onRow = () => {
       if (++seen === 3) controller.abort(new Error('cancelled by client'));
     };
-    await expect(runExport({ adapter, mappings: mappingSet(patientMapping, visitMapping), sink, signal: controller.signal, batchSize: 2 })).rejects.toThrow(
-      'cancelled by client',
-    );
+    await expect(
+      runExport({ adapter, mappings: mappingSet(patientMapping, visitMapping), sink, signal: controller.signal, batchSize: 2 }),
+    ).rejects.toThrow('cancelled by client');
     expect(sink.aborted).toBe(true);
     expect(sink.closed).toBe(false);
     expect(adapter.queries.some((q) => q.table === 'visits')).toBe(false);
@@ -222,7 +244,9 @@ describe('runExport', () => {
       const adapter = new FakeAdapter(tables());
       adapter.failOn = 'visits';
       const sink = createNdjsonSink({ dir });
-      await expect(runExport({ adapter, mappings: mappingSet(patientMapping, visitMapping), sink, concurrency: 1 })).rejects.toThrow('table visits is gone');
+      await expect(runExport({ adapter, mappings: mappingSet(patientMapping, visitMapping), sink, concurrency: 1 })).rejects.toThrow(
+        'table visits is gone',
+      );
       expect(await readdir(dir)).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -249,7 +273,13 @@ describe('runExport', () => {
         ['Patient', 7],
       ]);
       const text = await readFile(join(dir, 'Patient.000001.ndjson'), 'utf8');
-      expect(text.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id).sort()).toEqual(patients.map((p) => p.id));
+      expect(
+        text
+          .trim()
+          .split('\n')
+          .map((l) => (JSON.parse(l) as { id: string }).id)
+          .sort(),
+      ).toEqual(patients.map((p) => p.id));
       expect(progress.at(-1)).toBe(2);
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -54,7 +54,9 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
 
   return async (rows) => {
     const children =
-      mapping.children.length > 0 ? await fetchChildRows(ctx.adapter, mapping.children, rows, { signal, batchSize: ctx.batchSize }) : undefined;
+      mapping.children.length > 0
+        ? await fetchChildRows(ctx.adapter, mapping.children, rows, { signal, batchSize: ctx.batchSize })
+        : undefined;
     for (let i = 0; i < rows.length; i++) {
       signal.throwIfAborted();
       const result = mapRow(mapping, rows[i]!, children?.[i]);

@@ -35,7 +35,9 @@ export function openSqliteWriter(file: string): BulkWriter {
     async insert(table, columns, rows) {
       let stmt = statements.get(table);
       if (!stmt) {
-        stmt = db.prepare(`insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`);
+        stmt = db.prepare(
+          `insert into "${table}" (${columns.map((c) => `"${c}"`).join(', ')}) values (${columns.map(() => '?').join(', ')})`,
+        );
         statements.set(table, stmt);
       }
       for (const row of rows) stmt.run(row);
@@ -46,7 +48,13 @@ export function openSqliteWriter(file: string): BulkWriter {
   };
 }
 
-function multiRow(quote: (n: string) => string, table: string, columns: string[], rows: number, placeholder: (i: number) => string): string {
+function multiRow(
+  quote: (n: string) => string,
+  table: string,
+  columns: string[],
+  rows: number,
+  placeholder: (i: number) => string,
+): string {
   let n = 0;
   const tuples = Array.from({ length: rows }, () => `(${columns.map(() => placeholder(++n)).join(', ')})`);
   return `insert into ${quote(table)} (${columns.map(quote).join(', ')}) values ${tuples.join(', ')}`;
@@ -100,7 +108,10 @@ export async function openMysqlWriter(connection: Record<string, unknown>): Prom
     async insert(table, columns, rows) {
       for (let i = 0; i < rows.length; i += SERVER_ROWS_PER_STATEMENT) {
         const chunk = rows.slice(i, i + SERVER_ROWS_PER_STATEMENT);
-        await conn.execute(multiRow(quote, table, columns, chunk.length, () => '?'), chunk.flat() as mysql.ExecuteValues);
+        await conn.execute(
+          multiRow(quote, table, columns, chunk.length, () => '?'),
+          chunk.flat() as mysql.ExecuteValues,
+        );
       }
     },
     async close() {

@@ -11,7 +11,15 @@ let dir: string;
 let config: ConnectorConfig;
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'fhir-bridge-ensure-'));
-  config = { file: path.join(dir, 'c.yaml'), name: 'sample', kind: 'sqlite', path: path.join(dir, 'sample.sqlite'), sample: 'synthea', timezone: 'UTC', mappings: [] };
+  config = {
+    file: path.join(dir, 'c.yaml'),
+    name: 'sample',
+    kind: 'sqlite',
+    path: path.join(dir, 'sample.sqlite'),
+    sample: 'synthea',
+    timezone: 'UTC',
+    mappings: [],
+  };
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
@@ -47,7 +55,7 @@ describe('ensureSampleDatabase', () => {
 
   it('leaves a current database alone', async () => {
     const db = new Database(config.path!);
-    db.exec("create table marker (x integer)");
+    db.exec('create table marker (x integer)');
     db.close();
     await ensureSampleDatabase(config);
     expect(count("select count(*) from sqlite_master where name = 'marker'")).toBe(1);

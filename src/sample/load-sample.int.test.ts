@@ -41,7 +41,14 @@ function instant(v: unknown): string {
 const expected = await csvCounts();
 
 it('the CSV sample has the row counts documented in SOURCE.md', () => {
-  expect(expected).toMatchObject({ patients: 11, encounters: 388, conditions: 273, observations: 3626, claims: 561, claims_transactions: 5567 });
+  expect(expected).toMatchObject({
+    patients: 11,
+    encounters: 388,
+    conditions: 273,
+    observations: 3626,
+    claims: 561,
+    claims_transactions: 5567,
+  });
 });
 
 type Target = { label: string; setup(): Promise<{ config: ConnectorConfig; cleanup(): Promise<void> } | { skip: string }> };
@@ -52,7 +59,14 @@ const targets: Target[] = [
     async setup() {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-sample-'));
       return {
-        config: { file: path.join(dir, 'c.yaml'), name: 'sample-sqlite', kind: 'sqlite', path: path.join(dir, 'synthea.sqlite'), timezone: 'UTC', mappings: [] },
+        config: {
+          file: path.join(dir, 'c.yaml'),
+          name: 'sample-sqlite',
+          kind: 'sqlite',
+          path: path.join(dir, 'synthea.sqlite'),
+          timezone: 'UTC',
+          mappings: [],
+        },
         cleanup: () => rm(dir, { recursive: true, force: true }),
       };
     },
@@ -128,9 +142,9 @@ for (const target of targets) {
           : { client: c.kind === 'postgres' ? 'pg' : 'mysql2', connection: c.connection as string },
       );
       try {
-        await expect(k('conditions').insert({ start: '2020-01-01', patient: 'no-such-patient', encounter: 'no-such-encounter', code: '1' })).rejects.toThrow(
-          /foreign key/i,
-        );
+        await expect(
+          k('conditions').insert({ start: '2020-01-01', patient: 'no-such-patient', encounter: 'no-such-encounter', code: '1' }),
+        ).rejects.toThrow(/foreign key/i);
       } finally {
         await k.destroy();
       }
@@ -143,7 +157,8 @@ for (const target of targets) {
     it('loads two copies with rewritten ids and no key violation (and replace drops the old tables)', async () => {
       progress = [];
       await loadSample(env.config, { copies: 2, replace: true });
-      for (const spec of SYNTHEA_TABLES) expect([spec.name, await count(adapter, spec.name)]).toEqual([spec.name, 2 * expected[spec.name]!]);
+      for (const spec of SYNTHEA_TABLES)
+        expect([spec.name, await count(adapter, spec.name)]).toEqual([spec.name, 2 * expected[spec.name]!]);
       const copy = await first(adapter, 'encounters', { id: '47afd8bf-98df-7e85-832a-3da2a89cc222-k2' });
       expect(copy?.patient).toBe('b37f7960-7e9e-f3f7-f891-79ae4f632406-k2');
       expect(await first(adapter, 'patients', { id: copy!.patient })).toBeDefined();

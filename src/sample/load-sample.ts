@@ -54,7 +54,10 @@ export function copyId(value: string, copy: number): string {
 export function utcTimestampText(value: string): string {
   const d = new Date(value);
   if (Number.isNaN(d.getTime())) return value;
-  return d.toISOString().replace('T', ' ').replace(/(\.000)?Z$/, '');
+  return d
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/(\.000)?Z$/, '');
 }
 
 interface ColumnPlan {
@@ -165,8 +168,10 @@ function destinationFor(config: ConnectorConfig): Destination {
       pool: {
         min: 0,
         max: 2,
-        afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) =>
-          conn.query(`SET TIME ZONE 'UTC'`, (err) => done(err, conn)),
+        afterCreate: (
+          conn: { query(sql: string, cb: (err: Error | null) => void): void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) => conn.query(`SET TIME ZONE 'UTC'`, (err) => done(err, conn)),
       },
     });
     return { knex, target: 'postgres', openWriter: () => openPostgresWriter(c as string | Record<string, unknown>, schema) };
@@ -190,8 +195,10 @@ function destinationFor(config: ConnectorConfig): Destination {
       pool: {
         min: 0,
         max: 2,
-        afterCreate: (conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) =>
-          conn.query(`SET time_zone = '+00:00'`, (err) => done(err, conn)),
+        afterCreate: (
+          conn: { query(sql: string, cb: (err: Error | null) => void): void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) => conn.query(`SET time_zone = '+00:00'`, (err) => done(err, conn)),
       },
     });
     return { knex, target: 'mysql', openWriter: () => openMysqlWriter(connection) };
@@ -228,7 +235,9 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
     const existing: string[] = [];
     for (const spec of SYNTHEA_TABLES) if (await knex.schema.hasTable(spec.name)) existing.push(spec.name);
     if (existing.length > 0 && !options.replace)
-      throw new ConnectorError(`${config.name}: tables ${existing.join(', ')} already exist in ${where}; use replace (--replace) to drop and reload them`);
+      throw new ConnectorError(
+        `${config.name}: tables ${existing.join(', ')} already exist in ${where}; use replace (--replace) to drop and reload them`,
+      );
     for (const spec of [...SYNTHEA_TABLES].reverse()) await knex.schema.dropTableIfExists(spec.name);
     for (const spec of SYNTHEA_TABLES) {
       step = `create table ${spec.name}`;

@@ -50,7 +50,9 @@ const PATIENT_ENCOUNTER = { PATIENT: 'patients', ENCOUNTER: 'encounters' };
 export const SYNTHEA_SCHEMA_VERSION = 2;
 
 export const SYNTHEA_TABLES: TableSpec[] = [
-  table('organizations', 'Id:id NAME:str ADDRESS:str CITY:str STATE:code ZIP:code LAT:num LON:num PHONE:str REVENUE:num UTILIZATION:int', ['Id']),
+  table('organizations', 'Id:id NAME:str ADDRESS:str CITY:str STATE:code ZIP:code LAT:num LON:num PHONE:str REVENUE:num UTILIZATION:int', [
+    'Id',
+  ]),
   table(
     'payers',
     'Id:id NAME:str OWNERSHIP:str ADDRESS:str CITY:str STATE_HEADQUARTERED:code ZIP:code PHONE:str AMOUNT_COVERED:num AMOUNT_UNCOVERED:num ' +
@@ -97,8 +99,18 @@ export const SYNTHEA_TABLES: TableSpec[] = [
     ['Id'],
     PATIENT_ENCOUNTER,
   ),
-  table('conditions', 'START:date STOP:date PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str', ['PATIENT', 'ENCOUNTER', 'CODE', 'START'], PATIENT_ENCOUNTER),
-  table('devices', 'START:ts STOP:ts PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str UDI:str', ['PATIENT', 'ENCOUNTER', 'CODE', 'START'], PATIENT_ENCOUNTER),
+  table(
+    'conditions',
+    'START:date STOP:date PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str',
+    ['PATIENT', 'ENCOUNTER', 'CODE', 'START'],
+    PATIENT_ENCOUNTER,
+  ),
+  table(
+    'devices',
+    'START:ts STOP:ts PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str UDI:str',
+    ['PATIENT', 'ENCOUNTER', 'CODE', 'START'],
+    PATIENT_ENCOUNTER,
+  ),
   table(
     'imaging_studies',
     'Id:id DATE:ts PATIENT:id ENCOUNTER:id SERIES_UID:code BODYSITE_CODE:code BODYSITE_DESCRIPTION:str MODALITY_CODE:code ' +
@@ -106,7 +118,12 @@ export const SYNTHEA_TABLES: TableSpec[] = [
     ['Id'],
     PATIENT_ENCOUNTER,
   ),
-  table('immunizations', 'DATE:ts PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str BASE_COST:num', ['PATIENT', 'ENCOUNTER', 'CODE', 'DATE'], PATIENT_ENCOUNTER),
+  table(
+    'immunizations',
+    'DATE:ts PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str BASE_COST:num',
+    ['PATIENT', 'ENCOUNTER', 'CODE', 'DATE'],
+    PATIENT_ENCOUNTER,
+  ),
   table(
     'medications',
     'START:ts STOP:ts PATIENT:id PAYER:id ENCOUNTER:id CODE:code DESCRIPTION:str BASE_COST:num PAYER_COVERAGE:num DISPENSES:int ' +

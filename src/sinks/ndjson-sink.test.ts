@@ -15,9 +15,14 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const patient = (i: number): FhirResource => ({ resourceType: 'Patient', id: `p${i}`, gender: i % 2 ? 'male' : 'female' } as FhirResource);
-const observation = (i: number): FhirResource => ({ resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text: `c${i}` } } as FhirResource);
-const lines = (text: string): unknown[] => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as unknown);
+const patient = (i: number): FhirResource => ({ resourceType: 'Patient', id: `p${i}`, gender: i % 2 ? 'male' : 'female' }) as FhirResource;
+const observation = (i: number): FhirResource =>
+  ({ resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text: `c${i}` } }) as FhirResource;
+const lines = (text: string): unknown[] =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as unknown);
 
 describe('createNdjsonSink', () => {
   it('writes one file per resourceType and an error file, counting lines and bytes', async () => {
@@ -27,7 +32,10 @@ describe('createNdjsonSink', () => {
     await sink.writeError({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'value', diagnostics: 'bad date' }] });
     const result = await sink.close();
 
-    expect(result.output.map((f) => [f.type, f.count])).toEqual([['Observation', 1], ['Patient', 3]]);
+    expect(result.output.map((f) => [f.type, f.count])).toEqual([
+      ['Observation', 1],
+      ['Patient', 3],
+    ]);
     expect(result.error).toHaveLength(1);
     expect(result.error[0]!.path).toBe(join(dir, 'OperationOutcome.000001.ndjson'));
     const patients = await readFile(join(dir, 'Patient.000001.ndjson'), 'utf8');

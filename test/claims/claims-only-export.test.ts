@@ -56,7 +56,16 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
     expect(eobs).toHaveLength(claims.length);
     expect(new Set(eobs.map((e) => e.id))).toEqual(new Set(claims.map((c) => c.Id)));
     expect(result.byType('Coverage')).toHaveLength(transitions.length);
-    expect(result.byType('Patient').map((p) => p.id).sort()).toEqual(table('patients.csv').map((p) => p.Id).sort());
+    expect(
+      result
+        .byType('Patient')
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(
+      table('patients.csv')
+        .map((p) => p.Id)
+        .sort(),
+    );
     expect(new Set(result.resources.map((r) => r.resourceType))).toEqual(new Set(['ExplanationOfBenefit', 'Coverage', 'Patient']));
     expect(result.outcomes).toEqual([]);
   });
@@ -77,7 +86,10 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
       const periods = transitions.filter((t) => t.PATIENT === patient.id).sort((a, b) => a.START_DATE!.localeCompare(b.START_DATE!));
       const withMember = periods.filter((t) => t.MEMBERID);
       const member = (patient.identifier as Json[]).filter((i) => i.type?.coding?.some((c: Json) => c.code === 'MB'));
-      expect(member.map((i) => i.value), `Patient/${patient.id}`).toEqual(withMember.length ? [withMember.at(-1)!.MEMBERID] : []);
+      expect(
+        member.map((i) => i.value),
+        `Patient/${patient.id}`,
+      ).toEqual(withMember.length ? [withMember.at(-1)!.MEMBERID] : []);
 
       const stops = encounters.filter((e) => e.PATIENT === patient.id && e.STOP).map((e) => Date.parse(e.STOP!));
       const starts = periods.map((t) => Date.parse(t.START_DATE!));
@@ -102,7 +114,10 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
         if (t.TYPE === 'CHARGE') groups.push([t]);
         else groups.at(-1)?.push(t);
       }
-      expect(eob.item.map((i: Json) => i.sequence), eob.id).toEqual(groups.map((_, i) => i + 1));
+      expect(
+        eob.item.map((i: Json) => i.sequence),
+        eob.id,
+      ).toEqual(groups.map((_, i) => i + 1));
       groups.forEach((g, i) => {
         const m = moneyOf(g);
         expect(toCents(amountOf(eob.item[i].adjudication, 'submitted')), `${eob.id} item ${i + 1} submitted`).toBe(m.submitted);
@@ -144,9 +159,17 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
         // the query fetchChildRows sends: the child's SQL with an IN list on its first join column
         const values = parentValues[child.on[0]!.parent]!;
         const built = buildSelect('sqlite', { ...child.query, where: [{ column: child.on[0]!.child, op: 'in', value: values }] });
-        const plan = (db.prepare(`explain query plan ${built.sql}`).all(...built.bindings) as Array<{ detail: string }>).map((p) => p.detail);
-        expect(plan.filter((d) => /^SCAN \w+( USING|$)/.test(d) && !/^SCAN \(subquery|^SCAN src/.test(d)), `${child.name}: ${plan.join(' | ')}`).toEqual([]);
-        expect(plan.some((d) => /^SEARCH .* USING (COVERING )?INDEX/.test(d)), `${child.name}: ${plan.join(' | ')}`).toBe(true);
+        const plan = (db.prepare(`explain query plan ${built.sql}`).all(...built.bindings) as Array<{ detail: string }>).map(
+          (p) => p.detail,
+        );
+        expect(
+          plan.filter((d) => /^SCAN \w+( USING|$)/.test(d) && !/^SCAN \(subquery|^SCAN src/.test(d)),
+          `${child.name}: ${plan.join(' | ')}`,
+        ).toEqual([]);
+        expect(
+          plan.some((d) => /^SEARCH .* USING (COVERING )?INDEX/.test(d)),
+          `${child.name}: ${plan.join(' | ')}`,
+        ).toBe(true);
       }
     } finally {
       db.close();

@@ -69,7 +69,9 @@ export async function connectorWith(
     ...Object.entries(files).map(([t, f]) => `  ${t}: ${JSON.stringify(f)}`),
     'mappings:',
     // (a folder the base connector already lists is not listed twice)
-    ...[...new Set([...base.mappings, ...extraMappings].map((m) => path.resolve(path.dirname(base.file), m)))].map((m) => `  - ${JSON.stringify(m)}`),
+    ...[...new Set([...base.mappings, ...extraMappings].map((m) => path.resolve(path.dirname(base.file), m)))].map(
+      (m) => `  - ${JSON.stringify(m)}`,
+    ),
     '',
   ].join('\n');
   const file = path.join(dir, 'connector.yaml');

@@ -24,7 +24,10 @@ describe('groups of connectors/cms-ccw-rif.yaml', () => {
     expect(groups.ids().sort()).toEqual(['medicare-advantage-enrollees', 'medicare-beneficiaries', 'part-d-enrollees']);
     for (const id of groups.ids()) {
       const group = await groups.resource(id);
-      expect(group.member?.map((m) => m.entity.reference), id).toEqual(['Patient/567834']);
+      expect(
+        group.member?.map((m) => m.entity.reference),
+        id,
+      ).toEqual(['Patient/567834']);
     }
   });
 });
@@ -42,7 +45,12 @@ describe('payer groups for the Synthea connectors', () => {
   it('each payer group holds exactly the patients enrolled with that payer', async () => {
     const payers = new Map(table('payers.csv').map((p) => [p.Id!, p.NAME!]));
     const transitions = table('payer_transitions.csv');
-    for (const [id, name] of [['payer-medicare', 'Medicare'], ['payer-medicaid', 'Medicaid'], ['payer-humana', 'Humana'], ['uninsured', 'NO_INSURANCE']]) {
+    for (const [id, name] of [
+      ['payer-medicare', 'Medicare'],
+      ['payer-medicaid', 'Medicaid'],
+      ['payer-humana', 'Humana'],
+      ['uninsured', 'NO_INSURANCE'],
+    ]) {
       const expected = new Set(transitions.filter((t) => payers.get(t.PAYER!) === name).map((t) => `Patient/${t.PATIENT}`));
       const group = await groups.resource(id!);
       expect(new Set(group.member?.map((m) => m.entity.reference)), id).toEqual(expected);
@@ -51,7 +59,11 @@ describe('payer groups for the Synthea connectors', () => {
     const claimants = await groups.resource('claimants');
     expect(claimants.quantity).toBe(new Set(table('claims.csv').map((c) => c.PATIENTID)).size);
     const diabetes = await groups.resource('diabetes-panel');
-    const diabetic = new Set(table('conditions.csv').filter((c) => c.CODE === '44054006').map((c) => `Patient/${c.PATIENT}`));
+    const diabetic = new Set(
+      table('conditions.csv')
+        .filter((c) => c.CODE === '44054006')
+        .map((c) => `Patient/${c.PATIENT}`),
+    );
     expect(new Set(diabetes.member?.map((m) => m.entity.reference))).toEqual(diabetic);
   });
 

@@ -27,9 +27,18 @@ it('writes 8 ExplanationOfBenefit and 4 Coverage resources, money as in the RIF 
   expect(code, io.text()).toBe(0);
   const eobs = await ndjson(out, 'ExplanationOfBenefit');
   expect(eobs.map((e) => e.id.split('-')[0]).sort()).toEqual(['carrier', 'dme', 'hha', 'hospice', 'inpatient', 'outpatient', 'pde', 'snf']);
-  expect((await ndjson(out, 'Coverage')).map((c) => c.id).sort()).toEqual(['part-a-567834', 'part-b-567834', 'part-c-567834', 'part-d-567834']);
+  expect((await ndjson(out, 'Coverage')).map((c) => c.id).sort()).toEqual([
+    'part-a-567834',
+    'part-b-567834',
+    'part-c-567834',
+    'part-d-567834',
+  ]);
   // The paid amount of each claim, as the text of the file says it, read back from the NDJSON.
-  for (const [type, file] of [['inpatient', 'sample-a-inpatient.txt'], ['carrier', 'sample-a-bcarrier.txt'], ['snf', 'sample-a-snf.txt']] as const) {
+  for (const [type, file] of [
+    ['inpatient', 'sample-a-inpatient.txt'],
+    ['carrier', 'sample-a-bcarrier.txt'],
+    ['snf', 'sample-a-snf.txt'],
+  ] as const) {
     const [row] = await readRif(path.join(ROOT, 'samples/cms-ccw-rif', file));
     const eob = eobs.find((e) => e.id === `${type}-${row!.CLM_ID}`)!;
     expect(eob.payment.amount.value).toBe(Number(row!.CLM_PMT_AMT));

@@ -22,7 +22,14 @@ const targets: Target[] = [
     label: 'sqlite',
     async setup() {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'claims-sqlite-'));
-      const config: ConnectorConfig = { file: path.join(dir, 'c.yaml'), name: 'claims-sqlite', kind: 'sqlite', path: path.join(dir, 's.sqlite'), timezone: 'UTC', mappings: [] };
+      const config: ConnectorConfig = {
+        file: path.join(dir, 'c.yaml'),
+        name: 'claims-sqlite',
+        kind: 'sqlite',
+        path: path.join(dir, 's.sqlite'),
+        timezone: 'UTC',
+        mappings: [],
+      };
       return { config, cleanup: () => rm(dir, { recursive: true, force: true }) };
     },
   },
@@ -70,8 +77,17 @@ for (const target of targets) {
       await loadSample(env.config);
       const adapter = await openAdapter(env.config);
       try {
-        result = await exportWith(adapter, await loadMappingSet(MAPPINGS, { timezone: 'UTC' }), ['ExplanationOfBenefit', 'Claim', 'Coverage', 'Patient']);
-        indexed = new Set((await collect(adapter.stream({ sql: INDEXED_COLUMNS }))).map((r) => `${String(r.tbl).toLowerCase()}.${String(r.col).toLowerCase()}`));
+        result = await exportWith(adapter, await loadMappingSet(MAPPINGS, { timezone: 'UTC' }), [
+          'ExplanationOfBenefit',
+          'Claim',
+          'Coverage',
+          'Patient',
+        ]);
+        indexed = new Set(
+          (await collect(adapter.stream({ sql: INDEXED_COLUMNS }))).map(
+            (r) => `${String(r.tbl).toLowerCase()}.${String(r.col).toLowerCase()}`,
+          ),
+        );
       } finally {
         await adapter.close();
       }
@@ -108,13 +124,22 @@ for (const target of targets) {
     });
 
     it('has the loader index the foreign key columns the claims queries join and filter on', () => {
-      for (const column of ['claims_transactions.claimid', 'claims.appointmentid', 'claims.patientid', 'encounters.patient', 'procedures.encounter', 'medications.encounter', 'observations.encounter'])
+      for (const column of [
+        'claims_transactions.claimid',
+        'claims.appointmentid',
+        'claims.patientid',
+        'encounters.patient',
+        'procedures.encounter',
+        'medications.encounter',
+        'observations.encounter',
+      ])
         expect(indexed.has(column), column).toBe(true);
     });
 
     it('makes every payer member a C4BB Patient (member id, lastUpdated) on this database too', () => {
       const members = new Map<string, string>();
-      for (const t of [...transitions].sort((a, b) => a.START_DATE!.localeCompare(b.START_DATE!))) if (t.MEMBERID) members.set(t.PATIENT!, t.MEMBERID);
+      for (const t of [...transitions].sort((a, b) => a.START_DATE!.localeCompare(b.START_DATE!)))
+        if (t.MEMBERID) members.set(t.PATIENT!, t.MEMBERID);
       const patients = result.byType('Patient') as Json[];
       expect(patients).toHaveLength(table('patients.csv').length);
       for (const p of patients) {
@@ -129,7 +154,7 @@ for (const target of targets) {
       }
     });
 
-    it('computes the days supply of pharmacy claims with this database\'s date arithmetic', () => {
+    it("computes the days supply of pharmacy claims with this database's date arithmetic", () => {
       const pharmacy = result.byType('ExplanationOfBenefit').filter((e) => e.meta?.profile?.[0]?.endsWith('Pharmacy')) as Json[];
       const days = pharmacy.map((e) => e.supportingInfo.find((s: Json) => s.category.coding[0].code === 'dayssupply').valueQuantity.value);
       expect(days.filter((d) => typeof d === 'number').length).toBeGreaterThan(pharmacy.length / 2);

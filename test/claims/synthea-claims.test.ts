@@ -26,7 +26,12 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     const eobs = result.byType('ExplanationOfBenefit');
     expect(eobs).toHaveLength(claims.length);
     expect(new Set(eobs.map((e) => e.id))).toEqual(new Set(claims.map((c) => c.Id)));
-    expect(result.byType('Claim').map((c) => c.id).sort()).toEqual(claims.map((c) => c.Id).sort());
+    expect(
+      result
+        .byType('Claim')
+        .map((c) => c.id)
+        .sort(),
+    ).toEqual(claims.map((c) => c.Id).sort());
     expect(result.outcomes).toEqual([]);
   });
 

@@ -40,14 +40,21 @@ export function expectedProfiles(claims: Row[], transactions: Row[]): Map<string
     const profile = isMedication
       ? 'Pharmacy'
       : c.HEALTHCARECLAIMTYPEID1 === '2'
-        ? ['inpatient', 'snf', 'hospice'].includes(cls ?? '') ? 'Inpatient-Institutional' : 'Outpatient-Institutional'
+        ? ['inpatient', 'snf', 'hospice'].includes(cls ?? '')
+          ? 'Inpatient-Institutional'
+          : 'Outpatient-Institutional'
         : 'Professional-NonClinician';
     out.set(c.Id!, `${C4BB}C4BB-ExplanationOfBenefit-${profile}`);
   }
   return out;
 }
 
-export interface Money { submitted: number; benefit: number; copay: number; paidbypatient: number }
+export interface Money {
+  submitted: number;
+  benefit: number;
+  copay: number;
+  paidbypatient: number;
+}
 export function moneyOf(rows: Row[]): Money {
   const m: Money = { submitted: 0, benefit: 0, copay: 0, paidbypatient: 0 };
   for (const t of rows) {

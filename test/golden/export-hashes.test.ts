@@ -24,13 +24,19 @@ const CASES: Record<string, { connector: string; rifOverrides?: Record<string, s
   'synthea-sqlite': { connector: path.join(ROOT, 'connectors/synthea-sqlite.yaml') },
   'cms-ccw-rif': { connector: RIF },
   'cms-ccw-rif/bcarrier-multiple-lines': { connector: RIF, rifOverrides: { bcarrier: 'sample-a-bcarrier-multiple-lines.txt' } },
-  'cms-ccw-rif/beneficiaries-with-backslash': { connector: RIF, rifOverrides: { beneficiaries: 'sample-a-beneficiaries-with-backslash.txt' } },
+  'cms-ccw-rif/beneficiaries-with-backslash': {
+    connector: RIF,
+    rifOverrides: { beneficiaries: 'sample-a-beneficiaries-with-backslash.txt' },
+  },
   'cms-ccw-rif/beneficiaries-without-reference-year': {
     connector: RIF,
     rifOverrides: { beneficiaries: 'sample-a-beneficiaries-without-reference-year.txt' },
   },
   'cms-ccw-rif/multiple-entries-same-bene': { connector: RIF, rifOverrides: { beneficiaries: 'sample-a-multiple-entries-same-bene.txt' } },
-  'cms-ccw-rif/inpatient-four-character-drg': { connector: RIF, rifOverrides: { inpatient: 'sample-a-inpatient-with-four-character-drg-code.txt' } },
+  'cms-ccw-rif/inpatient-four-character-drg': {
+    connector: RIF,
+    rifOverrides: { inpatient: 'sample-a-inpatient-with-four-character-drg-code.txt' },
+  },
   'cms-ccw-rif/snf-four-character-drg': { connector: RIF, rifOverrides: { snf: 'sample-a-snf-with-four-character-drg-code.txt' } },
 };
 
@@ -51,7 +57,9 @@ async function exportHashes(connectorFile: string): Promise<Record<string, strin
   }
   const hashes: Record<string, string> = {};
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.ndjson')).sort()) {
-    hashes[name] = createHash('sha256').update(await readFile(path.join(dir, name))).digest('hex');
+    hashes[name] = createHash('sha256')
+      .update(await readFile(path.join(dir, name)))
+      .digest('hex');
   }
   return hashes;
 }
@@ -62,19 +70,24 @@ describe('shipped mapping sets export byte-identically to test/golden/export-has
     if (UPDATE) await writeFile(HASHES_FILE, JSON.stringify(actual, null, 2) + '\n');
   });
 
-  it.each(Object.keys(CASES))('%s', async (name) => {
-    const c = CASES[name]!;
-    let connector = c.connector;
-    if (c.rifOverrides) {
-      const variant = await connectorWith(
-        c.connector,
-        Object.fromEntries(Object.entries(c.rifOverrides).map(([t, f]) => [t, path.join(FIXTURES, f)])),
-      );
-      cleanups.push(variant.cleanup);
-      connector = variant.file;
-    }
-    actual[name] = await exportHashes(connector);
-    expect(Object.keys(actual[name]!).length).toBeGreaterThan(0);
-    if (!UPDATE) expect(actual[name], `export of ${name} (UPDATE_EXPORT_HASHES=1 regenerates after an intended change)`).toEqual(expected[name]);
-  }, 120_000);
+  it.each(Object.keys(CASES))(
+    '%s',
+    async (name) => {
+      const c = CASES[name]!;
+      let connector = c.connector;
+      if (c.rifOverrides) {
+        const variant = await connectorWith(
+          c.connector,
+          Object.fromEntries(Object.entries(c.rifOverrides).map(([t, f]) => [t, path.join(FIXTURES, f)])),
+        );
+        cleanups.push(variant.cleanup);
+        connector = variant.file;
+      }
+      actual[name] = await exportHashes(connector);
+      expect(Object.keys(actual[name]!).length).toBeGreaterThan(0);
+      if (!UPDATE)
+        expect(actual[name], `export of ${name} (UPDATE_EXPORT_HASHES=1 regenerates after an intended change)`).toEqual(expected[name]);
+    },
+    120_000,
+  );
 });

@@ -10,7 +10,9 @@ import { MappingError } from '../../src/errors.js';
 import { CONNECTOR_SCHEMA, FRAGMENT_SCHEMA, ROOT, compileSchema, loadSchema, modelineSchema, schemaProblems } from './yaml-schema.js';
 
 const CONNECTORS = path.join(ROOT, 'connectors');
-const yamlFiles = readdirSync(CONNECTORS).filter((f) => f.endsWith('.yaml')).sort();
+const yamlFiles = readdirSync(CONNECTORS)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 // `_<name>.yaml` files hold fragments other connectors $include, not connectors.
 const shipped = yamlFiles.filter((f) => !f.startsWith('_'));
 const fragmentFiles = yamlFiles.filter((f) => f.startsWith('_'));
@@ -68,8 +70,15 @@ describe('connectors/connector.schema.json', () => {
 
   it('the Synthea connectors share one groups fragment', () => {
     const synthea = shipped.filter((f) => f.startsWith('synthea-'));
-    expect(synthea).toEqual(['synthea-csv.yaml', 'synthea-duckdb.yaml', 'synthea-mariadb.yaml', 'synthea-postgres.yaml', 'synthea-sqlite.yaml']);
-    for (const name of synthea) expect(readFileSync(path.join(CONNECTORS, name), 'utf8')).toMatch(/^groups: \{\$include: _synthea-groups\.yaml#groups\}$/m);
+    expect(synthea).toEqual([
+      'synthea-csv.yaml',
+      'synthea-duckdb.yaml',
+      'synthea-mariadb.yaml',
+      'synthea-postgres.yaml',
+      'synthea-sqlite.yaml',
+    ]);
+    for (const name of synthea)
+      expect(readFileSync(path.join(CONNECTORS, name), 'utf8')).toMatch(/^groups: \{\$include: _synthea-groups\.yaml#groups\}$/m);
   });
 
   it('offers exactly the top-level keys the loader accepts', () => {
@@ -84,7 +93,9 @@ describe('connectors/connector.schema.json', () => {
   });
 
   it.for(schema.properties.kind!.enum!)('kind %s is one the loader accepts', (kind) => {
-    const text = ['csv', 'sqlite', 'sqlite3', 'duckdb'].includes(kind) ? `kind: ${kind}\npath: data\n` : `kind: ${kind}\nconnection: "db://host/name"\n`;
+    const text = ['csv', 'sqlite', 'sqlite3', 'duckdb'].includes(kind)
+      ? `kind: ${kind}\npath: data\n`
+      : `kind: ${kind}\nconnection: "db://host/name"\n`;
     expect(schemaProblems(validate, text, 'example.yaml')).toEqual([]);
     expect(loaderError(text)).toBeUndefined();
   });
@@ -96,10 +107,42 @@ describe('connectors/connector.schema.json', () => {
     ['synthea-sqlite.yaml', 'mappings:', 'mapings:', 'mapings', '/mapings', 'must NOT have additional properties', true],
     ['synthea-mariadb.yaml', 'kind: mariadb', 'kind: maria', 'maria', '/kind', 'must be equal to one of the allowed values', true],
     ['cms-ccw-rif.yaml', "delimiter: '|'", "delimiter: '||'", "'||'", '/delimiter', 'must match pattern', true],
-    ['synthea-csv.yaml', 'path: ../samples/synthea-11pt/csv', '# no path', 'name: synthea-csv', '/', "must have required property 'path'", true],
-    ['cms-ccw-rif.yaml', '    name: Part D enrollees', '    title: Part D enrollees', 'title', '/groups/part-d-enrollees/title', 'must NOT have additional properties', false],
-    ['synthea-csv.yaml', 'groups: {$include: _synthea-groups.yaml#groups}', 'groups: {$include: _synthea-groups.yaml}', '_synthea-groups.yaml}', '/groups/$include', 'must match pattern', true],
-    ['synthea-sqlite.yaml', 'groups: {$include: _synthea-groups.yaml#groups}', 'groups: {$include: _synthea-groups.yaml#groups, name: x}', 'name', '/groups/name', 'must NOT have additional properties', true],
+    [
+      'synthea-csv.yaml',
+      'path: ../samples/synthea-11pt/csv',
+      '# no path',
+      'name: synthea-csv',
+      '/',
+      "must have required property 'path'",
+      true,
+    ],
+    [
+      'cms-ccw-rif.yaml',
+      '    name: Part D enrollees',
+      '    title: Part D enrollees',
+      'title',
+      '/groups/part-d-enrollees/title',
+      'must NOT have additional properties',
+      false,
+    ],
+    [
+      'synthea-csv.yaml',
+      'groups: {$include: _synthea-groups.yaml#groups}',
+      'groups: {$include: _synthea-groups.yaml}',
+      '_synthea-groups.yaml}',
+      '/groups/$include',
+      'must match pattern',
+      true,
+    ],
+    [
+      'synthea-sqlite.yaml',
+      'groups: {$include: _synthea-groups.yaml#groups}',
+      'groups: {$include: _synthea-groups.yaml#groups, name: x}',
+      'name',
+      '/groups/name',
+      'must NOT have additional properties',
+      true,
+    ],
   ];
   it.each(broken)('%s with "%s" → "%s" is rejected at its place', (name, from, to, token, where, message, loaderRejects) => {
     const original = readFileSync(path.join(CONNECTORS, name), 'utf8');
@@ -116,6 +159,8 @@ describe('connectors/connector.schema.json', () => {
     const both = base.replace('    table: beneficiaries\n', '    table: beneficiaries\n    sql: SELECT BENE_ID FROM beneficiaries\n');
     expect(schemaProblems(validate, both, 'cms.yaml').some((p) => p.includes('/groups/medicare-beneficiaries'))).toBe(true);
     const noColumn = base.replace('    column: BENE_ID\n', '');
-    expect(schemaProblems(validate, noColumn, 'cms.yaml')).toContainEqual(expect.stringContaining("/groups/medicare-beneficiaries: must have required property 'column'"));
+    expect(schemaProblems(validate, noColumn, 'cms.yaml')).toContainEqual(
+      expect.stringContaining("/groups/medicare-beneficiaries: must have required property 'column'"),
+    );
   });
 });

@@ -12,7 +12,11 @@ import { MAPPING_TEST_SCHEMA, ROOT, compileSchema, loadSchema, modelineSchema, s
 const MAPPINGS = path.join(ROOT, 'mappings');
 const shipped = readdirSync(MAPPINGS)
   .filter((d) => statSync(path.join(MAPPINGS, d)).isDirectory())
-  .flatMap((d) => readdirSync(path.join(MAPPINGS, d)).filter((f) => f.endsWith('.test.yaml')).map((f) => `${d}/${f}`))
+  .flatMap((d) =>
+    readdirSync(path.join(MAPPINGS, d))
+      .filter((f) => f.endsWith('.test.yaml'))
+      .map((f) => `${d}/${f}`),
+  )
   .sort();
 const validate = compileSchema(MAPPING_TEST_SCHEMA);
 const schema = loadSchema(MAPPING_TEST_SCHEMA) as {
@@ -29,14 +33,18 @@ afterAll(async () => {
 async function runnerComplaints(testText: string): Promise<string[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'mapping-test-schema-'));
   dirs.push(dir);
-  await writeFile(path.join(dir, 'm.yaml'), 'source: { table: t, key: [ID] }\nresources:\n  - resourceType: Basic\n    id: "{ID}"\n    template: { code: { text: "{ID}" } }\n');
+  await writeFile(
+    path.join(dir, 'm.yaml'),
+    'source: { table: t, key: [ID] }\nresources:\n  - resourceType: Basic\n    id: "{ID}"\n    template: { code: { text: "{ID}" } }\n',
+  );
   await writeFile(path.join(dir, 'm.test.yaml'), testText);
   expect(await readdir(dir)).toHaveLength(2);
   const report = await runMappingTests([dir]);
   return [...report.errors.map((e) => e.message), ...report.cases.filter((c) => !c.passed).map((c) => c.failure ?? c.name)];
 }
 
-const GOOD = 'mapping: m\ncases:\n  - name: one row\n    row: { ID: a1 }\n    expect:\n      - { resourceType: Basic, id: a1, code: { text: a1 } }\n';
+const GOOD =
+  'mapping: m\ncases:\n  - name: one row\n    row: { ID: a1 }\n    expect:\n      - { resourceType: Basic, id: a1, code: { text: a1 } }\n';
 
 describe('mappings/mapping-test.schema.json', () => {
   it('finds the shipped test files of every mapping set', () => {
@@ -55,7 +63,9 @@ describe('mappings/mapping-test.schema.json', () => {
   });
 
   it('offers exactly the file and case keys the runner reads', async () => {
-    const complaints = await runnerComplaints(`${GOOD}bogus_file_key: 1\n`.replace('  - name: one row\n', '  - name: one row\n    bogus_case_key: 1\n'));
+    const complaints = await runnerComplaints(
+      `${GOOD}bogus_file_key: 1\n`.replace('  - name: one row\n', '  - name: one row\n    bogus_case_key: 1\n'),
+    );
     const fileKeys = complaints.map((c) => /in a mapping test: expected one of (.*)$/m.exec(c)?.[1]).find(Boolean);
     const caseKeys = complaints.map((c) => /unknown key\(s\) bogus_case_key: expected (.*)$/m.exec(c)?.[1]).find(Boolean);
     expect(fileKeys, complaints.join('\n')).toBeDefined();
@@ -66,10 +76,24 @@ describe('mappings/mapping-test.schema.json', () => {
 
   // Each broken variant of GOOD: [what, from, to, line:column of the problem, instance path, message].
   const broken: Array<[string, string, string, string, string, string]> = [
-    ['an unknown comparison', '    row: { ID: a1 }\n', '    row: { ID: a1 }\n    compare: partial\n', '5:14', '/cases/0/compare', 'must be equal to one of the allowed values'],
+    [
+      'an unknown comparison',
+      '    row: { ID: a1 }\n',
+      '    row: { ID: a1 }\n    compare: partial\n',
+      '5:14',
+      '/cases/0/compare',
+      'must be equal to one of the allowed values',
+    ],
     ['a misspelt case key', '    expect:\n', '    expected:\n', '5:5', '/cases/0/expected', 'must NOT have additional properties'],
     ['a row that is not a map', '    row: { ID: a1 }\n', '    row: a1\n', '4:10', '/cases/0/row', 'must be object'],
-    ['an issue without its code', '    row: { ID: a1 }\n', '    row: { ID: a1 }\n    issues: [{ column: ID }]\n', '5:14', '/cases/0/issues/0', "must have required property 'code'"],
+    [
+      'an issue without its code',
+      '    row: { ID: a1 }\n',
+      '    row: { ID: a1 }\n    issues: [{ column: ID }]\n',
+      '5:14',
+      '/cases/0/issues/0',
+      "must have required property 'code'",
+    ],
   ];
   it.each(broken)('%s is rejected at its place, and the runner fails it too', async (_what, from, to, at, where, message) => {
     const text = GOOD.replace(from, to);
@@ -80,6 +104,8 @@ describe('mappings/mapping-test.schema.json', () => {
 
   it('rejects an issue code that is not a FHIR issue type', () => {
     const text = GOOD.replace('    row: { ID: a1 }\n', '    row: { ID: a1 }\n    issues: [{ code: invalid-code }]\n');
-    expect(schemaProblems(validate, text, 'm.test.yaml')).toContain('m.test.yaml:5:22 /cases/0/issues/0/code: must be equal to one of the allowed values');
+    expect(schemaProblems(validate, text, 'm.test.yaml')).toContain(
+      'm.test.yaml:5:22 /cases/0/issues/0/code: must be equal to one of the allowed values',
+    );
   });
 });

@@ -199,7 +199,9 @@ export function describeAdapterContract<D>(
         { id: 8, tag: 'x' },
         { id: 6, tag: 'x' },
       ]);
-      const inRows = await collect(adapter.stream({ table: db.table, where: [{ column: 'id', op: 'in', value: [3, 7, 400000] }], orderBy: ['id'] }));
+      const inRows = await collect(
+        adapter.stream({ table: db.table, where: [{ column: 'id', op: 'in', value: [3, 7, 400000] }], orderBy: ['id'] }),
+      );
       expect(inRows.map((r) => r.id)).toEqual([3, 7]);
       const ranged = await collect(
         adapter.stream({

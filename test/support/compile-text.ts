@@ -28,7 +28,8 @@ export function compileErrors(text: string): Array<{ line: number; column: numbe
   try {
     compile(text);
   } catch (e) {
-    if (e instanceof MappingErrors) return e.errors.map((x) => ({ line: x.location?.line ?? 0, column: x.location?.column ?? 0, message: x.detail }));
+    if (e instanceof MappingErrors)
+      return e.errors.map((x) => ({ line: x.location?.line ?? 0, column: x.location?.column ?? 0, message: x.detail }));
     throw e;
   }
   throw new Error('expected compile errors, got none');

@@ -42,7 +42,10 @@ function factory(kind: TestDatabaseKind): TestDatabaseFactory {
 /** Dialect → pinned image, from docker/images.json (keyed as the descriptors' `testDatabase.image` say). */
 export function imagePins(): Record<TestDatabaseKind, string> {
   const pins = JSON.parse(readFileSync(path.join(root, 'docker', 'images.json'), 'utf8')) as Record<string, string>;
-  return Object.fromEntries(serverDialects().map((kind) => [kind, pins[factory(kind as TestDatabaseKind).image]!])) as Record<TestDatabaseKind, string>;
+  return Object.fromEntries(serverDialects().map((kind) => [kind, pins[factory(kind as TestDatabaseKind).image]!])) as Record<
+    TestDatabaseKind,
+    string
+  >;
 }
 
 function uniqueName(): string {

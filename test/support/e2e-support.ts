@@ -11,13 +11,20 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 
 /** Groups over the Synthea sample: one by SQL, one roster table with a where. */
 export const SAMPLE_GROUPS = {
-  sinusitis: { name: 'Viral sinusitis patients', description: 'Anyone ever diagnosed with viral sinusitis', sql: "SELECT DISTINCT PATIENT FROM conditions WHERE CODE = '444814009'" },
+  sinusitis: {
+    name: 'Viral sinusitis patients',
+    description: 'Anyone ever diagnosed with viral sinusitis',
+    sql: "SELECT DISTINCT PATIENT FROM conditions WHERE CODE = '444814009'",
+  },
   women: { name: 'Female patients', table: 'patients', column: 'Id', where: { GENDER: 'F' } },
 };
 
 export async function writeConnectorFile(dir: string, connector: Record<string, unknown>): Promise<string> {
   const file = join(dir, 'connector.yaml');
-  await writeFile(file, stringify({ timezone: 'UTC', mappings: [join(REPO_ROOT, 'mappings', 'synthea')], groups: SAMPLE_GROUPS, ...connector }));
+  await writeFile(
+    file,
+    stringify({ timezone: 'UTC', mappings: [join(REPO_ROOT, 'mappings', 'synthea')], groups: SAMPLE_GROUPS, ...connector }),
+  );
   return file;
 }
 
@@ -31,11 +38,20 @@ export interface ExportRun {
 }
 
 /** Kicks off, polls honouring Retry-After, downloads every file (gzip accepted) and validates each line. */
-export async function exportOverHttp(url: string, init: { token?: string; method?: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string> } = {}): Promise<ExportRun> {
+export async function exportOverHttp(
+  url: string,
+  init: { token?: string; method?: 'GET' | 'POST'; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<ExportRun> {
   const auth: Record<string, string> = init.token ? { authorization: `Bearer ${init.token}` } : {};
   const kick = await fetch(url, {
     method: init.method ?? 'GET',
-    headers: { accept: 'application/fhir+json', prefer: 'respond-async', ...auth, ...(init.body ? { 'content-type': 'application/fhir+json' } : {}), ...init.headers },
+    headers: {
+      accept: 'application/fhir+json',
+      prefer: 'respond-async',
+      ...auth,
+      ...(init.body ? { 'content-type': 'application/fhir+json' } : {}),
+      ...init.headers,
+    },
     ...(init.body ? { body: JSON.stringify(init.body) } : {}),
   });
   if (kick.status !== 202) throw new Error(`kick-off answered ${kick.status}: ${await kick.text()}`);
@@ -54,16 +70,22 @@ export async function exportOverHttp(url: string, init: { token?: string; method
   }
   const validator = schemaValidator();
   const run: ExportRun = { manifest, resources: {}, errors: [], violations: [], polls };
-  for (const [list, isError] of [[manifest.output, false], [manifest.error, true]] as const) {
+  for (const [list, isError] of [
+    [manifest.output, false],
+    [manifest.error, true],
+  ] as const) {
     for (const file of list) {
       const res = await fetch(file.url, { headers: { accept: 'application/fhir+ndjson', 'accept-encoding': 'gzip', ...auth } });
       if (res.status !== 200) throw new Error(`download of ${file.url} answered ${res.status}`);
-      if (res.headers.get('content-type') !== 'application/fhir+ndjson') throw new Error(`download of ${file.url} has Content-Type ${res.headers.get('content-type')}`);
+      if (res.headers.get('content-type') !== 'application/fhir+ndjson')
+        throw new Error(`download of ${file.url} has Content-Type ${res.headers.get('content-type')}`);
       const lines = (await res.text()).split('\n').filter((l) => l.length > 0);
-      if (file.count !== undefined && file.count !== lines.length) throw new Error(`${file.url}: manifest count ${file.count}, file has ${lines.length} lines`);
+      if (file.count !== undefined && file.count !== lines.length)
+        throw new Error(`${file.url}: manifest count ${file.count}, file has ${lines.length} lines`);
       for (const line of lines) {
         const resource = JSON.parse(line) as Record<string, unknown>;
-        if (resource.resourceType !== file.type) throw new Error(`${file.url} (type ${file.type}) holds a ${String(resource.resourceType)}`);
+        if (resource.resourceType !== file.type)
+          throw new Error(`${file.url} (type ${file.type}) holds a ${String(resource.resourceType)}`);
         const violations = validator.validate(resource);
         if (violations.length) run.violations.push({ type: file.type, id: resource.id, violations });
         if (isError) run.errors.push(resource);

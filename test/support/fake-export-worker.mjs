@@ -6,7 +6,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 const mode = workerData.connectorFile;
 parentPort.postMessage({ type: 'progress', text: `job ${workerData.job.id} started` });
 if (mode === 'ok') {
-  parentPort.postMessage({ type: 'done', result: { files: { output: [{ type: 'Patient', path: `${workerData.dir}/Patient.000001.ndjson`, count: 2, bytes: 10 }], error: [] } } });
+  parentPort.postMessage({
+    type: 'done',
+    result: { files: { output: [{ type: 'Patient', path: `${workerData.dir}/Patient.000001.ndjson`, count: 2, bytes: 10 }], error: [] } },
+  });
   parentPort.close();
 } else if (mode === 'fail') {
   parentPort.postMessage({ type: 'error', message: 'table gone', issueCode: 'transient', status: 503 });

@@ -35,7 +35,12 @@ export function jobStoreContract(it: It, expect: Expect, open: () => Promise<Job
     expect(await store.start('a', '2024-01-01T00:00:00.000Z')).toBe(true);
     expect(await store.start('a', '2024-01-01T00:00:00.000Z')).toBe(false);
     await store.progress('a', 'half way');
-    expect(await store.get('a')).toMatchObject({ status: 'running', attempts: 1, progress: 'half way', transactionTime: '2024-01-01T00:00:00.000Z' });
+    expect(await store.get('a')).toMatchObject({
+      status: 'running',
+      attempts: 1,
+      progress: 'half way',
+      transactionTime: '2024-01-01T00:00:00.000Z',
+    });
     const manifest = { transactionTime: '2024-01-01T00:00:00.000Z', request: 'r', requiresAccessToken: true, output: [], error: [] };
     expect(await store.complete('a', manifest, '2024-01-01T01:00:00.000Z')).toBe(true);
     expect(await store.get('a')).toMatchObject({ status: 'completed', manifest, expiresAt: '2024-01-01T01:00:00.000Z' });
@@ -49,7 +54,9 @@ export function jobStoreContract(it: It, expect: Expect, open: () => Promise<Job
     const before = await store.cancel('b');
     expect(before!.status).toBe('running');
     expect(await store.cancel('b')).toBeUndefined();
-    expect(await store.complete('b', { transactionTime: 't', request: 'r', requiresAccessToken: false, output: [], error: [] }, 'x')).toBe(false);
+    expect(await store.complete('b', { transactionTime: 't', request: 'r', requiresAccessToken: false, output: [], error: [] }, 'x')).toBe(
+      false,
+    );
     expect((await store.get('b'))!.status).toBe('cancelled');
     expect(await store.cancel('nope')).toBeUndefined();
     await store.close();
@@ -71,7 +78,11 @@ export function jobStoreContract(it: It, expect: Expect, open: () => Promise<Job
     expect(await store.requeue('c', true)).toBe(true); // a clean shutdown does not count the run
     await store.start('c', new Date().toISOString());
     expect((await store.get('c'))!.attempts).toBe(2);
-    await store.fail('c', { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'boom' }] }, '2024-01-01T00:00:00.000Z');
+    await store.fail(
+      'c',
+      { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'boom' }] },
+      '2024-01-01T00:00:00.000Z',
+    );
     await store.cancel('d');
     expect((await store.dueForCleanup('2023-12-31T00:00:00.000Z')).map((j) => j.id)).toEqual(['d']);
     expect((await store.dueForCleanup('2024-01-02T00:00:00.000Z')).map((j) => j.id).sort()).toEqual(['c', 'd']);

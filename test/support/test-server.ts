@@ -23,7 +23,13 @@ export function fakeSource() {
     roster: [{ member: 'p1' }, { member: 'p3' }],
   });
   const patient: CompiledMapping = {
-    ...fakeMapping({ name: 'patient', table: 'patients', patient: 'id', resourceTypes: ['Patient'], map: (r: Row) => ({ resources: [{ resourceType: 'Patient', id: String(r.id) }], issues: [] }) }),
+    ...fakeMapping({
+      name: 'patient',
+      table: 'patients',
+      patient: 'id',
+      resourceTypes: ['Patient'],
+      map: (r: Row) => ({ resources: [{ resourceType: 'Patient', id: String(r.id) }], issues: [] }),
+    }),
     idFor: (_t, key) => String(key[0]),
     keyForId: (_t, id) => [id],
   };
@@ -34,26 +40,45 @@ export function fakeSource() {
       patient: 'patient',
       resourceTypes: ['Observation'],
       map: (r: Row) => ({
-        resources: [{ resourceType: 'Observation', id: String(r.id), status: 'final', code: { text: String(r.code) }, subject: { reference: `Patient/${String(r.patient)}` } } as FhirResource],
+        resources: [
+          {
+            resourceType: 'Observation',
+            id: String(r.id),
+            status: 'final',
+            code: { text: String(r.code) },
+            subject: { reference: `Patient/${String(r.patient)}` },
+          } as FhirResource,
+        ],
         issues: [],
       }),
     }),
     search: { code: 'code' },
   };
-  const practitioner = fakeMapping({ name: 'practitioner', table: 'practitioners', resourceTypes: ['Practitioner'], map: (r: Row) => ({ resources: [{ resourceType: 'Practitioner', id: String(r.id) }], issues: [] }) });
+  const practitioner = fakeMapping({
+    name: 'practitioner',
+    table: 'practitioners',
+    resourceTypes: ['Practitioner'],
+    map: (r: Row) => ({ resources: [{ resourceType: 'Practitioner', id: String(r.id) }], issues: [] }),
+  });
   const mappings = mappingSet(patient, observation, practitioner);
   const groups = { 'panel-a': { name: 'Panel A', description: 'Roster of Dr <A>', table: 'roster', column: 'member' } };
   return { adapter, mappings, config: { name: 'fake', file: '/fake/connector.yaml', groups } };
 }
 
 /** Writes, per requested type, the fake source's rows of that type (honouring patientKeys); waits on `gate` first. */
-export function fakeExecutor(source: ReturnType<typeof fakeSource>, control: { gate?: Promise<void>; fail?: Error; calls?: number; gzip?: boolean } = {}): JobExecutor {
+export function fakeExecutor(
+  source: ReturnType<typeof fakeSource>,
+  control: { gate?: Promise<void>; fail?: Error; calls?: number; gzip?: boolean } = {},
+): JobExecutor {
   return async ({ job, dir, signal, onProgress }) => {
     control.calls = (control.calls ?? 0) + 1;
     onProgress('working on it');
     signal.throwIfAborted();
     if (control.gate) {
-      await Promise.race([control.gate, new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true }))]);
+      await Promise.race([
+        control.gate,
+        new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true })),
+      ]);
     }
     if (control.fail) throw control.fail;
     const sink = createNdjsonSink({ dir, gzip: control.gzip ?? false });
@@ -70,7 +95,9 @@ export function fakeExecutor(source: ReturnType<typeof fakeSource>, control: { g
   };
 }
 
-export async function fakeServer(overrides: Partial<ServerOptions> & { control?: Parameters<typeof fakeExecutor>[1]; dataDir?: string } = {}): Promise<BulkServer & { dataDir: string; source: ReturnType<typeof fakeSource> }> {
+export async function fakeServer(
+  overrides: Partial<ServerOptions> & { control?: Parameters<typeof fakeExecutor>[1]; dataDir?: string } = {},
+): Promise<BulkServer & { dataDir: string; source: ReturnType<typeof fakeSource> }> {
   const source = fakeSource();
   const dataDir = overrides.dataDir ?? (await mkdtemp(join(tmpdir(), 'fhir-bridge-export-')));
   const server = await buildServer({

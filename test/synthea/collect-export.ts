@@ -18,7 +18,6 @@ export interface CollectedExport {
   summary: ExportSummary;
 }
 
-
 type ExportOptions = Omit<ExportRequest, 'adapter' | 'mappings' | 'sink'>;
 
 async function collect(adapter: SourceAdapter, mappings: CompiledMappingSet, options: ExportOptions = {}): Promise<CollectedExport> {
@@ -29,7 +28,11 @@ async function collect(adapter: SourceAdapter, mappings: CompiledMappingSet, opt
 
 /** Everything a connector file's mappings make from its source (or only `mappingPaths`' mappings: the
  *  shipped Synthea connectors also list the claims mappings, which test/claims checks). */
-export async function exportConnector(connectorFile: string, options: ExportOptions = {}, mappingPaths?: string[]): Promise<CollectedExport> {
+export async function exportConnector(
+  connectorFile: string,
+  options: ExportOptions = {},
+  mappingPaths?: string[],
+): Promise<CollectedExport> {
   if (mappingPaths) return exportConfig({ ...(await loadConnectorConfig(connectorFile)), mappings: mappingPaths }, options);
   const source = await openSource(connectorFile);
   try {
@@ -69,8 +72,7 @@ export function emptyValues(value: unknown, at = '', out: string[] = []): string
     value.forEach((v, i) => {
       emptyValues(v, `${at}/${i}`, out);
     });
-  }
-  else if (value && typeof value === 'object') {
+  } else if (value && typeof value === 'object') {
     const entries = Object.entries(value);
     if (entries.length === 0) out.push(at || '/');
     for (const [k, v] of entries) emptyValues(v, `${at}/${k}`, out);
@@ -83,11 +85,13 @@ export function canonical(resources: FhirResource[]): string[] {
   const sortKeys = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sortKeys);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, sortKeys((v as Record<string, unknown>)[k])]),
+      );
     }
     return v;
   };
-  return resources
-    .map((r) => JSON.stringify(sortKeys(r)))
-    .sort();
+  return resources.map((r) => JSON.stringify(sortKeys(r))).sort();
 }

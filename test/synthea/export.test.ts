@@ -6,15 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../../src/fhir/schema-validator.js';
 import { missingRequiredElements } from '../../src/fhir/required-elements.js';
 import { emptyValues, exportConnector, referencesOf, type CollectedExport } from './collect-export.js';
-import {
-  DIASTOLIC,
-  SYSTOLIC,
-  expectedCounts,
-  expectedProfile,
-  measurementKey,
-  observationRowKey,
-  readTable,
-} from './source-counts.js';
+import { DIASTOLIC, SYSTOLIC, expectedCounts, expectedProfile, measurementKey, observationRowKey, readTable } from './source-counts.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const US_CORE_MAPPINGS = path.join(ROOT, 'mappings', 'synthea');
@@ -55,7 +47,11 @@ function rowKeysOf(o: Obs): string[] {
 
 const C4BB = 'http://hl7.org/fhir/us/carin-bb/StructureDefinition/';
 /** Patients with a payer member id (payer_transitions.csv), who are also C4BB Patients. */
-const MEMBERS = new Set(readTable('payer_transitions').filter((r) => r.MEMBERID).map((r) => r.PATIENT));
+const MEMBERS = new Set(
+  readTable('payer_transitions')
+    .filter((r) => r.MEMBERID)
+    .map((r) => r.PATIENT),
+);
 
 /** The profiles a resource must claim: its US Core profile, plus the CARIN BB one where the mapping meets it. */
 function expectedProfiles(r: Obs): string[] {
@@ -109,14 +105,20 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
 
     it("has every required (min ≥ 1) element of its profile's snapshot", () => {
       const missing = out.resources.flatMap((r) =>
-        (r.meta?.profile ?? []).flatMap((p: string) => missingRequiredElements(r, p).map((m) => `${r.resourceType}/${r.id} (${p.split('/').pop()}): ${m}`)),
+        (r.meta?.profile ?? []).flatMap((p: string) =>
+          missingRequiredElements(r, p).map((m) => `${r.resourceType}/${r.id} (${p.split('/').pop()}): ${m}`),
+        ),
       );
       expect(missing.slice(0, 10)).toEqual([]);
     }, 60_000);
 
     it('points every reference at a resource of the export', () => {
       const present = new Set(out.resources.map((r) => `${r.resourceType}/${r.id}`));
-      const dangling = out.resources.flatMap((r) => referencesOf(r).filter((ref) => !present.has(ref)).map((ref) => `${r.resourceType}/${r.id} → ${ref}`));
+      const dangling = out.resources.flatMap((r) =>
+        referencesOf(r)
+          .filter((ref) => !present.has(ref))
+          .map((ref) => `${r.resourceType}/${r.id} → ${ref}`),
+      );
       expect(dangling.slice(0, 5)).toEqual([]);
     });
 
@@ -145,7 +147,11 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
       const panels = (out.resources as unknown as Obs[]).filter((o) => o.code?.coding?.some((c) => c.code === '85354-9'));
       expect(panels.length).toBe(byMeasurement.size);
       for (const p of panels) {
-        const key = [idOf(p.subject?.reference, 'Patient'), idOf(p.encounter?.reference, 'Encounter'), new Date(p.effectiveDateTime!).toISOString()].join('|');
+        const key = [
+          idOf(p.subject?.reference, 'Patient'),
+          idOf(p.encounter?.reference, 'Encounter'),
+          new Date(p.effectiveDateTime!).toISOString(),
+        ].join('|');
         const values = Object.fromEntries((p.component ?? []).map((c) => [c.code!.coding![0]!.code, c.valueQuantity?.value]));
         expect(values).toEqual(byMeasurement.get(key));
       }
@@ -154,10 +160,14 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
     it("pushes an Observation `code` filter down through every Observation mapping's search table", async () => {
       const rows = readTable('observations');
       const codes = ['8867-4', '85354-9', 'QOLS'];
-      const filtered = await exportConnector(path.join(ROOT, 'connectors', `${connector}.yaml`), {
-        types: ['Observation'],
-        typeFilters: { Observation: [[{ column: 'code', op: 'in', value: codes }]] },
-      }, [US_CORE_MAPPINGS]);
+      const filtered = await exportConnector(
+        path.join(ROOT, 'connectors', `${connector}.yaml`),
+        {
+          types: ['Observation'],
+          typeFilters: { Observation: [[{ column: 'code', op: 'in', value: codes }]] },
+        },
+        [US_CORE_MAPPINGS],
+      );
       const got: Record<string, number> = {};
       for (const o of filtered.resources as unknown as Obs[]) {
         const code = o.code!.coding![o.code!.coding!.length - 1]!.code!;
@@ -177,9 +187,15 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
         labs.set(measurementKey(r), (labs.get(measurementKey(r)) ?? 0) + 1);
       }
       const byId = new Map(out.resources.map((r) => [`${r.resourceType}/${r.id}`, r]));
-      const reports = out.resources.filter((r) => r.resourceType === 'DiagnosticReport') as unknown as Array<Obs & { result?: Array<{ reference: string }> }>;
+      const reports = out.resources.filter((r) => r.resourceType === 'DiagnosticReport') as unknown as Array<
+        Obs & { result?: Array<{ reference: string }> }
+      >;
       for (const d of reports) {
-        const key = [idOf(d.subject?.reference, 'Patient'), idOf(d.encounter?.reference, 'Encounter'), new Date(d.effectiveDateTime!).toISOString()].join('|');
+        const key = [
+          idOf(d.subject?.reference, 'Patient'),
+          idOf(d.encounter?.reference, 'Encounter'),
+          new Date(d.effectiveDateTime!).toISOString(),
+        ].join('|');
         expect(d.result?.length).toBe(labs.get(key));
         for (const ref of d.result ?? []) {
           const o = byId.get(ref.reference) as unknown as Obs;

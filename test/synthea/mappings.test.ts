@@ -22,7 +22,9 @@ interface TestCase {
 
 const lowerKeys = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k.toLowerCase(), v]));
 
-const testFiles = readdirSync(MAPPINGS).filter((f) => f.endsWith('.test.yaml')).sort();
+const testFiles = readdirSync(MAPPINGS)
+  .filter((f) => f.endsWith('.test.yaml'))
+  .sort();
 
 let set: CompiledMappingSet;
 beforeAll(async () => {
@@ -32,8 +34,22 @@ beforeAll(async () => {
 describe('mappings/synthea', () => {
   it('compiles and emits the US Core resource types', () => {
     expect([...set.resourceTypes].sort()).toEqual([
-      'AllergyIntolerance', 'CarePlan', 'CareTeam', 'Condition', 'Device', 'DiagnosticReport', 'Encounter', 'Immunization',
-      'Location', 'MedicationRequest', 'Observation', 'Organization', 'Patient', 'Practitioner', 'Procedure', 'Provenance',
+      'AllergyIntolerance',
+      'CarePlan',
+      'CareTeam',
+      'Condition',
+      'Device',
+      'DiagnosticReport',
+      'Encounter',
+      'Immunization',
+      'Location',
+      'MedicationRequest',
+      'Observation',
+      'Organization',
+      'Patient',
+      'Practitioner',
+      'Procedure',
+      'Provenance',
     ]);
   });
 
@@ -55,11 +71,13 @@ describe('mappings/synthea', () => {
     expect(set.mappings.map((m) => m.name).filter((n) => !tested.has(n))).toEqual([]);
   });
 
-  it('passes its mapping tests through the engine\'s runner (what `fhir-bridge test` runs)', async () => {
+  it("passes its mapping tests through the engine's runner (what `fhir-bridge test` runs)", async () => {
     const report = await runMappingTests([MAPPINGS]);
     expect(report.errors.map((e) => e.message)).toEqual([]);
     expect(report.cases.filter((c) => !c.passed).map((c) => c.failure)).toEqual([]);
-    expect(report.passed).toBe(testFiles.reduce((n, f) => n + (parse(readFileSync(path.join(MAPPINGS, f), 'utf8')) as { cases: unknown[] }).cases.length, 0));
+    expect(report.passed).toBe(
+      testFiles.reduce((n, f) => n + (parse(readFileSync(path.join(MAPPINGS, f), 'utf8')) as { cases: unknown[] }).cases.length, 0),
+    );
   });
 
   // The same cases checked directly against CompiledMapping.map, so a runner bug cannot hide a mapping bug.
@@ -70,7 +88,9 @@ describe('mappings/synthea', () => {
         it(c.name, () => {
           const mapping = set.byName.get(spec.mapping);
           expect(mapping, `mapping ${spec.mapping}`).toBeDefined();
-          const children = c.children ? Object.fromEntries(Object.entries(c.children).map(([k, rows]) => [k, rows.map(lowerKeys)])) : undefined;
+          const children = c.children
+            ? Object.fromEntries(Object.entries(c.children).map(([k, rows]) => [k, rows.map(lowerKeys)]))
+            : undefined;
           const result = mapping!.map(lowerKeys(c.row), children);
           expect(result.resources).toEqual(c.expect);
           const got = result.issues.map((i) => ({ code: i.code, column: i.column?.toLowerCase() }));

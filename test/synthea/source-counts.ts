@@ -83,7 +83,11 @@ const VITAL_SIGN_PROFILES: Record<string, string> = {
 };
 
 /** The US Core profile a resource must claim, decided from what it is (type, category, LOINC code). */
-export function expectedProfile(resource: { resourceType: string; category?: Array<{ coding?: Array<{ code?: string }> }>; code?: { coding?: Array<{ code?: string }> } }): string {
+export function expectedProfile(resource: {
+  resourceType: string;
+  category?: Array<{ coding?: Array<{ code?: string }> }>;
+  code?: { coding?: Array<{ code?: string }> };
+}): string {
   const simple: Record<string, string> = {
     Patient: 'us-core-patient',
     Encounter: 'us-core-encounter',
@@ -111,6 +115,7 @@ export function expectedProfile(resource: { resourceType: string; category?: Arr
   if (categories.includes('laboratory')) return US_CORE + 'us-core-observation-lab';
   if (codes.includes('72166-2')) return US_CORE + 'us-core-smokingstatus';
   // Synthea's survey rows carry LOINC codes; QOLS/QALY/DALY (no category in the CSV) do not
-  if (categories.includes('survey') && codes.some((c) => /^\d+-\d$/.test(c ?? ''))) return US_CORE + 'us-core-observation-screening-assessment';
+  if (categories.includes('survey') && codes.some((c) => /^\d+-\d$/.test(c ?? '')))
+    return US_CORE + 'us-core-observation-screening-assessment';
   return US_CORE + 'us-core-simple-observation';
 }

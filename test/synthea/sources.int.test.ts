@@ -21,7 +21,8 @@ beforeAll(async () => {
 }, 180_000);
 
 function firstDifference(a: string[], b: string[]): string | undefined {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return `sqlite: ${a[i]?.slice(0, 600)}\nother:  ${b[i]?.slice(0, 600)}`;
+  for (let i = 0; i < Math.max(a.length, b.length); i++)
+    if (a[i] !== b[i]) return `sqlite: ${a[i]?.slice(0, 600)}\nother:  ${b[i]?.slice(0, 600)}`;
   return undefined;
 }
 

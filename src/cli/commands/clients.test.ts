@@ -56,6 +56,8 @@ describe('fhir-bridge clients', () => {
 
   it('rejects symmetric keys and registry entries that are private keys', () => {
     expect(() => publicKeys({ kty: 'oct', kid: 's', k: 'abc' }, 'f.json')).toThrow(ClientConfigError);
-    expect(() => new ClientRegistry([{ id: 'x', scope: 'system/*.read', jwks: { keys: [{ kty: 'EC', kid: 'k', d: 'secret' }] } }])).toThrow('PRIVATE');
+    expect(() => new ClientRegistry([{ id: 'x', scope: 'system/*.read', jwks: { keys: [{ kty: 'EC', kid: 'k', d: 'secret' }] } }])).toThrow(
+      'PRIVATE',
+    );
   });
 });

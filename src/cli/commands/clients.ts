@@ -10,7 +10,9 @@ import { registryFile } from '../options.js';
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 
 export function registerClientsCommand(program: Command): void {
-  const clients = program.command('clients').description('register the backend-service clients the $export server accepts (SMART Backend Services)');
+  const clients = program
+    .command('clients')
+    .description('register the backend-service clients the $export server accepts (SMART Backend Services)');
   const where = (cmd: Command): Command =>
     cmd
       .option('--data-dir <dir>', 'server data folder (default: $FHIR_BRIDGE_DATA_DIR or ./.fhir-bridge)')
@@ -23,32 +25,51 @@ export function registerClientsCommand(program: Command): void {
       .requiredOption('--id <client_id>', 'the client_id (iss and sub of its assertions)')
       .option('--jwks-url <url>', "URL of the client's public JWK Set (preferred: lets the client rotate keys)")
       .option('--jwks-file <file>', 'a JWK Set or single JWK file (private members are stripped; only the public key is stored)')
-      .option('--generate-key <file>', 'make an ES384 (or --alg) key pair: write the PRIVATE JWK to <file> for the client and register the public one')
+      .option(
+        '--generate-key <file>',
+        'make an ES384 (or --alg) key pair: write the PRIVATE JWK to <file> for the client and register the public one',
+      )
       .option('--alg <alg>', 'algorithm for --generate-key: ES384 or RS384', 'ES384')
       .option('--scope <scopes>', 'space-separated scopes the client may be granted', 'system/*.read'),
-  ).action(async (opts: { id: string; jwksUrl?: string; jwksFile?: string; generateKey?: string; alg: string; scope: string; dataDir?: string; clients?: string }) => {
-    await report(async () => {
-      const file = registryFile(opts);
-      const registry = await ClientRegistry.load(file, { missingOk: true });
-      const sources = [opts.jwksUrl, opts.jwksFile, opts.generateKey].filter(Boolean).length;
-      if (sources !== 1) throw new ClientConfigError('give exactly one of --jwks-url, --jwks-file and --generate-key');
-      const client: RegisteredClient = { id: opts.id, scope: opts.scope };
-      if (opts.jwksUrl) client.jwksUrl = opts.jwksUrl;
-      if (opts.jwksFile) client.jwks = { keys: publicKeys(JSON.parse(await readFile(opts.jwksFile, 'utf8')) as JWK | { keys: JWK[] }, opts.jwksFile) };
-      if (opts.generateKey) {
-        if (opts.alg !== 'ES384' && opts.alg !== 'RS384') throw new ClientConfigError('--alg must be ES384 or RS384');
-        const { privateKey, publicKey } = await generateKeyPair(opts.alg, { extractable: true });
-        const kid = `${opts.id}-${Date.now().toString(36)}`;
-        await writeFile(opts.generateKey, JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: opts.alg }, null, 2) + '\n', { mode: 0o600 });
-        client.jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: opts.alg, use: 'sig' }] };
-        console.log(`private key for ${opts.id} written to ${opts.generateKey} (keep it secret; give it to the client only)`);
-      }
-      registry.add(client, `client ${opts.id}`);
-      await registry.save(file);
-      console.log(`client ${opts.id} registered in ${file} with scope "${opts.scope}"${client.jwksUrl ? ` (keys from ${client.jwksUrl})` : ''}`);
-      console.log('a running server reads the registry at start: restart it to pick the change up');
-    });
-  });
+  ).action(
+    async (opts: {
+      id: string;
+      jwksUrl?: string;
+      jwksFile?: string;
+      generateKey?: string;
+      alg: string;
+      scope: string;
+      dataDir?: string;
+      clients?: string;
+    }) => {
+      await report(async () => {
+        const file = registryFile(opts);
+        const registry = await ClientRegistry.load(file, { missingOk: true });
+        const sources = [opts.jwksUrl, opts.jwksFile, opts.generateKey].filter(Boolean).length;
+        if (sources !== 1) throw new ClientConfigError('give exactly one of --jwks-url, --jwks-file and --generate-key');
+        const client: RegisteredClient = { id: opts.id, scope: opts.scope };
+        if (opts.jwksUrl) client.jwksUrl = opts.jwksUrl;
+        if (opts.jwksFile)
+          client.jwks = { keys: publicKeys(JSON.parse(await readFile(opts.jwksFile, 'utf8')) as JWK | { keys: JWK[] }, opts.jwksFile) };
+        if (opts.generateKey) {
+          if (opts.alg !== 'ES384' && opts.alg !== 'RS384') throw new ClientConfigError('--alg must be ES384 or RS384');
+          const { privateKey, publicKey } = await generateKeyPair(opts.alg, { extractable: true });
+          const kid = `${opts.id}-${Date.now().toString(36)}`;
+          await writeFile(opts.generateKey, JSON.stringify({ ...(await exportJWK(privateKey)), kid, alg: opts.alg }, null, 2) + '\n', {
+            mode: 0o600,
+          });
+          client.jwks = { keys: [{ ...(await exportJWK(publicKey)), kid, alg: opts.alg, use: 'sig' }] };
+          console.log(`private key for ${opts.id} written to ${opts.generateKey} (keep it secret; give it to the client only)`);
+        }
+        registry.add(client, `client ${opts.id}`);
+        await registry.save(file);
+        console.log(
+          `client ${opts.id} registered in ${file} with scope "${opts.scope}"${client.jwksUrl ? ` (keys from ${client.jwksUrl})` : ''}`,
+        );
+        console.log('a running server reads the registry at start: restart it to pick the change up');
+      });
+    },
+  );
 
   clients
     .command('token')
@@ -72,10 +93,16 @@ export function registerClientsCommand(program: Command): void {
         const res = await fetch(opts.tokenUrl, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
-          body: new URLSearchParams({ grant_type: 'client_credentials', scope: opts.scope, client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer', client_assertion: assertion }),
+          body: new URLSearchParams({
+            grant_type: 'client_credentials',
+            scope: opts.scope,
+            client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+            client_assertion: assertion,
+          }),
         });
         const body = (await res.json()) as { access_token?: string; error?: string; error_description?: string };
-        if (!res.ok || !body.access_token) throw new ClientConfigError(`token endpoint answered ${res.status}: ${body.error ?? ''} ${body.error_description ?? ''}`);
+        if (!res.ok || !body.access_token)
+          throw new ClientConfigError(`token endpoint answered ${res.status}: ${body.error ?? ''} ${body.error_description ?? ''}`);
         console.log(body.access_token);
       });
     });

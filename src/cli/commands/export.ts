@@ -58,7 +58,9 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     if (types) {
       const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
       if (unknown.length > 0) {
-        throw new UsageError(`no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`);
+        throw new UsageError(
+          `no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`,
+        );
       }
     }
 
@@ -124,21 +126,28 @@ export function describeSummary(s: SummaryFile, outDir: string): string {
   const lines = [
     table(
       ['resourceType', 'resources', 'files', 'size'],
-      [...types.map((t) => [t, files.get(t)!.count, files.get(t)!.files, bytes(files.get(t)!.bytes)]), ['total', total, s.output.length, '']],
+      [
+        ...types.map((t) => [t, files.get(t)!.count, files.get(t)!.files, bytes(files.get(t)!.bytes)]),
+        ['total', total, s.output.length, ''],
+      ],
       [false, true, true, true],
     ),
     '',
     `rows read: ${Object.values(s.rowsRead).reduce((a, b) => a + b, 0)} from ${plural(Object.keys(s.rowsRead).length, 'mapping')}`,
   ];
   if (s.rejected.total > 0) {
-    const bySeverity = Object.entries(s.rejected.bySeverity).map(([k, v]) => `${k} ${v}`).join(', ');
+    const bySeverity = Object.entries(s.rejected.bySeverity)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     lines.push(`row issues: ${s.rejected.total} (${bySeverity}), see ${s.error.map((f) => f.file).join(', ')}`);
     const reasons = Object.entries(s.rejected.byReason).sort((a, b) => b[1] - a[1]);
     for (const [reason, n] of reasons.slice(0, 10)) lines.push(`  ${String(n).padStart(6)} × ${reason}`);
     if (reasons.length > 10) lines.push(`  … ${reasons.length - 10} more reasons in summary.json`);
   }
   for (const note of s.notes) lines.push(`note: ${note}`);
-  lines.push(`wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`);
+  lines.push(
+    `wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
+  );
   return lines.join('\n');
 }
 
@@ -150,7 +159,9 @@ function plural(n: number, word: string): string {
 async function removePreviousExport(dir: string): Promise<void> {
   const names = await readdir(dir);
   await Promise.all(
-    names.filter((n) => /^[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json').map((n) => rm(join(dir, n), { force: true })),
+    names
+      .filter((n) => /^[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
+      .map((n) => rm(join(dir, n), { force: true })),
   );
 }
 
@@ -185,7 +196,16 @@ function progressReporter(io: CliIo): { update: (p: ExportProgress) => void; sto
     update: (p) => {
       if (p.mappingsDone === done) return;
       done = p.mappingsDone;
-      log.info({ mapping: p.mapping, mappingsDone: p.mappingsDone, mappingsTotal: p.mappingsTotal, rowsRead: p.rowsRead, resourcesWritten: p.resourcesWritten }, 'progress');
+      log.info(
+        {
+          mapping: p.mapping,
+          mappingsDone: p.mappingsDone,
+          mappingsTotal: p.mappingsTotal,
+          rowsRead: p.rowsRead,
+          resourcesWritten: p.resourcesWritten,
+        },
+        'progress',
+      );
     },
     stop: () => undefined,
   };
@@ -193,7 +213,10 @@ function progressReporter(io: CliIo): { update: (p: ExportProgress) => void; sto
 
 export function splitList(value: string[] | string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const list = (Array.isArray(value) ? value : [value]).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const list = (Array.isArray(value) ? value : [value])
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter(Boolean);
   return list.length > 0 ? list : undefined;
 }
 
@@ -203,7 +226,9 @@ export function parseInstant(text: string): Date {
   const ok = /^\d{4}-\d{2}-\d{2}$/.test(t) || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(t);
   const date = new Date(t);
   if (!ok || Number.isNaN(date.getTime())) {
-    throw new UsageError(`--since ${JSON.stringify(text)}: expected an instant like 2024-01-31T00:00:00Z or 2024-01-31T09:00:00+01:00, or a date`);
+    throw new UsageError(
+      `--since ${JSON.stringify(text)}: expected an instant like 2024-01-31T00:00:00Z or 2024-01-31T09:00:00+01:00, or a date`,
+    );
   }
   return date;
 }

@@ -38,7 +38,8 @@ export async function previewCommand(target: string, options: PreviewOptions, io
       items.forEach((item, i) => {
         io.out(`\n── row ${i + 1} ${'─'.repeat(60)}`);
         io.out(JSON.stringify(item.row, jsonSafe, 2));
-        for (const [name, rows] of Object.entries(item.children ?? {})) io.out(`children ${name}: ${rows.length} row${rows.length === 1 ? '' : 's'}`);
+        for (const [name, rows] of Object.entries(item.children ?? {}))
+          io.out(`children ${name}: ${rows.length} row${rows.length === 1 ? '' : 's'}`);
         io.out(`→ ${item.resources.length} resource${item.resources.length === 1 ? '' : 's'}`);
         for (const r of item.resources) io.out(JSON.stringify(r, null, 2));
         for (const issue of item.issues) io.out(`issue: ${issue}`);

@@ -68,7 +68,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   await mkdir(dataDir, { recursive: true });
   const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
   const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
-  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl)) throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
+  if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl))
+    throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
   if (tokenLifetime > 300) throw new UsageError('--token-lifetime may be at most 300 seconds (SMART backend services)');
 
   let clients: ClientRegistry | undefined;
@@ -85,10 +86,23 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       source,
       store,
       ...(useWorkers
-        ? { executor: workerExecutor(opts.connector ? resolve(opts.connector) : undefined, { maxResourcesPerFile, gzip: opts.gzipFiles ?? false, sourceName: source.config.name }) }
+        ? {
+            executor: workerExecutor(opts.connector ? resolve(opts.connector) : undefined, {
+              maxResourcesPerFile,
+              gzip: opts.gzipFiles ?? false,
+              sourceName: source.config.name,
+            }),
+          }
         : {}),
       dataDir,
-      auth: clients ? { mode: 'smart', clients, tokenLifetimeSeconds: tokenLifetime, ...(env.FHIR_BRIDGE_TOKEN_SECRET ? { tokenSecret: env.FHIR_BRIDGE_TOKEN_SECRET } : {}) } : { mode: 'open' },
+      auth: clients
+        ? {
+            mode: 'smart',
+            clients,
+            tokenLifetimeSeconds: tokenLifetime,
+            ...(env.FHIR_BRIDGE_TOKEN_SECRET ? { tokenSecret: env.FHIR_BRIDGE_TOKEN_SECRET } : {}),
+          }
+        : { mode: 'open' },
       ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
       trustProxy: opts.trustProxy ?? false,
       concurrency: positiveInt('--concurrency', opts.concurrency, 2),
@@ -111,8 +125,13 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? 'in worker threads' : 'on the server thread'}`,
     ];
     if (clients) {
-      lines.push(`  auth           SMART backend services; token endpoint ${publicBase}/auth/token; ${clients.size} client(s) from ${clientsFile}`);
-      if (clients.size === 0) lines.push('                 no client registered yet: fhir-bridge clients add --id <id> --jwks-url <url> (or --generate-key key.json)');
+      lines.push(
+        `  auth           SMART backend services; token endpoint ${publicBase}/auth/token; ${clients.size} client(s) from ${clientsFile}`,
+      );
+      if (clients.size === 0)
+        lines.push(
+          '                 no client registered yet: fhir-bridge clients add --id <id> --jwks-url <url> (or --generate-key key.json)',
+        );
     }
     process.stderr.write(lines.join('\n') + '\n');
     if (!clients) process.stderr.write(openModeBanner(publicBase));
@@ -134,13 +153,15 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
 
 export function openModeBanner(base: string): string {
   const bar = '!'.repeat(78);
-  return [
-    '',
-    bar,
-    '!!  OPEN MODE: NO AUTHORIZATION.',
-    `!!  Anyone who can reach ${base} can export ALL data of this source.`,
-    '!!  Use it for local demos only; without --open the server requires SMART backend-services tokens.',
-    bar,
-    '',
-  ].join('\n') + '\n';
+  return (
+    [
+      '',
+      bar,
+      '!!  OPEN MODE: NO AUTHORIZATION.',
+      `!!  Anyone who can reach ${base} can export ALL data of this source.`,
+      '!!  Use it for local demos only; without --open the server requires SMART backend-services tokens.',
+      bar,
+      '',
+    ].join('\n') + '\n'
+  );
 }

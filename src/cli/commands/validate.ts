@@ -30,7 +30,9 @@ export async function validateCommand(options: ValidateOptions, io: CliIo): Prom
     for (const w of await checkChildIndexes(adapter, set.mappings)) io.err(`warning: ${formatLocation(w.location)}: ${w.message}`);
     const queries = set.mappings.reduce((n, m) => n + 1 + m.children.length, 0);
     if (problems.length > 0) {
-      io.err(`${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`);
+      io.err(
+        `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`,
+      );
       return 1;
     }
     io.out(`ok: ${set.mappings.length} mappings, ${queries} queries, every column found in ${redactConnection(config)}`);
@@ -60,7 +62,11 @@ export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMap
         available.set(q.name, new Set((await columnsOf(q.query)).map((c) => c.toLowerCase())));
       } catch (err) {
         available.set(q.name, undefined);
-        problems.push({ location: mapping.location, mapping: mapping.name, message: `${describeQuery(q.name, q.query)}: ${(err as Error).message}` });
+        problems.push({
+          location: mapping.location,
+          mapping: mapping.name,
+          message: `${describeQuery(q.name, q.query)}: ${(err as Error).message}`,
+        });
       }
     }
     const seen = new Set<string>();
@@ -82,7 +88,12 @@ export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMap
     // Columns the engine itself reads (keys, joins, ordering) are checked too, at the mapping's location
     // unless a template use already located them.
     const src = mapping.source;
-    for (const col of [...src.key, ...(src.patient ? [src.patient] : []), ...(src.lastUpdated ? [src.lastUpdated] : []), ...(src.query.orderBy ?? []).map(orderColumn)]) {
+    for (const col of [
+      ...src.key,
+      ...(src.patient ? [src.patient] : []),
+      ...(src.lastUpdated ? [src.lastUpdated] : []),
+      ...(src.query.orderBy ?? []).map(orderColumn),
+    ]) {
       if (!queries[0]!.columns.some((u) => u.column === col.toLowerCase())) check('source', col, mapping.location);
     }
     for (const child of mapping.children) {
@@ -104,4 +115,3 @@ function describeQuery(name: string, query: SourceQuery): string {
   const what = query.table ? `table ${query.table}` : 'the sql query';
   return name === 'source' ? what : `${what} (child ${name})`;
 }
-

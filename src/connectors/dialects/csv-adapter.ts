@@ -71,12 +71,14 @@ export class CsvAdapter implements SourceAdapter {
   private async staged(query: SourceQuery, options: StreamOptions): Promise<AsyncIterable<Row>> {
     const scratch = await this.openScratch();
     const sql = query.sql === undefined ? undefined : sqlFor(query, 'csv');
-    if (query.sql !== undefined && sql === undefined) throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
+    if (query.sql !== undefined && sql === undefined)
+      throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
     const tables = query.table ? [query.table.toLowerCase()] : await this.tablesIn(sql!);
     for (const table of tables) await this.stageTable(scratch, table);
     if (query.table) {
       const indexed = [...(query.where ?? []).filter((f) => f.op === 'in').map((f) => f.column), ...(query.orderBy ?? []).slice(0, 1)];
-      for (const column of indexed) this.ensureIndex(scratch, query.table.toLowerCase(), column.replace(/\s+(asc|desc)$/i, '').toLowerCase());
+      for (const column of indexed)
+        this.ensureIndex(scratch, query.table.toLowerCase(), column.replace(/\s+(asc|desc)$/i, '').toLowerCase());
     }
     // Only IN lists and null tests go into SQL: the scratch columns are TEXT, and SQLite would compare
     // `age > 10` as text. Comparisons run here, as on a plain scan, so both paths agree.

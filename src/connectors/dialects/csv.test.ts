@@ -57,13 +57,27 @@ describe('csv adapter', () => {
     expect((await q([{ column: 'age', op: '<', value: '10' }])).map((r) => r.id)).toEqual(['3']);
     expect((await q([{ column: 'age', op: 'is null' }])).map((r) => r.id)).toEqual(['2']);
     expect((await q([{ column: 'id', op: 'not in', value: ['1', 3] }])).map((r) => r.id)).toEqual(['2']);
-    expect((await q([{ column: 'name', op: '!=', value: 'Bob' }, { column: 'born', op: 'is not null' }])).map((r) => r.id)).toEqual(['1']);
+    expect(
+      (
+        await q([
+          { column: 'name', op: '!=', value: 'Bob' },
+          { column: 'born', op: 'is not null' },
+        ])
+      ).map((r) => r.id),
+    ).toEqual(['1']);
     expect((await q(undefined, 2)).map((r) => r.id)).toEqual(['1', '2']);
   });
 
   it('answers IN filters, ORDER BY and sql sources from a scratch SQLite copy', async () => {
     const children = await collect(
-      adapter.stream({ table: 'visits', where: [{ column: 'person', op: 'in', value: ['1', '2'] }, { column: 'day', op: '=', value: '2020-01-05' }], orderBy: ['ID desc'] }),
+      adapter.stream({
+        table: 'visits',
+        where: [
+          { column: 'person', op: 'in', value: ['1', '2'] },
+          { column: 'day', op: '=', value: '2020-01-05' },
+        ],
+        orderBy: ['ID desc'],
+      }),
     );
     expect(children.length).toBeGreaterThan(0);
     expect(children.every((r) => ['1', '2'].includes(r.person as string) && r.day === '2020-01-05')).toBe(true);
@@ -83,7 +97,17 @@ describe('csv adapter', () => {
     // numeric comparisons mean the same on the staged path as on a plain scan ('7' < '10' as numbers)
     const young = await collect(adapter.stream({ table: 'people', where: [{ column: 'age', op: '<', value: 10 }], orderBy: ['id'] }));
     expect(young.map((r) => r.id)).toEqual(['3']);
-    const limited = await collect(adapter.stream({ table: 'visits', where: [{ column: 'person', op: 'in', value: ['1'] }, { column: 'id', op: '!=', value: 'v3' }], orderBy: ['id'], limit: 2 }));
+    const limited = await collect(
+      adapter.stream({
+        table: 'visits',
+        where: [
+          { column: 'person', op: 'in', value: ['1'] },
+          { column: 'id', op: '!=', value: 'v3' },
+        ],
+        orderBy: ['id'],
+        limit: 2,
+      }),
+    );
     expect(limited.map((r) => r.id)).toEqual(['v1002', 'v1005']);
   });
 
@@ -121,7 +145,8 @@ describe('csv adapter', () => {
     const controller = new AbortController();
     let seen = 0;
     const run = async () => {
-      for await (const _r of adapter.stream({ table: 'visits' }, { signal: controller.signal })) if (++seen === 10) controller.abort(new Error('enough'));
+      for await (const _r of adapter.stream({ table: 'visits' }, { signal: controller.signal }))
+        if (++seen === 10) controller.abort(new Error('enough'));
     };
     await expect(run()).rejects.toThrow('enough');
     expect(seen).toBe(10);

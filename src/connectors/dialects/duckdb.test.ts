@@ -42,7 +42,10 @@ async function exportOf(config: ConnectorConfig): Promise<Map<string, { sha: str
 }
 
 /** Every NDJSON file byte-identical (eob.yaml keeps claims.csv's order and days supply the same way on both). */
-function expectSameExport(actual: Map<string, { sha: string; lines: string[] }>, expected: Map<string, { sha: string; lines: string[] }>): void {
+function expectSameExport(
+  actual: Map<string, { sha: string; lines: string[] }>,
+  expected: Map<string, { sha: string; lines: string[] }>,
+): void {
   expect([...actual.keys()]).toEqual([...expected.keys()]);
   expect(expected.size).toBeGreaterThan(10);
   for (const [name, file] of expected) expect(actual.get(name)!.sha, name).toBe(file.sha);
@@ -70,7 +73,9 @@ describe('the Synthea sample through DuckDB', () => {
     try {
       for (const table of await listTables(folder)) {
         const { file } = await locateTable(folder, table);
-        await conn.run(`copy (select * from read_csv('${file}', header = true, all_varchar = true)) to '${path.join(parquet, `${table}.parquet`)}' (format parquet)`);
+        await conn.run(
+          `copy (select * from read_csv('${file}', header = true, all_varchar = true)) to '${path.join(parquet, `${table}.parquet`)}' (format parquet)`,
+        );
       }
     } finally {
       conn.closeSync();
@@ -109,7 +114,9 @@ describe('duckdb adapter', () => {
     const some = await collect(adapter.stream({ table: 'people', where: [{ column: 'id', op: 'in', value: [2, '3'] }] }));
     expect(some.map((r) => r.id)).toEqual(['2', '3']);
     expect(await collect(adapter.stream({ table: 'visits', limit: 3 }))).toHaveLength(3);
-    expect(await collect(adapter.stream({ sql: { postgres: 'select count(*) as n from visits', default: 'nope' } }))).toEqual([{ n: 5000 }]);
+    expect(await collect(adapter.stream({ sql: { postgres: 'select count(*) as n from visits', default: 'nope' } }))).toEqual([
+      { n: 5000 },
+    ]);
   });
 
   it("reads a file named in 'files' with its own delimiter guess", async () => {
@@ -159,7 +166,9 @@ describe('duckdb adapter', () => {
 
 describe('duckdb connector files', () => {
   it("need a 'path', resolved against the file like every other one", () => {
-    expect(() => parseConnectorConfig('kind: duckdb\n', '/x/c.yaml', {})).toThrow(/a duckdb connector needs 'path' \(a folder of CSV or Parquet files/);
+    expect(() => parseConnectorConfig('kind: duckdb\n', '/x/c.yaml', {})).toThrow(
+      /a duckdb connector needs 'path' \(a folder of CSV or Parquet files/,
+    );
     expect(parseConnectorConfig('kind: DuckDB\npath: data\noptions: { format: parquet }\n', '/x/c.yaml', {})).toMatchObject({
       kind: 'duckdb',
       path: '/x/data',
@@ -190,7 +199,9 @@ describe('duckdb adapter on a database file', () => {
     expect(await collect(adapter.stream({ table: 'claim', where: [{ column: 'amount', op: '>', value: 10 }] }))).toEqual([
       { id: 1, amount: '12.50', day: '2020-01-02', seen: '2020-01-02 03:04:05', big: '9007199254740993', note: null },
     ]);
-    const since = await collect(adapter.stream({ table: 'claim', where: [{ column: 'seen', op: '>=', value: new Date('2020-06-01T00:00:00Z') }] }));
+    const since = await collect(
+      adapter.stream({ table: 'claim', where: [{ column: 'seen', op: '>=', value: new Date('2020-06-01T00:00:00Z') }] }),
+    );
     expect(since.map((r) => r.id)).toEqual([2]);
     expect(existsSync(file)).toBe(true);
   });

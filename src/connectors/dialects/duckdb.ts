@@ -75,7 +75,10 @@ async function csvTable(conn: DuckDBConnection, folder: CsvFolderOptions, table:
 }
 
 /** The folder's tables: the CSV connector's file naming, then `<table>.parquet` for tables no CSV file gives. */
-async function folderTables(folder: CsvFolderOptions, format: string | undefined): Promise<Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>> {
+async function folderTables(
+  folder: CsvFolderOptions,
+  format: string | undefined,
+): Promise<Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>> {
   const tables = new Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>();
   const mapped = new Map(Object.entries(folder.files ?? {}).map(([t, f]) => [t.toLowerCase(), f]));
   const parquet = new Map<string, string>();
@@ -146,14 +149,25 @@ export class DuckdbAdapter implements SourceAdapter {
       const info = await stat(where).catch((err: Error) => {
         throw new ConnectorError(`${this.name}: DuckDB source ${where} cannot be read: ${err.message}`);
       });
-      if (!info.isDirectory()) return { instance: await DuckDBInstance.create(where, { ...SETTINGS, access_mode: 'READ_ONLY' }), staged: new Map() };
+      if (!info.isDirectory())
+        return { instance: await DuckDBInstance.create(where, { ...SETTINGS, access_mode: 'READ_ONLY' }), staged: new Map() };
       const quote = this.config.options?.quote;
-      const folder: CsvFolderOptions = { folder: where, files: this.config.files, delimiter: this.config.delimiter, quote: typeof quote === 'string' ? quote : undefined };
+      const folder: CsvFolderOptions = {
+        folder: where,
+        files: this.config.files,
+        delimiter: this.config.delimiter,
+        quote: typeof quote === 'string' ? quote : undefined,
+      };
       const format = typeof this.config.options?.format === 'string' ? this.config.options.format.toLowerCase() : undefined;
       const tables = await folderTables(folder, format);
       const scratch = await makeScratchFolder('fhir-bridge-duckdb-');
       try {
-        return { instance: await DuckDBInstance.create(path.join(scratch, 'scratch.duckdb'), SETTINGS), scratch, tables, staged: new Map() };
+        return {
+          instance: await DuckDBInstance.create(path.join(scratch, 'scratch.duckdb'), SETTINGS),
+          scratch,
+          tables,
+          staged: new Map(),
+        };
       } catch (err) {
         await removeScratchFolder(scratch);
         throw err;

@@ -43,7 +43,8 @@ const sql = mssqlModule as {
 export function mssqlConfig(connection: ConnectorConfig['connection'], pool?: ConnectorConfig['pool']): MssqlConfig {
   let base: MssqlConfig;
   if (typeof connection === 'string') {
-    if (!/^(mssql|sqlserver):\/\//i.test(connection)) return { ...sql.ConnectionPool.parseConnectionString(connection), options: { useUTC: true } };
+    if (!/^(mssql|sqlserver):\/\//i.test(connection))
+      return { ...sql.ConnectionPool.parseConnectionString(connection), options: { useUTC: true } };
     const url = new URL(connection.replace(/^sqlserver:/i, 'mssql:'));
     const flag = (name: string, fallback: boolean): boolean => {
       const v = url.searchParams.get(name);

@@ -31,7 +31,15 @@ describe('mssql row normalisation', () => {
 
   it('turns tedious Dates back into text by column type and lower-cases keys', () => {
     const row = normaliseMssqlRow(
-      { Id: 7, Birth: new Date(Date.UTC(1950, 0, 2)), Start: stored, Seen: stored, At: new Date(Date.UTC(1970, 0, 1, 13, 5, 9, 120)), Big: '9007199254740993', Note: null },
+      {
+        Id: 7,
+        Birth: new Date(Date.UTC(1950, 0, 2)),
+        Start: stored,
+        Seen: stored,
+        At: new Date(Date.UTC(1970, 0, 1, 13, 5, 9, 120)),
+        Big: '9007199254740993',
+        Note: null,
+      },
       columns,
     );
     expect(row).toEqual({
@@ -82,7 +90,14 @@ describe('mssql row normalisation', () => {
 
 describe('mssql streaming', () => {
   it('a signal aborted while the pool connects sends no query', async () => {
-    const adapter = new MssqlAdapter({ file: '/c.yaml', timezone: 'UTC', mappings: [], name: 'ms', kind: 'mssql', connection: 'mssql://sa:x@db.example/ehr' });
+    const adapter = new MssqlAdapter({
+      file: '/c.yaml',
+      timezone: 'UTC',
+      mappings: [],
+      name: 'ms',
+      kind: 'mssql',
+      connection: 'mssql://sa:x@db.example/ehr',
+    });
     const controller = new AbortController();
     let requests = 0;
     // stands in for the pool's connect(): the signal fires while it is under way
@@ -109,7 +124,8 @@ describe('mssql streaming', () => {
 describe('oracle value handling', () => {
   const types = oracledb as unknown as OracleTypes;
   it('fetches dates and timestamps through text converters, LOBs and non-integer NUMBERs as strings', () => {
-    for (const dbType of [types.DB_TYPE_DATE, types.DB_TYPE_TIMESTAMP]) expect(oracleFetchType({ dbType }, types)).toEqual({ converter: oracleLocalDateText });
+    for (const dbType of [types.DB_TYPE_DATE, types.DB_TYPE_TIMESTAMP])
+      expect(oracleFetchType({ dbType }, types)).toEqual({ converter: oracleLocalDateText });
     for (const dbType of [types.DB_TYPE_TIMESTAMP_TZ, types.DB_TYPE_TIMESTAMP_LTZ])
       expect(oracleFetchType({ dbType }, types)).toEqual({ converter: oracleInstantText });
     expect(oracleFetchType({ dbType: types.DB_TYPE_CLOB }, types)).toEqual({ type: types.STRING });
@@ -120,7 +136,9 @@ describe('oracle value handling', () => {
       { precision: 0, scale: -127 },
     ])
       expect(oracleFetchType({ dbType: types.DB_TYPE_NUMBER, ...meta }, types)).toMatchObject({ type: types.STRING });
-    const decimal = oracleFetchType({ dbType: types.DB_TYPE_NUMBER, precision: 12, scale: 2 }, types)!.converter as (v: string | null) => unknown;
+    const decimal = oracleFetchType({ dbType: types.DB_TYPE_NUMBER, precision: 12, scale: 2 }, types)!.converter as (
+      v: string | null,
+    ) => unknown;
     expect(decimal('12.5')).toBe('12.50');
     expect(decimal('.01')).toBe('0.01');
     expect(decimal(null)).toBeNull();
@@ -161,7 +179,11 @@ describe('oracle value handling', () => {
   });
 
   it('reads connection URLs', () => {
-    expect(oracleConfig('oracle://app:s%2Fecret@db.example/FREEPDB1')).toEqual({ user: 'app', password: 's/ecret', connectString: 'db.example:1521/FREEPDB1' });
+    expect(oracleConfig('oracle://app:s%2Fecret@db.example/FREEPDB1')).toEqual({
+      user: 'app',
+      password: 's/ecret',
+      connectString: 'db.example:1521/FREEPDB1',
+    });
   });
 });
 
@@ -323,8 +345,18 @@ describe('oracle streaming (driver stand-in)', () => {
 describe('unreachable servers', () => {
   it('mssql and oracle report a dead server as a ConnectorError without the password', async () => {
     const base = { file: '/c.yaml', timezone: 'UTC', mappings: [] as string[] };
-    const mssql = await openAdapter({ ...base, name: 'dead-mssql', kind: 'mssql', connection: 'mssql://sa:sekret-Pw-42@127.0.0.1:1/x?trustServerCertificate=true' });
-    const oracle = await openAdapter({ ...base, name: 'dead-oracle', kind: 'oracle', connection: 'oracle://app:sekret-Pw-42@127.0.0.1:1/FREEPDB1' });
+    const mssql = await openAdapter({
+      ...base,
+      name: 'dead-mssql',
+      kind: 'mssql',
+      connection: 'mssql://sa:sekret-Pw-42@127.0.0.1:1/x?trustServerCertificate=true',
+    });
+    const oracle = await openAdapter({
+      ...base,
+      name: 'dead-oracle',
+      kind: 'oracle',
+      connection: 'oracle://app:sekret-Pw-42@127.0.0.1:1/FREEPDB1',
+    });
     for (const adapter of [mssql, oracle]) {
       const err = await adapter.ping().catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ConnectorError);

@@ -57,7 +57,10 @@ export const oracle: DialectDescriptor = {
       };
       const password = `Fb${randomBytes(8).toString('hex')}`;
       try {
-        await admin(`create user ${name} identified by "${password}" quota unlimited on users`, `grant create session, create table to ${name}`);
+        await admin(
+          `create user ${name} identified by "${password}" quota unlimited on users`,
+          `grant create session, create table to ${name}`,
+        );
       } catch {
         await admin(`drop user ${name} cascade`).catch(() => undefined);
         return { url, schema: name, cleanup: async () => undefined };

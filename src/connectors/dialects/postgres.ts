@@ -41,7 +41,12 @@ export const postgres: DialectDescriptor = {
       await admin(`create schema ${name}`);
       const u = new URL(url);
       u.searchParams.set('options', `-c search_path=${name}`);
-      return { url: u.toString(), schema: name, connector: { options: { schema: name } }, cleanup: () => admin(`drop schema if exists ${name} cascade`) };
+      return {
+        url: u.toString(),
+        schema: name,
+        connector: { options: { schema: name } },
+        cleanup: () => admin(`drop schema if exists ${name} cascade`),
+      };
     },
     container: async (image) => {
       const { PostgreSqlContainer } = await import('@testcontainers/postgresql');

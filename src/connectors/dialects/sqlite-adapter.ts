@@ -22,7 +22,8 @@ export class SqliteAdapter implements SourceAdapter {
   }
 
   private connect(): Database.Database {
-    if (this.file !== ':memory:' && !existsSync(this.file)) throw new ConnectorError(`${this.name}: SQLite database ${this.file} does not exist`);
+    if (this.file !== ':memory:' && !existsSync(this.file))
+      throw new ConnectorError(`${this.name}: SQLite database ${this.file} does not exist`);
     try {
       return new Database(this.file, { readonly: true, fileMustExist: true, timeout: 10_000 });
     } catch (err) {
@@ -69,7 +70,10 @@ export class SqliteAdapter implements SourceAdapter {
     const db = this.connect();
     try {
       const built = buildSelect('sqlite', query, { noRows: true });
-      return db.prepare(built.sql).columns().map((c) => c.name.toLowerCase());
+      return db
+        .prepare(built.sql)
+        .columns()
+        .map((c) => c.name.toLowerCase());
     } catch (err) {
       throw connectorFailure(this.name, queryLabel(query), err, []);
     } finally {
@@ -88,7 +92,9 @@ export class SqliteAdapter implements SourceAdapter {
           .map((c) => (c.name === null ? EXPRESSION_KEY : c.name.toLowerCase())),
       );
       // An INTEGER PRIMARY KEY is the rowid itself: indexed, yet absent from index_list.
-      const pk = (db.prepare(`pragma ${prefix}table_info(${sqlString(name)})`).all() as Array<{ name: string; type: string; pk: number }>).filter((c) => c.pk > 0);
+      const pk = (
+        db.prepare(`pragma ${prefix}table_info(${sqlString(name)})`).all() as Array<{ name: string; type: string; pk: number }>
+      ).filter((c) => c.pk > 0);
       if (pk.length === 1 && pk[0]!.type.toUpperCase() === 'INTEGER') lists.push([pk[0]!.name.toLowerCase()]);
       return lists;
     } catch (err) {

@@ -12,7 +12,11 @@ export const sqlite: DialectDescriptor = {
   // knex-style `connection: { filename }` (or the bare file name) instead of `path`
   pathFromConnection: (connection) => {
     const filename =
-      typeof connection === 'string' ? connection : connection && typeof connection === 'object' ? (connection as Record<string, unknown>).filename : undefined;
+      typeof connection === 'string'
+        ? connection
+        : connection && typeof connection === 'object'
+          ? (connection as Record<string, unknown>).filename
+          : undefined;
     if (typeof filename !== 'string') return undefined;
     return filename === ':memory:' ? filename : filename.replace(/^(file|sqlite3?):(\/\/)?/, '');
   },

@@ -39,10 +39,16 @@ export class AccessTokens {
   async verify(authorization: string | undefined): Promise<TokenClaims> {
     const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
     const challenge = { 'WWW-Authenticate': 'Bearer realm="fhir-bridge"' };
-    if (!m) throw new HttpError(401, 'an access token is required (Authorization: Bearer <token> from the token endpoint)', 'login', challenge);
+    if (!m)
+      throw new HttpError(401, 'an access token is required (Authorization: Bearer <token> from the token endpoint)', 'login', challenge);
     try {
       const { payload } = await jwtVerify(m[1]!, this.secret, { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['sub', 'exp'] });
-      return { clientId: payload.sub!, scopes: String(payload.scope ?? '').split(' ').filter(Boolean) };
+      return {
+        clientId: payload.sub!,
+        scopes: String(payload.scope ?? '')
+          .split(' ')
+          .filter(Boolean),
+      };
     } catch (e) {
       throw new HttpError(401, `invalid access token: ${(e as Error).message}`, 'login', {
         'WWW-Authenticate': 'Bearer realm="fhir-bridge", error="invalid_token"',

@@ -49,18 +49,23 @@ export async function verifyClientAssertion(assertion: string, ctx: AssertionCon
   if (!(SIGNING_ALGORITHMS as readonly string[]).includes(alg)) {
     throw new OAuthError('invalid_client', `client_assertion alg "${alg}" is not accepted (use ${SIGNING_ALGORITHMS.join(' or ')})`);
   }
-  if (header.typ !== undefined && header.typ.toUpperCase() !== 'JWT') throw new OAuthError('invalid_client', `client_assertion typ must be "JWT"`);
+  if (header.typ !== undefined && header.typ.toUpperCase() !== 'JWT')
+    throw new OAuthError('invalid_client', `client_assertion typ must be "JWT"`);
   if (!header.kid) throw new OAuthError('invalid_client', 'client_assertion header has no "kid"');
   const iss = typeof unverified.iss === 'string' ? unverified.iss : '';
   const client = ctx.clients.get(iss);
   if (!client) throw new OAuthError('invalid_client', `unknown client "${iss}" (the assertion's iss must be a registered client_id)`);
-  if (clientIdParam !== undefined && clientIdParam !== iss) throw new OAuthError('invalid_client', 'client_id does not match the assertion iss');
+  if (clientIdParam !== undefined && clientIdParam !== iss)
+    throw new OAuthError('invalid_client', 'client_id does not match the assertion iss');
 
   const keys = await candidateKeys(client, header.jku, ctx.jwks);
   const kty = alg.startsWith('RS') ? 'RSA' : 'EC';
   const matching = keys.filter((k) => k.kid === header.kid && k.kty === kty);
   if (matching.length !== 1) {
-    throw new OAuthError('invalid_client', matching.length === 0 ? `no ${kty} key with kid "${header.kid}" is registered for ${iss}` : `several keys have kid "${header.kid}"`);
+    throw new OAuthError(
+      'invalid_client',
+      matching.length === 0 ? `no ${kty} key with kid "${header.kid}" is registered for ${iss}` : `several keys have kid "${header.kid}"`,
+    );
   }
 
   let payload: JWTPayload;

@@ -94,7 +94,8 @@ export class ClientRegistry {
 function validateClient(c: RegisteredClient, where: string): void {
   if (typeof c !== 'object' || c === null) throw new ClientConfigError(`${where}: must be an object`);
   if (typeof c.id !== 'string' || !c.id) throw new ClientConfigError(`${where}: "id" (the client_id) is required`);
-  if (typeof c.scope !== 'string' || !c.scope.trim()) throw new ClientConfigError(`${where} (${c.id}): "scope" is required, e.g. "system/*.read"`);
+  if (typeof c.scope !== 'string' || !c.scope.trim())
+    throw new ClientConfigError(`${where} (${c.id}): "scope" is required, e.g. "system/*.read"`);
   if (!c.jwksUrl === !c.jwks) throw new ClientConfigError(`${where} (${c.id}): give exactly one of "jwksUrl" and "jwks"`);
   if (c.jwksUrl !== undefined) {
     let url: URL;
@@ -106,7 +107,8 @@ function validateClient(c: RegisteredClient, where: string): void {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ClientConfigError(`${where} (${c.id}): jwksUrl must be http(s)`);
   }
   if (c.jwks !== undefined) {
-    if (!Array.isArray(c.jwks.keys) || c.jwks.keys.length === 0) throw new ClientConfigError(`${where} (${c.id}): jwks must be a JWK Set { keys: [...] }`);
+    if (!Array.isArray(c.jwks.keys) || c.jwks.keys.length === 0)
+      throw new ClientConfigError(`${where} (${c.id}): jwks must be a JWK Set { keys: [...] }`);
     c.jwks.keys.forEach((k, i) => {
       // SMART: each JWK has kty and kid, and bare public key material (n/e or crv/x/y), never a private part.
       if (!k.kid || !k.kty) throw new ClientConfigError(`${where} (${c.id}): jwks.keys[${i}] needs "kty" and "kid"`);

@@ -30,7 +30,10 @@ export class JwksFetcher {
 /** milliseconds a response may be reused: 0 for no-store/no-cache/max-age=0 */
 export function cacheLifetime(header: string | null): number {
   if (!header) return DEFAULT_MAX_AGE_MS;
-  const directives = header.toLowerCase().split(',').map((d) => d.trim());
+  const directives = header
+    .toLowerCase()
+    .split(',')
+    .map((d) => d.trim());
   if (directives.includes('no-store') || directives.includes('no-cache')) return 0;
   const maxAge = directives.find((d) => d.startsWith('max-age='));
   if (maxAge) {

@@ -11,10 +11,15 @@ describe('SMART scopes', () => {
   });
 
   it('grants only requested system scopes covered by the registration', () => {
-    expect(grantScopes(['system/Patient.read', 'system/Observation.rs'], ['system/*.read'])).toEqual(['system/Patient.read', 'system/Observation.rs']);
+    expect(grantScopes(['system/Patient.read', 'system/Observation.rs'], ['system/*.read'])).toEqual([
+      'system/Patient.read',
+      'system/Observation.rs',
+    ]);
     expect(grantScopes(['system/*.read'], ['system/Patient.rs'])).toEqual([]);
     expect(grantScopes(['system/Patient.cruds'], ['system/*.read'])).toEqual([]);
-    expect(grantScopes(['patient/*.read', 'user/*.rs', 'system/Observation.rs?code=1'], ['system/*.*', 'user/*.*', 'patient/*.*'])).toEqual([]);
+    expect(grantScopes(['patient/*.read', 'user/*.rs', 'system/Observation.rs?code=1'], ['system/*.*', 'user/*.*', 'patient/*.*'])).toEqual(
+      [],
+    );
   });
 
   it('lets a type be exported with read and search on it', () => {

@@ -63,13 +63,23 @@ describe('kick-off parameters', () => {
   });
 
   it('takes patient only from POST, and not at system level', () => {
-    const body = { resourceType: 'Parameters', parameter: [{ name: 'patient', valueReference: { reference: 'Patient/p1' } }, { name: 'patient', valueReference: { reference: 'https://x.org/fhir/Patient/p2' } }] };
+    const body = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'patient', valueReference: { reference: 'Patient/p1' } },
+        { name: 'patient', valueReference: { reference: 'https://x.org/fhir/Patient/p2' } },
+      ],
+    };
     const post = parseKickoffParams({ method: 'POST', query: {}, body, level: 'patient', lenient: false, knownTypes });
     expect(post.patients).toEqual(['p1', 'p2']);
     expect(rejection(() => get({ patient: 'Patient/p1' }, { level: 'patient' })).message).toContain('POST');
-    expect(rejection(() => parseKickoffParams({ method: 'POST', query: {}, body, level: 'system', lenient: false, knownTypes })).message).toContain('system-level');
+    expect(
+      rejection(() => parseKickoffParams({ method: 'POST', query: {}, body, level: 'system', lenient: false, knownTypes })).message,
+    ).toContain('system-level');
     const bad = { resourceType: 'Parameters', parameter: [{ name: 'patient', valueReference: { reference: 'Group/1' } }] };
-    expect(rejection(() => parseKickoffParams({ method: 'POST', query: {}, body: bad, level: 'patient', lenient: false, knownTypes })).status).toBe(400);
+    expect(
+      rejection(() => parseKickoffParams({ method: 'POST', query: {}, body: bad, level: 'patient', lenient: false, knownTypes })).status,
+    ).toBe(400);
   });
 
   it('reads a POST Parameters resource (valueString, valueInstant) and rejects other bodies', () => {
@@ -85,17 +95,22 @@ describe('kick-off parameters', () => {
     const p = parseKickoffParams({ method: 'POST', query: {}, body, level: 'system', lenient: false, knownTypes });
     expect(p.types).toEqual(['Patient', 'Observation']);
     expect(p.since).toBe('2021-01-01T00:00:00.000Z');
-    expect(rejection(() => parseKickoffParams({ method: 'POST', query: {}, body: { resourceType: 'Bundle' }, level: 'system', lenient: false, knownTypes })).status).toBe(400);
+    expect(
+      rejection(() =>
+        parseKickoffParams({ method: 'POST', query: {}, body: { resourceType: 'Bundle' }, level: 'system', lenient: false, knownTypes }),
+      ).status,
+    ).toBe(400);
   });
 
   it('splits _typeFilter on commas that start a new query only', () => {
-    expect(splitTypeFilter('MedicationRequest?status=active,completed,MedicationRequest?status=completed&date=gt2018-07-01T00:00:00Z')).toEqual([
-      'MedicationRequest?status=active,completed',
-      'MedicationRequest?status=completed&date=gt2018-07-01T00:00:00Z',
-    ]);
+    expect(
+      splitTypeFilter('MedicationRequest?status=active,completed,MedicationRequest?status=completed&date=gt2018-07-01T00:00:00Z'),
+    ).toEqual(['MedicationRequest?status=active,completed', 'MedicationRequest?status=completed&date=gt2018-07-01T00:00:00Z']);
     const p = get({ _typeFilter: ['Observation?code=1,2', 'Condition?code=3'] });
     expect(p.typeFilters).toEqual(['Observation?code=1,2', 'Condition?code=3']);
-    expect(rejection(() => get({ _typeFilter: 'Observation?_include=Observation:subject' }, { lenient: true })).message).toContain('_include');
+    expect(rejection(() => get({ _typeFilter: 'Observation?_include=Observation:subject' }, { lenient: true })).message).toContain(
+      '_include',
+    );
     expect(rejection(() => get({ _typeFilter: 'status=active' })).status).toBe(400);
   });
 

@@ -26,7 +26,17 @@ const INSTANT_RE =
 const ELEMENT_RE = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*(?:\[x\])?)$/;
 const PATIENT_REF_RE = new RegExp(`(?:^|/)Patient/(${FHIR_ID_PATTERN})(?:/_history/[^/]+)?$`);
 /** search result parameters the IG forbids inside `_typeFilter` */
-const FORBIDDEN_IN_TYPE_FILTER = new Set(['_include', '_revinclude', '_sort', '_count', '_elements', '_summary', '_total', '_contained', '_containedType']);
+const FORBIDDEN_IN_TYPE_FILTER = new Set([
+  '_include',
+  '_revinclude',
+  '_sort',
+  '_count',
+  '_elements',
+  '_summary',
+  '_total',
+  '_contained',
+  '_containedType',
+]);
 
 export interface RawKickoffParams {
   outputFormat: 'application/fhir+ndjson';
@@ -214,7 +224,10 @@ function parametersResource(body: unknown, problems: ParameterProblems): Array<[
       value = key ? p[key] : undefined;
     }
     if (typeof value !== 'string') {
-      problems.invalid(`Parameters.parameter[${i}] (${name})`, name === 'patient' ? 'needs a valueReference with a reference' : 'needs a string value (valueString, valueInstant, valueCode...)');
+      problems.invalid(
+        `Parameters.parameter[${i}] (${name})`,
+        name === 'patient' ? 'needs a valueReference with a reference' : 'needs a string value (valueString, valueInstant, valueCode...)',
+      );
     }
     out.push([name, value]);
   });

@@ -35,7 +35,11 @@ export function exportableTypes(mappings: CompiledMappingSet, level: ExportLevel
 
 /** The kick-off levels' exportable types (for the serve banner). */
 export function describeExportableTypes(mappings: CompiledMappingSet): Record<ExportLevel, string[]> {
-  return { system: exportableTypes(mappings, 'system'), patient: exportableTypes(mappings, 'patient'), group: exportableTypes(mappings, 'group') };
+  return {
+    system: exportableTypes(mappings, 'system'),
+    patient: exportableTypes(mappings, 'patient'),
+    group: exportableTypes(mappings, 'group'),
+  };
 }
 
 export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext): Promise<ResolvedKickoff> {
@@ -60,14 +64,16 @@ export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext)
     }
   } else {
     types = atLevel.filter(allowed);
-    if (types.length === 0) throw new HttpError(403, 'the access token\'s scopes allow none of the resource types this server exports', 'forbidden');
+    if (types.length === 0)
+      throw new HttpError(403, "the access token's scopes allow none of the resource types this server exports", 'forbidden');
   }
 
   const params: ExportParams = { outputFormat: 'application/fhir+ndjson', types };
   if (raw.since) params.since = raw.since;
   if (raw.elements) params.elements = raw.elements;
   if (raw.includeAssociatedData) {
-    if (!allowed('Provenance')) throw new HttpError(403, 'includeAssociatedData: the access token\'s scopes do not allow reading Provenance', 'forbidden');
+    if (!allowed('Provenance'))
+      throw new HttpError(403, "includeAssociatedData: the access token's scopes do not allow reading Provenance", 'forbidden');
     params.includeAssociatedData = raw.includeAssociatedData;
     // Provenance the mappings produce is the associated data; without such a mapping the executor
     // writes Provenance of its own (this export assembled the resources from the source).
@@ -85,7 +91,12 @@ export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext)
     if (ctx.group) {
       const members = new Set(ctx.group.members.map(String));
       const outside = raw.patients.filter((_, i) => !members.has(String(keys[i])));
-      if (outside.length) throw new HttpError(400, `patient: ${outside.map((p) => `Patient/${p}`).join(', ')} ${outside.length === 1 ? 'is not a member' : 'are not members'} of Group/${ctx.group.id}`, 'not-found');
+      if (outside.length)
+        throw new HttpError(
+          400,
+          `patient: ${outside.map((p) => `Patient/${p}`).join(', ')} ${outside.length === 1 ? 'is not a member' : 'are not members'} of Group/${ctx.group.id}`,
+          'not-found',
+        );
     }
     params.patients = raw.patients;
     out.patientKeys = keys;
@@ -101,7 +112,11 @@ export function patientMapping(mappings: CompiledMappingSet): CompiledMapping | 
 async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<unknown[]> {
   const mapping = patientMapping(ctx.mappings);
   if (!mapping?.keyForId) {
-    throw new HttpError(400, 'patient: this server cannot map Patient ids back to source rows (the Patient mapping has no invertible id template)', 'not-supported');
+    throw new HttpError(
+      400,
+      'patient: this server cannot map Patient ids back to source rows (the Patient mapping has no invertible id template)',
+      'not-supported',
+    );
   }
   const keys = ids.map((id) => mapping.keyForId!('Patient', id)?.[0]);
   const unknown = ids.filter((_, i) => keys[i] === undefined);
@@ -109,14 +124,21 @@ async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<unkno
   const found = new Set<string>();
   if (candidates.length) {
     const keyColumn = mapping.source.key[0]!;
-    const query = { ...mapping.source.query, where: [...(mapping.source.query.where ?? []), { column: keyColumn, op: 'in' as const, value: candidates }] };
+    const query = {
+      ...mapping.source.query,
+      where: [...(mapping.source.query.where ?? []), { column: keyColumn, op: 'in' as const, value: candidates }],
+    };
     for await (const row of ctx.adapter.stream(query)) found.add(String(row[keyColumn.toLowerCase()]));
   }
   ids.forEach((id, i) => {
     if (keys[i] !== undefined && !found.has(String(keys[i]))) unknown.push(id);
   });
   if (unknown.length) {
-    throw new HttpError(400, `patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not on this server`, 'not-found');
+    throw new HttpError(
+      400,
+      `patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not on this server`,
+      'not-found',
+    );
   }
   return keys;
 }
