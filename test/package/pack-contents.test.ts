@@ -21,13 +21,15 @@ describe.skipIf(!existsSync(path.join(ROOT, 'dist/cli/main.js')))('npm pack', ()
     expect(files.some((f) => f.startsWith('mappings/') && f.endsWith('.yaml'))).toBe(true);
     expect(files.some((f) => f.startsWith('connectors/') && f.endsWith('.yaml'))).toBe(true);
     expect(files.some((f) => f.startsWith('samples/'))).toBe(true);
+    expect(files).toContain('src/fhir/assets/fhir.schema.json.gz');
 
     const offending = files.filter(
       (f) =>
         /\.test\.(js|ts|mjs)(\.map)?$/.test(f) ||
         f.startsWith('test/') ||
         /(^|\/)bench\//.test(f) ||
-        f.startsWith('src/') ||
+        // of src/ only the data the built code reads (the R4 schema and profile extracts) and its attribution
+        (f.startsWith('src/') && !/^src\/fhir\/assets\/[^/]+\.(gz|md)$/.test(f)) ||
         /(^|\/)(test-support|test-fixtures|test-fakes|test-helpers|test-server|e2e-support|pipeline-fakes|adapter-contract|job-store-contract)\b/.test(
           f,
         ),
