@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXPRESSION_KEY, groupIndexColumns, indexColumnsQuery, splitTableName } from './index-columns.js';
 import { MssqlAdapter } from './dialects/mssql-adapter.js';
 import { OracleAdapter, type OracleConnection, type OraclePool } from './dialects/oracle-adapter.js';
-import { scratchConnector } from './scratch-connector.js';
+import { scratchConnector } from '../../test/support/scratch-connector.js';
 import { SqliteAdapter } from './dialects/sqlite-adapter.js';
 
 const tmp = scratchConnector({ beforeAll, afterAll }, 'sqlite', (dir) => path.join(dir, 'idx.sqlite'));

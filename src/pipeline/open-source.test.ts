@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { collect } from '../connectors/collect-rows.js';
+import { collect } from '../../test/support/collect-rows.js';
 import { openAdapter } from '../connectors/index.js';
-import { scratchConnector } from '../connectors/scratch-connector.js';
+import { scratchConnector } from '../../test/support/scratch-connector.js';
 import { sampleFolder } from '../sample/load-sample.js';
 import { openSourceAdapter } from './open-source.js';
 

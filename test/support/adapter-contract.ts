@@ -3,7 +3,7 @@
 // server shows a statement still running, its native value forms); the checks are the same for all.
 // Takes vitest's functions so this module (compiled with the rest of src) does not import vitest.
 import { ConnectorError } from '../../src/errors.js';
-import { collect } from '../../src/connectors/collect-rows.js';
+import { collect } from './collect-rows.js';
 import { openAdapter } from '../../src/connectors/index.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery } from '../../src/connectors/types.js';
 

@@ -5,9 +5,9 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../../errors.js';
 import type { CsvAdapter } from './csv-adapter.js';
-import { collect } from '../collect-rows.js';
+import { collect } from '../../../test/support/collect-rows.js';
 import { openAdapter } from '../index.js';
-import { scratchConnector } from '../scratch-connector.js';
+import { scratchConnector } from '../../../test/support/scratch-connector.js';
 import type { SourceAdapter, SourceQuery } from '../types.js';
 
 const tmp = scratchConnector({ beforeAll, afterAll }, 'csv', (dir) => dir);

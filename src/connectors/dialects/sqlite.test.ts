@@ -3,9 +3,9 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectorError } from '../../errors.js';
-import { collect } from '../collect-rows.js';
+import { collect } from '../../../test/support/collect-rows.js';
 import { openAdapter } from '../index.js';
-import { scratchConnector } from '../scratch-connector.js';
+import { scratchConnector } from '../../../test/support/scratch-connector.js';
 import type { SourceAdapter } from '../types.js';
 
 const tmp = scratchConnector({ beforeAll, afterAll }, 'sqlite', (dir) => path.join(dir, 'test.sqlite'));

@@ -1,4 +1,4 @@
-import type { Row } from './types.js';
+import type { Row } from '../../src/connectors/types.js';
 
 /** Every row of a stream, in order (for tests and small lookups; large sources should stay streamed). */
 export async function collect(rows: AsyncIterable<Row>): Promise<Row[]> {

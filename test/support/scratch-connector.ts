@@ -4,7 +4,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { ConnectorConfig } from './types.js';
+import type { ConnectorConfig } from '../../src/connectors/types.js';
 
 type Hook = (fn: () => Promise<unknown>) => void;
 
