@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { fakeServer } from '../../test/support/test-server.js';
 import type { ExportManifest } from '../jobs/types.js';
+import { MAX_TYPE_FILTER_VALUES } from './kickoff/params.js';
 
 type Server = Awaited<ReturnType<typeof fakeServer>>;
 let servers: Server[] = [];
@@ -117,4 +118,29 @@ describe('kick-off parameters', () => {
     expect(outcome.issue[0].diagnostics).toContain('Patient/p9, Patient/nobody');
   });
 
+  it(`refuses _typeFilter queries with more than ${MAX_TYPE_FILTER_VALUES} search values (60,000 codes) before any job exists`, async () => {
+    const s = await start();
+    const codes = Array.from({ length: 60_000 }, (_, i) => `c${i}`).join(',');
+    const huge = await s.app.inject({
+      method: 'POST',
+      url: '/fhir/$export',
+      headers: { ...ASYNC, 'content-type': 'application/fhir+json' },
+      payload: JSON.stringify({
+        resourceType: 'Parameters',
+        parameter: [{ name: '_typeFilter', valueString: `Observation?code=${codes}` }],
+      }),
+    });
+    expectOutcome(huge, 400, `more than ${MAX_TYPE_FILTER_VALUES} search values`);
+    expect(huge.json().issue[0].code).toBe('too-costly');
+    // the limit counts across queries
+    const half = (prefix: string) => Array.from({ length: MAX_TYPE_FILTER_VALUES / 2 + 1 }, (_, i) => `${prefix}${i}`).join(',');
+    const split = `Observation?code=${half('a')},Observation?code=${half('b')}`;
+    expectOutcome(await kick(s, `/fhir/$export?_typeFilter=${encodeURIComponent(split)}`), 400, 'search values');
+    expect(await s.store.active(null)).toEqual([]);
+    // at the limit: accepted and exported
+    const atLimit = ['8480-6', ...Array.from({ length: MAX_TYPE_FILTER_VALUES - 1 }, (_, i) => `c${i}`)].join(',');
+    const ok = await kick(s, `/fhir/$export?_type=Observation&_typeFilter=${encodeURIComponent(`Observation?code=${atLimit}`)}`);
+    expect(ok.statusCode).toBe(202);
+    expect((await finish(s, ok.headers['content-location'] as string)).output.map((o) => o.type)).toEqual(['Observation']);
+  });
 });

@@ -10,6 +10,7 @@ import type { OperationOutcomeIssue } from 'fhir/r4';
 import { HttpError } from '../../errors.js';
 import { FHIR_ID_PATTERN } from '../../fhir/id.js';
 import type { ExportLevel, IgnoredParameter } from '../../jobs/types.js';
+import { MAX_IN_LIST } from '../../pipeline/plan.js';
 
 export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
 export const PROVENANCE_VALUES = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
@@ -23,6 +24,8 @@ const KNOWN_PARAMS = new Set([...LIST_PARAMS, ...SINGLE_PARAMS]);
 // FHIR R4 `instant` (datatypes.html#instant): seconds and a zone are required.
 const INSTANT_RE =
   /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+/** Most search values (`code=a,b,c` counts 3) all `_typeFilter` queries of one kick-off may carry. */
+export const MAX_TYPE_FILTER_VALUES = MAX_IN_LIST;
 const ELEMENT_RE = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*(?:\[x\])?)$/;
 const PATIENT_REF_RE = new RegExp(`(?:^|/)Patient/(${FHIR_ID_PATTERN})(?:/_history/[^/]+)?$`);
 /** search result parameters the IG forbids inside `_typeFilter` */
@@ -193,16 +196,27 @@ export function parseKickoffParams(src: KickoffSource, problems: ParameterProble
   const filters = raw.get('_typeFilter');
   if (filters) {
     out.typeFilters = [];
+    let values = 0;
     for (const query of unique(filters.map((f) => f.trim()).filter(Boolean))) {
       const q = query.indexOf('?');
       const type = q > 0 ? query.slice(0, q) : '';
       if (!src.knownTypes.has(type) || q === query.length - 1) {
         problems.invalid('_typeFilter', `"${query}" must be [resource type]?[search parameters]`);
       }
-      for (const [name] of new URLSearchParams(query.slice(q + 1))) {
+      for (const [name, value] of new URLSearchParams(query.slice(q + 1))) {
         if (FORBIDDEN_IN_TYPE_FILTER.has(name.split(':')[0]!)) {
           problems.invalid('_typeFilter', `"${name}" is a search result parameter, which the IG forbids in _typeFilter`);
         }
+        values += value.split(',').length;
+      }
+      // Each value becomes an SQL bind variable: tens of thousands of codes pass here but kill the job
+      // later ("too many SQL variables"; Oracle takes at most 1000 per IN). Refuse them up front.
+      if (values > MAX_TYPE_FILTER_VALUES) {
+        throw new HttpError(
+          400,
+          `_typeFilter: more than ${MAX_TYPE_FILTER_VALUES} search values in all (split the export, or use a Group)`,
+          'too-costly',
+        );
       }
       out.typeFilters.push(query);
     }
