@@ -146,7 +146,10 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     for (const r of [...run.resources.Condition!, ...(run.resources.Observation ?? [])]) {
       expect(members).toContain(patientRefs(r)[0]);
       expect(Object.keys(r)).not.toContain('onsetDateTime');
-      expect((r.meta as { tag?: Array<{ code: string }> }).tag?.map((t) => t.code)).toContain('SUBSETTED');
+      // the tag exactly as FHIR writes it: system and code, nothing else
+      expect((r.meta as { tag?: Array<{ code: string }> }).tag?.filter((t) => t.code === 'SUBSETTED')).toStrictEqual([
+        { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' },
+      ]);
     }
     const women = await fetch(`${base}/fhir/Group?name=female`, { headers: { authorization: `Bearer ${t}` } });
     expect(((await women.json()) as { total: number }).total).toBe(1);
