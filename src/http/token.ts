@@ -50,6 +50,7 @@ export const tokenRoutes: FastifyPluginAsync<TokenOptions> = async (app, { conte
     if (typeof body.client_assertion !== 'string') throw new OAuthError('invalid_client', 'client_assertion is required');
     if (typeof body.scope !== 'string' || !body.scope.trim())
       throw new OAuthError('invalid_scope', 'scope is required, e.g. system/*.read');
+    await smart.clients.refresh(); // a client removed from the registry file gets no new token
     const client = await verifyClientAssertion(
       body.client_assertion,
       { tokenUrl: context.tokenUrl(request), clients: smart.clients, jwks: smart.jwks, replay: smart.replay },
