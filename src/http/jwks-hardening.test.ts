@@ -7,7 +7,7 @@ import { exportJWK, type JWK } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestClient, signAssertion, tokenRequestBody, type TestClient } from '../../test/support/test-clients.js';
 import { fakeServer } from '../../test/support/test-server.js';
-import { ClientRegistry } from './auth/client-registry.js';
+import { ClientConfigError, ClientRegistry } from './auth/client-registry.js';
 import { MAX_JWKS_BYTES } from './auth/jwks-fetcher.js';
 
 const BASE = 'http://bulk.test';
@@ -96,5 +96,23 @@ describe('fetched JWKS', () => {
     }
     expect(bytesSent).toBeLessThan(100 * 1024 * 1024);
     expect((await mint(fine)).statusCode).toBe(200);
+  });
+
+  it('refuses a fetched JWKS that publishes an RSA private key given by its CRT members without d', async () => {
+    expect(crtOnly).not.toHaveProperty('d');
+    const res = await mint(leaky);
+    expect(res.statusCode).toBe(401);
+    expect(res.json()).toMatchObject({ error: 'invalid_client' });
+    expect(res.json().error_description).toContain('private key material (p, q, dp, dq, qi');
+  });
+});
+
+describe('registered JWKS', () => {
+  it('refuses an inline RSA key with p/q/dp/dq/qi but no d, as it refuses one with d', async () => {
+    const register = (key: JWK) => () => new ClientRegistry([{ id: 'x', jwks: { keys: [key] }, scope: 'system/*.read' }]);
+    expect(register(crtOnly)).toThrow(ClientConfigError);
+    expect(register(crtOnly)).toThrow(/PRIVATE key material \(p, q, dp, dq, qi\)/);
+    expect(register({ ...crtOnly, d: 'x' })).toThrow(/PRIVATE key material \(d, p/);
+    expect(register(leaky.publicJwk)).not.toThrow();
   });
 });

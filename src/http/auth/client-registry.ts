@@ -125,6 +125,15 @@ export class ClientRegistry {
   }
 }
 
+/**
+ * The members of a JWK that are private key material (RFC 7518 §6.3.2 for RSA: d, and the CRT values
+ * p, q, dp, dq, qi, oth, any of which gives the key away; §6.2.2 d for EC; §6.4.1 k for a symmetric
+ * key). A public JWKS holds none of them (SMART backend services: the client registers its public key).
+ */
+export function privateMembers(jwk: object): string[] {
+  return ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'].filter((m) => m in jwk);
+}
+
 /** What tells one version of the file from another: `save` renames a new file in (a new inode). */
 async function fileStamp(file: string): Promise<string> {
   try {
@@ -157,7 +166,11 @@ function validateClient(c: RegisteredClient, where: string): void {
     c.jwks.keys.forEach((k, i) => {
       // SMART: each JWK has kty and kid, and bare public key material (n/e or crv/x/y), never a private part.
       if (!k.kid || !k.kty) throw new ClientConfigError(`${where} (${c.id}): jwks.keys[${i}] needs "kty" and "kid"`);
-      if ('d' in k) throw new ClientConfigError(`${where} (${c.id}): jwks.keys[${i}] is a PRIVATE key; register the public key only`);
+      const secret = privateMembers(k);
+      if (secret.length)
+        throw new ClientConfigError(
+          `${where} (${c.id}): jwks.keys[${i}] holds PRIVATE key material (${secret.join(', ')}); register the public key only`,
+        );
     });
   }
 }
