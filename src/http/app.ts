@@ -86,6 +86,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     ? new AccessTokens({
         ...(auth.tokenSecret ? { secret: auth.tokenSecret } : {}),
         ...(auth.tokenLifetimeSeconds ? { lifetimeSeconds: auth.tokenLifetimeSeconds } : {}),
+        clients: auth.clients, // tokens of removed clients stop working (issue 8, item 5)
       })
     : undefined;
   const retryAfter = String(options.retryAfterSeconds ?? 2);

@@ -11,6 +11,7 @@ import { loadSample } from '../sample/load-sample.js';
 import { exportOverHttp, patientRefs, writeConnectorFile } from '../../test/support/e2e-support.js';
 import { PostgresJobStore } from '../jobs/job-store-postgres.js';
 import { buildServer, type BulkServer } from './app.js';
+import { MAX_TYPE_FILTER_VALUES } from './kickoff/params.js';
 
 const db = await testDatabase('postgres');
 
@@ -69,6 +70,21 @@ describe.skipIf('skip' in db)('bulk export end to end (PostgreSQL)', () => {
     expect(run.violations).toEqual([]);
     expect(Object.keys(run.resources).sort()).toEqual(['Condition', 'Patient']);
     expect(run.errors.map((e) => JSON.stringify(e))).toEqual([expect.stringContaining('Practitioner')]);
+  }, 300_000);
+
+  it('_typeFilter with as many search values as a kick-off may carry runs as SQL on PostgreSQL', async () => {
+    const codes = ['444814009', ...Array.from({ length: MAX_TYPE_FILTER_VALUES - 1 }, (_, i) => `9${String(i).padStart(8, '0')}`)];
+    const run = await exportOverHttp(`${base}/fhir/Patient/$export`, {
+      method: 'POST',
+      body: {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: '_type', valueString: 'Condition' },
+          { name: '_typeFilter', valueString: `Condition?code=${codes.join(',')}` },
+        ],
+      },
+    });
+    expect(run.resources.Condition).toHaveLength(13);
   }, 300_000);
 
   it('Group level: members only', async () => {

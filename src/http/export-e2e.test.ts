@@ -10,6 +10,7 @@ import { ClientRegistry } from './auth/client-registry.js';
 import { exportOverHttp, patientRefs, writeConnectorFile } from '../../test/support/e2e-support.js';
 import { SqliteJobStore } from '../jobs/job-store-sqlite.js';
 import { buildServer, type BulkServer } from './app.js';
+import { MAX_TYPE_FILTER_VALUES } from './kickoff/params.js';
 import { makeTestClient, signAssertion, tokenRequestBody, type TestClient } from '../../test/support/test-clients.js';
 
 let dir: string;
@@ -96,6 +97,32 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     expect(Object.values(since.manifest.extension ?? {})).toEqual([['Patient']]); // ...and the manifest says so
   }, 120_000);
 
+  it('_typeFilter at the search-value limit runs on the real source; one value more is a 400 at kick-off', async () => {
+    const t = await token();
+    const codes = (n: number) => ['444814009', ...Array.from({ length: n - 1 }, (_, i) => `9${String(i).padStart(8, '0')}`)].join(',');
+    const body = (n: number) => ({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: '_type', valueString: 'Condition' },
+        { name: '_typeFilter', valueString: `Condition?code=${codes(n)}` },
+      ],
+    });
+    const run = await exportOverHttp(`${base}/fhir/Patient/$export`, { token: t, method: 'POST', body: body(MAX_TYPE_FILTER_VALUES) });
+    expect(run.resources.Condition).toHaveLength(13);
+    const over = await fetch(`${base}/fhir/Patient/$export`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${t}`,
+        accept: 'application/fhir+json',
+        prefer: 'respond-async',
+        'content-type': 'application/fhir+json',
+      },
+      body: JSON.stringify(body(MAX_TYPE_FILTER_VALUES + 1)),
+    });
+    expect(over.status).toBe(400);
+    expect(((await over.json()) as { issue: Array<{ code: string }> }).issue[0]!.code).toBe('too-costly');
+  }, 120_000);
+
   it("Patient level with patient (POST): only that patient's compartment", async () => {
     const t = await token();
     const id = systemPatients[0]!;
@@ -146,7 +173,10 @@ describe('bulk export end to end (SQLite sample, real pipeline, real HTTP)', () 
     for (const r of [...run.resources.Condition!, ...(run.resources.Observation ?? [])]) {
       expect(members).toContain(patientRefs(r)[0]);
       expect(Object.keys(r)).not.toContain('onsetDateTime');
-      expect((r.meta as { tag?: Array<{ code: string }> }).tag?.map((t) => t.code)).toContain('SUBSETTED');
+      // the tag exactly as FHIR writes it: system and code, nothing else
+      expect((r.meta as { tag?: Array<{ code: string }> }).tag?.filter((t) => t.code === 'SUBSETTED')).toStrictEqual([
+        { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' },
+      ]);
     }
     const women = await fetch(`${base}/fhir/Group?name=female`, { headers: { authorization: `Bearer ${t}` } });
     expect(((await women.json()) as { total: number }).total).toBe(1);

@@ -12,7 +12,7 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { JobRunner } from '../jobs/runner.js';
 import type { ExportLevel } from '../jobs/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
-import { isLenient, parseKickoffParams, ParameterProblems } from './kickoff/params.js';
+import { checkKickoffHeaders, isLenient, parseKickoffParams, ParameterProblems } from './kickoff/params.js';
 import { resolveKickoff } from './kickoff/resolve.js';
 import { FHIR_JSON, type RequestContext } from './request-context.js';
 
@@ -36,6 +36,7 @@ export const kickoffRoutes: FastifyPluginAsync<KickoffOptions> = async (app, opt
     (level: ExportLevel) =>
     async (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
       const claims = await context.authenticate(request);
+      checkKickoffHeaders(request.headers);
       const clientId = claims?.clientId ?? null;
       if (claims) {
         const active = await store.active(clientId);

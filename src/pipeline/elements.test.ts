@@ -22,6 +22,7 @@ describe('elementSubsetter', () => {
     const out = elementSubsetter(['subject'])(observation) as unknown as Record<string, unknown>;
     expect(Object.keys(out).sort()).toEqual(['_status', 'code', 'id', 'meta', 'modifierExtension', 'resourceType', 'status', 'subject']);
     expect((out.meta as { tag: unknown[]; profile: string[] }).tag).toEqual([{ system: 'http://example.org/t', code: 'x' }, SUBSETTED_TAG]);
+    expect(SUBSETTED_TAG).toStrictEqual({ system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED' });
     expect((out.meta as { profile: string[] }).profile).toEqual(['http://example.org/p']);
     // the input is not modified
     expect(observation.meta?.tag).toHaveLength(1);

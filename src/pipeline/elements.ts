@@ -5,10 +5,11 @@ import type { Coding } from 'fhir/r4';
 import type { FhirResource } from '../mapping/types.js';
 import { MANDATORY_ELEMENTS } from './mandatory-elements.js';
 
+// Exactly as FHIR R4 writes it (search.html#elements, "SUBSETTED" in resource.html#tag): system and
+// code, no display; clients and conformance suites compare the whole Coding.
 export const SUBSETTED_TAG: Coding = {
   system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
   code: 'SUBSETTED',
-  display: 'subsetted',
 };
 
 /** Elements kept whatever is asked: identity, metadata and modifiers (dropping those changes meaning). */

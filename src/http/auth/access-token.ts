@@ -1,8 +1,12 @@
 // Access tokens are short JWTs (HS256) signed with a per-server secret: they name the client and the
-// granted scopes, so checking one needs no lookup. Lifetime at most 300 s (SMART backend services).
+// granted scopes. Lifetime at most 300 s (SMART backend services). Given the client registry, a token is
+// also checked against it (refreshed from its file): a client removed since the token was issued is 401
+// at once, and one whose registered scope shrank keeps only what the registration still allows.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
 import { HttpError } from '../../errors.js';
+import type { ClientRegistry } from './client-registry.js';
+import { grantScopes, splitScopes } from './scopes.js';
 
 export const MAX_TOKEN_LIFETIME_S = 300;
 const ISSUER = 'fhir-bridge';
@@ -16,7 +20,10 @@ export class AccessTokens {
   private readonly secret: Uint8Array;
   readonly lifetimeSeconds: number;
 
-  constructor(options: { secret?: Uint8Array | string; lifetimeSeconds?: number } = {}) {
+  private readonly clients: ClientRegistry | undefined;
+
+  constructor(options: { secret?: Uint8Array | string; lifetimeSeconds?: number; clients?: ClientRegistry } = {}) {
+    this.clients = options.clients;
     const s = options.secret;
     this.secret = s === undefined ? randomBytes(32) : typeof s === 'string' ? new TextEncoder().encode(s) : s;
     if (this.secret.length < 32) throw new RangeError('the access token secret needs at least 32 bytes');
@@ -41,18 +48,23 @@ export class AccessTokens {
     const challenge = { 'WWW-Authenticate': 'Bearer realm="fhir-bridge"' };
     if (!m)
       throw new HttpError(401, 'an access token is required (Authorization: Bearer <token> from the token endpoint)', 'login', challenge);
-    try {
-      const { payload } = await jwtVerify(m[1]!, this.secret, { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['sub', 'exp'] });
-      return {
-        clientId: payload.sub!,
-        scopes: String(payload.scope ?? '')
-          .split(' ')
-          .filter(Boolean),
-      };
-    } catch (e) {
-      throw new HttpError(401, `invalid access token: ${(e as Error).message}`, 'login', {
+    const invalid = (message: string) =>
+      new HttpError(401, `invalid access token: ${message}`, 'login', {
         'WWW-Authenticate': 'Bearer realm="fhir-bridge", error="invalid_token"',
       });
+    let claims: TokenClaims;
+    try {
+      const { payload } = await jwtVerify(m[1]!, this.secret, { algorithms: ['HS256'], issuer: ISSUER, requiredClaims: ['sub', 'exp'] });
+      claims = { clientId: payload.sub!, scopes: splitScopes(String(payload.scope ?? '')) };
+    } catch (e) {
+      throw invalid((e as Error).message);
     }
+    if (this.clients) {
+      await this.clients.refresh();
+      const client = this.clients.get(claims.clientId);
+      if (!client) throw invalid(`client ${claims.clientId} is no longer registered`);
+      claims.scopes = grantScopes(claims.scopes, splitScopes(client.scope));
+    }
+    return claims;
   }
 }

@@ -5,7 +5,7 @@
 // registered JWKS URL; else the registered JWKS (inline or URL); then exactly one key with the header's
 // `kid` and a `kty` matching the algorithm. Every failure is an `invalid_client` OAuthError.
 import { decodeJwt, decodeProtectedHeader, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
-import type { ClientRegistry, RegisteredClient } from './client-registry.js';
+import { privateMembers, type ClientRegistry, type RegisteredClient } from './client-registry.js';
 import type { JwksFetcher } from './jwks-fetcher.js';
 import { OAuthError } from './oauth-error.js';
 
@@ -98,9 +98,20 @@ async function candidateKeys(client: RegisteredClient, jku: string | undefined, 
     throw new OAuthError('invalid_client', `jku "${jku}" does not match the JWKS URL registered for ${client.id}`);
   }
   if (client.jwks) return client.jwks.keys;
+  let keys: JWK[];
   try {
-    return (await fetcher.get(client.jwksUrl!)).keys;
+    keys = (await fetcher.get(client.jwksUrl!)).keys;
   } catch (e) {
     throw new OAuthError('invalid_client', `cannot fetch the JWKS of ${client.id}: ${(e as Error).message}`, { cause: e });
   }
+  // A JWKS that publishes private key material is compromised (anyone who fetched it can sign as the
+  // client): refuse it, as registration refuses inline private keys.
+  const leaked = keys.find((k) => privateMembers(k).length > 0);
+  if (leaked) {
+    throw new OAuthError(
+      'invalid_client',
+      `the JWKS of ${client.id} publishes private key material (${privateMembers(leaked).join(', ')} of kid "${leaked.kid ?? ''}")`,
+    );
+  }
+  return keys;
 }

@@ -9,8 +9,11 @@
 //       jwks: { keys: [ { kty: EC, crv: P-384, kid: k1, x: ..., y: ... } ] }   # or inline keys
 //       scope: system/Patient.rs system/Coverage.rs system/ExplanationOfBenefit.rs
 //
-// `fhir-bridge clients add` maintains the file (default <data-dir>/clients.json).
-import { readFile, writeFile, mkdir, rename } from 'node:fs/promises';
+// `fhir-bridge clients add` maintains the file (default <data-dir>/clients.json). A registry loaded from a
+// file follows it while the server runs: `refresh()` (called by the token endpoint and by every access
+// token check) re-reads the file when it changed, so `clients remove` takes effect at once (issue 8,
+// item 5), not at the next restart. Checking costs one stat() per request.
+import { readFile, writeFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { JSONWebKeySet } from 'jose';
@@ -32,7 +35,10 @@ export class ClientConfigError extends FhirBridgeError {
 }
 
 export class ClientRegistry {
-  private readonly byId = new Map<string, RegisteredClient>();
+  private byId = new Map<string, RegisteredClient>();
+  /** the file this registry was loaded from, and its identity (inode, size, mtime) when read */
+  private source?: { file: string; missingOk: boolean; stamp: string };
+  private refreshing?: Promise<void>;
 
   constructor(clients: RegisteredClient[] = []) {
     for (const c of clients) this.add(c);
@@ -60,12 +66,39 @@ export class ClientRegistry {
     return this.byId.delete(id);
   }
 
+  /**
+   * Re-reads the file this registry was loaded from if it changed since (a no-op for a registry built in
+   * memory). A file that became unreadable or invalid is an error (ClientConfigError), not a silent
+   * keep-the-old-clients: a removed client must not keep access because the edit went wrong.
+   */
+  async refresh(): Promise<void> {
+    if (!this.source) return;
+    this.refreshing ??= (async () => {
+      try {
+        const source = this.source!;
+        if ((await fileStamp(source.file)) === source.stamp) return;
+        const fresh = await ClientRegistry.load(source.file, { missingOk: source.missingOk });
+        this.byId = fresh.byId;
+        this.source = fresh.source;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
   static async load(file: string, options: { missingOk?: boolean } = {}): Promise<ClientRegistry> {
+    // stamped before reading: a change made while we read is seen by the next refresh()
+    const stamp = await fileStamp(file);
     let text: string;
     try {
       text = await readFile(file, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && options.missingOk) return new ClientRegistry();
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' && options.missingOk) {
+        const empty = new ClientRegistry();
+        empty.source = { file, missingOk: true, stamp };
+        return empty;
+      }
       throw new ClientConfigError(`cannot read the client registry ${file}: ${(e as Error).message}`);
     }
     let doc: unknown;
@@ -80,6 +113,7 @@ export class ClientRegistry {
     list.forEach((c, i) => {
       registry.add(c as RegisteredClient, `${file}: clients[${i}]`);
     });
+    registry.source = { file, missingOk: options.missingOk ?? false, stamp };
     return registry;
   }
 
@@ -88,6 +122,26 @@ export class ClientRegistry {
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify({ clients: this.all() }, null, 2) + '\n', { mode: 0o600 });
     await rename(tmp, file);
+  }
+}
+
+/**
+ * The members of a JWK that are private key material (RFC 7518 §6.3.2 for RSA: d, and the CRT values
+ * p, q, dp, dq, qi, oth, any of which gives the key away; §6.2.2 d for EC; §6.4.1 k for a symmetric
+ * key). A public JWKS holds none of them (SMART backend services: the client registers its public key).
+ */
+export function privateMembers(jwk: object): string[] {
+  return ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'].filter((m) => m in jwk);
+}
+
+/** What tells one version of the file from another: `save` renames a new file in (a new inode). */
+async function fileStamp(file: string): Promise<string> {
+  try {
+    const s = await stat(file);
+    return `${s.ino}:${s.size}:${s.mtimeMs}`;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'missing';
+    throw new ClientConfigError(`cannot read the client registry ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -112,7 +166,11 @@ function validateClient(c: RegisteredClient, where: string): void {
     c.jwks.keys.forEach((k, i) => {
       // SMART: each JWK has kty and kid, and bare public key material (n/e or crv/x/y), never a private part.
       if (!k.kid || !k.kty) throw new ClientConfigError(`${where} (${c.id}): jwks.keys[${i}] needs "kty" and "kid"`);
-      if ('d' in k) throw new ClientConfigError(`${where} (${c.id}): jwks.keys[${i}] is a PRIVATE key; register the public key only`);
+      const secret = privateMembers(k);
+      if (secret.length)
+        throw new ClientConfigError(
+          `${where} (${c.id}): jwks.keys[${i}] holds PRIVATE key material (${secret.join(', ')}); register the public key only`,
+        );
     });
   }
 }

@@ -10,6 +10,7 @@ import type { OperationOutcomeIssue } from 'fhir/r4';
 import { HttpError } from '../../errors.js';
 import { FHIR_ID_PATTERN } from '../../fhir/id.js';
 import type { ExportLevel, IgnoredParameter } from '../../jobs/types.js';
+import { MAX_IN_LIST } from '../../pipeline/plan.js';
 
 export const NDJSON_FORMATS = ['application/fhir+ndjson', 'application/ndjson', 'ndjson'];
 export const PROVENANCE_VALUES = ['LatestProvenanceResources', 'RelevantProvenanceResources'];
@@ -23,6 +24,8 @@ const KNOWN_PARAMS = new Set([...LIST_PARAMS, ...SINGLE_PARAMS]);
 // FHIR R4 `instant` (datatypes.html#instant): seconds and a zone are required.
 const INSTANT_RE =
   /^([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])T([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))$/;
+/** Most search values (`code=a,b,c` counts 3) all `_typeFilter` queries of one kick-off may carry. */
+export const MAX_TYPE_FILTER_VALUES = MAX_IN_LIST;
 const ELEMENT_RE = /^(?:([A-Z][A-Za-z]+)\.)?([a-z][A-Za-z0-9]*(?:\[x\])?)$/;
 const PATIENT_REF_RE = new RegExp(`(?:^|/)Patient/(${FHIR_ID_PATTERN})(?:/_history/[^/]+)?$`);
 /** search result parameters the IG forbids inside `_typeFilter` */
@@ -62,10 +65,47 @@ export interface KickoffSource {
   knownTypes: ReadonlySet<string>;
 }
 
+/** The preference tokens of `Prefer` headers (RFC 7240): `respond-async, handling=lenient` → both. */
+function preferences(prefer: string | string[] | undefined): string[] {
+  const values = Array.isArray(prefer) ? prefer : prefer ? [prefer] : [];
+  return values.flatMap((v) => v.split(/[,;]/)).map((token) => token.trim().toLowerCase().replace(/\s+/g, ''));
+}
+
+/**
+ * The kick-off headers (IG 2.0.0, export.html#headers). `Prefer: respond-async` is the only answer mode
+ * we have and `application/fhir+json` the only format of the OperationOutcome we answer with; when a
+ * header is missing "the server MAY return an error or MAY process the request as if" it were sent.
+ * We refuse a missing Prefer (as the reference server does: a client that does not ask for the async
+ * pattern does not expect a 202), and an Accept that does not allow application/fhir+json. A missing
+ * Accept is taken as application/fhir+json, as the IG allows.
+ */
+export function checkKickoffHeaders(headers: { prefer?: string | string[]; accept?: string | string[] }): void {
+  if (!preferences(headers.prefer).includes('respond-async')) {
+    throw new HttpError(
+      400,
+      'a kick-off request needs the header "Prefer: respond-async" (IG: Bulk Data Kick-off Request, Headers)',
+      'invalid',
+    );
+  }
+  const accept = Array.isArray(headers.accept) ? headers.accept.join(',') : headers.accept;
+  if (accept !== undefined && !accept.split(',').some((range) => range.split(';')[0]!.trim().toLowerCase() === 'application/fhir+json')) {
+    throw new HttpError(
+      400,
+      `Accept: "${accept}" is not supported; a kick-off request answers with application/fhir+json only (send "Accept: application/fhir+json")`,
+      'invalid',
+    );
+  }
+}
+
 /** `Prefer: respond-async, handling=lenient` → true */
 export function isLenient(prefer: string | string[] | undefined): boolean {
-  const values = Array.isArray(prefer) ? prefer : prefer ? [prefer] : [];
-  return values.some((v) => v.split(/[,;]/).some((token) => token.trim().toLowerCase().replace(/\s+/g, '') === 'handling=lenient'));
+  return preferences(prefer).includes('handling=lenient');
+}
+
+/** Whether the date part of a FHIR instant names a real day (no 02-30, no 04-31). */
+function dayExists(instant: string): boolean {
+  const [y, m, d] = instant.slice(0, 10).split('-').map(Number) as [number, number, number];
+  return d <= new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
 /** Reports problems: invalid ones throw, unsupported ones throw unless lenient. */
@@ -105,12 +145,19 @@ export function parseKickoffParams(src: KickoffSource, problems: ParameterProble
     if (!INSTANT_RE.test(value) || Number.isNaN(Date.parse(value))) {
       problems.invalid('_since', `"${value}" is not a FHIR instant (e.g. 2024-01-31T00:00:00Z: date, time with seconds and a time zone)`);
     }
+    // Date.parse rolls an impossible day over (2024-02-31 becomes March 2): refuse it instead.
+    if (!dayExists(value)) problems.invalid('_since', `"${value}" is not a date that exists`);
+    // A _since in the future selects nothing and is almost always a client clock or time zone error
+    // (the reference server refuses it too): say so rather than export nothing.
+    if (Date.parse(value) > Date.now()) problems.invalid('_since', `"${value}" is later than the server's current time`);
     out.since = new Date(value).toISOString();
   }
 
   const types = raw.get('_type');
   if (types) {
     out.types = unique(types.map((t) => t.trim()).filter(Boolean));
+    // `_type=` would otherwise mean "no type filter" by accident: a parameter given must name a type.
+    if (out.types.length === 0) problems.invalid('_type', 'names no resource type (omit _type to export every type)');
     for (const type of out.types) {
       if (!src.knownTypes.has(type)) problems.invalid('_type', `"${type}" is not a FHIR R4 resource type`);
     }
@@ -149,16 +196,27 @@ export function parseKickoffParams(src: KickoffSource, problems: ParameterProble
   const filters = raw.get('_typeFilter');
   if (filters) {
     out.typeFilters = [];
+    let values = 0;
     for (const query of unique(filters.map((f) => f.trim()).filter(Boolean))) {
       const q = query.indexOf('?');
       const type = q > 0 ? query.slice(0, q) : '';
       if (!src.knownTypes.has(type) || q === query.length - 1) {
         problems.invalid('_typeFilter', `"${query}" must be [resource type]?[search parameters]`);
       }
-      for (const name of new URLSearchParams(query.slice(q + 1)).keys()) {
+      for (const [name, value] of new URLSearchParams(query.slice(q + 1))) {
         if (FORBIDDEN_IN_TYPE_FILTER.has(name.split(':')[0]!)) {
           problems.invalid('_typeFilter', `"${name}" is a search result parameter, which the IG forbids in _typeFilter`);
         }
+        values += value.split(',').length;
+      }
+      // Each value becomes an SQL bind variable: tens of thousands of codes pass here but kill the job
+      // later ("too many SQL variables"; Oracle takes at most 1000 per IN). Refuse them up front.
+      if (values > MAX_TYPE_FILTER_VALUES) {
+        throw new HttpError(
+          400,
+          `_typeFilter: more than ${MAX_TYPE_FILTER_VALUES} search values in all (split the export, or use a Group)`,
+          'too-costly',
+        );
       }
       out.typeFilters.push(query);
     }

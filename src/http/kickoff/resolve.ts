@@ -87,10 +87,10 @@ export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext)
   const out: ResolvedKickoff = { params };
   if (ctx.group) out.patientKeys = ctx.group.members;
   if (raw.patients) {
-    const keys = await patientKeysFor(raw.patients, ctx);
+    const { ids, keys } = await patientKeysFor(raw.patients, ctx);
     if (ctx.group) {
       const members = new Set(ctx.group.members.map(String));
-      const outside = raw.patients.filter((_, i) => !members.has(String(keys[i])));
+      const outside = ids.filter((_, i) => !members.has(String(keys[i])));
       if (outside.length)
         throw new HttpError(
           400,
@@ -98,7 +98,7 @@ export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext)
           'not-found',
         );
     }
-    params.patients = raw.patients;
+    params.patients = ids;
     out.patientKeys = keys;
   }
   return out;
@@ -108,8 +108,12 @@ export function patientMapping(mappings: CompiledMappingSet): CompiledMapping | 
   return mappings.mappings.find((m) => m.resourceTypes.includes('Patient') && m.source.key.length === 1);
 }
 
-/** Source keys of the given Patient ids, in order; an id that is not in the source is a 400. */
-async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<unknown[]> {
+/**
+ * Source keys of the given Patient ids, in order. An id that is not in the source is a 400; under
+ * `Prefer: handling=lenient` it is dropped instead and reported in the manifest's error file (IG 2.0.0,
+ * export.html#headers: with handling=lenient the server processes what it can and reports the rest).
+ */
+async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<{ ids: string[]; keys: unknown[] }> {
   const mapping = patientMapping(ctx.mappings);
   if (!mapping?.keyForId) {
     throw new HttpError(
@@ -134,11 +138,12 @@ async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<unkno
     if (keys[i] !== undefined && !found.has(String(keys[i]))) unknown.push(id);
   });
   if (unknown.length) {
-    throw new HttpError(
-      400,
-      `patient: ${unknown.map((p) => `Patient/${p}`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not on this server`,
+    ctx.problems.unsupported(
+      'patient',
+      `${unknown.map((p) => `Patient/${p}`).join(', ')} ${unknown.length === 1 ? 'is' : 'are'} not on this server`,
       'not-found',
     );
   }
-  return keys;
+  const known = ids.flatMap((id, i) => (unknown.includes(id) ? [] : [{ id, key: keys[i] }]));
+  return { ids: known.map((k) => k.id), keys: known.map((k) => k.key) };
 }
