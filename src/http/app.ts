@@ -125,6 +125,8 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     }
     if (err instanceof FhirBridgeError) {
       if (err instanceof HttpError) reply.headers(err.headers);
+      // "try again later" answers (429 busy, 503 store or source unreachable) tell the client when
+      if ((err.status === 429 || err.status === 503) && !reply.hasHeader('Retry-After')) reply.header('Retry-After', retryAfter);
       if (err.status >= 500) request.log.error({ err }, err.message);
       return reply.code(err.status).type(FHIR_JSON).send(err.toOperationOutcome());
     }

@@ -4,7 +4,7 @@
 // both start or both finish a job.
 import pg from 'pg';
 import type { OperationOutcome } from 'fhir/r4';
-import { JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
+import { ClientBusyError, JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
 import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
 
 export interface PostgresJobStoreOptions {
@@ -35,10 +35,32 @@ export class PostgresJobStore implements JobStore {
   async create(job: NewJob): Promise<ExportJob> {
     const row = newJobRow(job, new Date().toISOString());
     const cols = Object.keys(row);
-    await this.pool.query(
-      `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-      Object.values(row),
-    );
+    const insert = `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`;
+    if (job.clientId === null) {
+      await this.pool.query(insert, Object.values(row));
+      return rowToJob(row);
+    }
+    // A transaction-scoped advisory lock per (table, client) serialises the check and the insert across
+    // connections and server instances; it is released at COMMIT/ROLLBACK (also when the connection drops).
+    const client = await this.pool.connect();
+    let busy: string[] = [];
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.table, job.clientId ?? '']);
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT id FROM ${this.table} WHERE client_id IS NOT DISTINCT FROM $1 AND status IN ('queued', 'running') ORDER BY created_at`,
+        [job.clientId],
+      );
+      busy = rows.map((r) => r.id);
+      if (busy.length === 0) await client.query(insert, Object.values(row));
+      await client.query('COMMIT');
+      client.release();
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.release(err as Error);
+      throw err;
+    }
+    if (busy.length > 0) throw new ClientBusyError(busy);
     return rowToJob(row);
   }
 

@@ -2,7 +2,7 @@
 // synchronous and take microseconds, so the async interface just wraps them.
 import Database from 'better-sqlite3';
 import type { OperationOutcome } from 'fhir/r4';
-import { JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
+import { ClientBusyError, JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
 import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
 
 export class SqliteJobStore implements JobStore {
@@ -24,7 +24,24 @@ export class SqliteJobStore implements JobStore {
   async create(job: NewJob): Promise<ExportJob> {
     const row = newJobRow(job, new Date().toISOString());
     const cols = Object.keys(row);
-    this.db.prepare(`INSERT INTO export_jobs (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`).run(row);
+    const insert = this.db.prepare(`INSERT INTO export_jobs (${cols.join(', ')}) VALUES (${cols.map((c) => '@' + c).join(', ')})`);
+    if (job.clientId === null) {
+      insert.run(row);
+      return rowToJob(row);
+    }
+    // BEGIN IMMEDIATE takes the write lock before the check, so another process on the same file cannot
+    // insert between our SELECT and INSERT (within this process the synchronous transaction is atomic anyway).
+    const activeIds = this.db.prepare(
+      `SELECT id FROM export_jobs WHERE client_id IS ? AND status IN ('queued', 'running') ORDER BY created_at`,
+    );
+    const busy = this.db
+      .transaction((): string[] => {
+        const ids = (activeIds.all(job.clientId) as Array<{ id: string }>).map((r) => r.id);
+        if (ids.length === 0) insert.run(row);
+        return ids;
+      })
+      .immediate();
+    if (busy.length > 0) throw new ClientBusyError(busy);
     return rowToJob(row);
   }
 
