@@ -14,6 +14,7 @@ import type { CompiledMappingSet } from '../mapping/types.js';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
 import { pipelineExecutor } from '../jobs/pipeline-executor.js';
 import { JobRunner, type JobExecutor } from '../jobs/runner.js';
 import { AccessTokens } from './auth/access-token.js';
@@ -65,8 +66,10 @@ export interface ServerOptions {
   gzipFiles?: boolean;
   /** trust X-Forwarded-Proto/-Host from a reverse proxy when building URLs (default false; prefer baseUrl) */
   trustProxy?: boolean;
-  /** fastify logger option (default false) */
-  logger?: boolean | Record<string, unknown>;
+  /** The process' logger (src/log.ts createLogger: redaction paths, one JSON line per event). fastify logs
+   *  requests with this very instance (it must not build its own, which would skip the redaction) and the
+   *  job runner logs each job state change to it. Default: no logging. */
+  logger?: Logger;
 }
 
 export interface BulkServer {
@@ -89,14 +92,19 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
       })
     : undefined;
   const retryAfter = String(options.retryAfterSeconds ?? 2);
+  const trustProxy = options.trustProxy ?? false;
   const groups = new GroupDirectory(
     options.groups ?? parseGroups(source.config?.groups, source.config?.file),
     source.adapter,
     source.mappings,
   );
 
+  const app = (
+    options.logger ? Fastify({ loggerInstance: options.logger, trustProxy }) : Fastify({ logger: false, trustProxy })
+  ) as FastifyInstance;
   await store.init();
   const runner = new JobRunner({
+    log: app.log,
     store,
     dataDir: options.dataDir,
     requiresAccessToken: !open,
@@ -115,7 +123,6 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
   });
 
-  const app = Fastify({ logger: options.logger ?? false, trustProxy: options.trustProxy ?? false });
   await app.register(formbody);
   app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 
