@@ -16,7 +16,7 @@ import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/gro
 import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import { pipelineExecutor } from '../jobs/pipeline-executor.js';
-import { JobRunner, type JobExecutor } from '../jobs/runner.js';
+import { JobRunner, type JobExecutor, type JobRunnerOptions } from '../jobs/runner.js';
 import { AccessTokens } from './auth/access-token.js';
 import { ReplayCache } from './auth/client-assertion.js';
 import type { ClientRegistry } from './auth/client-registry.js';
@@ -70,6 +70,8 @@ export interface ServerOptions {
    *  requests with this very instance (it must not build its own, which would skip the redaction) and the
    *  job runner logs each job state change to it. Default: no logging. */
   logger?: Logger;
+  /** how the runner retries writes to an unavailable job store (tests shorten it) */
+  storeRetry?: JobRunnerOptions['storeRetry'];
 }
 
 export interface BulkServer {
@@ -105,6 +107,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
   await store.init();
   const runner = new JobRunner({
     log: app.log,
+    ...(options.storeRetry ? { storeRetry: options.storeRetry } : {}),
     store,
     dataDir: options.dataDir,
     requiresAccessToken: !open,

@@ -3,10 +3,14 @@
 // found running at start-up was interrupted and is re-run from scratch, up to `maxAttempts` runs, then
 // failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
 // (never while a download of them is in progress).
-// Every state change is one log line with the job id.
+// The store can fail under it (database connection lost, disk full): the state changes a run writes are
+// retried with backoff (p-retry) until the store is back; a run that still cannot be recorded is logged and
+// left as the store has it (queued or running), so the next start picks it up. Nothing a job does can
+// reject into the queue and take the server down. Every state change is one log line with the job id.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
+import pRetry from 'p-retry';
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError, operationOutcome } from '../errors.js';
 import type { SinkResult } from '../sinks/types.js';
@@ -49,6 +53,8 @@ export interface JobRunnerOptions {
   progressWriteMs?: number;
   /** the server's logger: one line per job state change */
   log?: RunnerLog;
+  /** how writes to an unavailable store are retried (default: 12 retries, 0.5 s doubling up to 30 s: about 4 minutes) */
+  storeRetry?: { retries?: number; minTimeout?: number; maxTimeout?: number };
 }
 
 export interface RunnerLog {
@@ -110,7 +116,13 @@ export class JobRunner {
 
   enqueue(id: string): void {
     this.log.info({ job: id }, 'export job queued');
-    void this.queue.add(() => this.run(id));
+    // run() records its own failures; what reaches this catch is a store that stayed unavailable, and a
+    // rejection here must not become an unhandled one (it would end the process).
+    this.queue
+      .add(() => this.run(id))
+      .catch((err: unknown) =>
+        this.log.error({ job: id, err }, 'export job: the job store stayed unavailable; the job is left as stored until the next start'),
+      );
   }
 
   /** in-memory progress of a job running in this process */
@@ -173,14 +185,14 @@ export class JobRunner {
   private async run(id: string): Promise<void> {
     if (this.closing) return;
     const { store } = this.options;
-    if (!(await store.start(id, new Date().toISOString()))) return; // cancelled while queued
-    const job = await store.get(id);
+    if (!(await this.persist(id, 'start', () => store.start(id, new Date().toISOString())))) return; // cancelled while queued
+    const job = await this.persist(id, 'read', () => store.get(id));
     if (job?.status !== 'running') return; // cancelled between start and now
     const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
     if (job.attempts > this.maxAttempts) {
       const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
-      await store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt());
+      await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt()));
       return;
     }
     this.log.info({ job: id, attempt: job.attempts }, 'export job running');
@@ -227,10 +239,10 @@ export class JobRunner {
         }
         const outcome = failureOutcome(err);
         this.log.error({ job: id, err, error: outcome.issue[0]?.diagnostics }, 'export job failed');
-        await store.fail(id, outcome, expiresAt());
+        await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt()));
         return;
       }
-      if (await store.complete(id, manifest, expiresAt())) {
+      if (await this.persist(id, 'record the completion', () => store.complete(id, manifest, expiresAt()))) {
         const counts: Record<string, number> = {};
         for (const o of manifest.output) counts[o.type] = (counts[o.type] ?? 0) + (o.count ?? 0);
         this.log.info({ job: id, files: manifest.output.length, counts, errorFiles: manifest.error.length }, 'export job completed');
@@ -242,6 +254,21 @@ export class JobRunner {
       this.running.delete(id);
       settle();
     }
+  }
+
+  /** A store call, retried with backoff while it throws (store unreachable, disk full), except when shutting down. */
+  private persist<T>(id: string, what: string, call: () => Promise<T>): Promise<T> {
+    const retry = this.options.storeRetry ?? {};
+    return pRetry(call, {
+      retries: retry.retries ?? 12,
+      minTimeout: retry.minTimeout ?? 500,
+      maxTimeout: retry.maxTimeout ?? 30_000,
+      shouldRetry: () => !this.closing,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft > 0)
+          this.log.warn({ job: id, err: error, attempt: attemptNumber }, `export job: the job store failed to ${what}; retrying`);
+      },
+    });
   }
 }
 
