@@ -143,3 +143,14 @@ export class ClientBusyError extends FhirBridgeError {
     this.active = active;
   }
 }
+
+/**
+ * The job store cannot be reached or cannot write (database connection lost, disk full). The HTTP edge
+ * answers 503 with Retry-After: the request can simply be repeated once the store is back; the runner
+ * retries its writes (see JobRunner).
+ */
+export class JobStoreUnavailableError extends FhirBridgeError {
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(`the job store is unavailable (${detail}); try again later`, { issueCode: 'transient', status: 503, ...options });
+  }
+}

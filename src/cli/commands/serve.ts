@@ -78,11 +78,11 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
 
   const source = await openSource(opts.connector);
-  // one logger for fastify and the job runner: the redaction paths of src/log.ts apply to all
+  // one logger for fastify, the job runner and the job store: the redaction paths of src/log.ts apply to all
   const log = createLogger({ level: logLevel() });
   let store: JobStore | undefined;
   try {
-    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
     const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
     const useWorkers = !opts.inProcess && canUseWorkers();
     const server = await buildServer({
