@@ -3,6 +3,8 @@
 // fail the same way). Before the fix the runner's queue rejected unhandled and the process died.
 // Expected: logged, the server stays up, and the job shows failed once the store can write again; if the
 // store stays full past the retries, the job is left as stored and the next start runs it again.
+import { execFileSync } from 'node:child_process';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -132,5 +134,56 @@ it('when the store stays full past the retries: logged, server up, the next star
     expect((await again.app.inject({ method: 'GET', url: statusPath })).statusCode).toBe(200);
   } finally {
     await again.close();
+  }
+});
+
+// The same with a real full disk: the data dir on a 256 KiB tmpfs (mounting needs root; skipped otherwise),
+// filled up while the export runs. SQLite answers SQLITE_FULL, the export's own writes ENOSPC.
+const canMount = process.getuid?.() === 0 && process.platform === 'linux';
+it.skipIf(!canMount)('a real full data dir (tmpfs): kick-off 503 + Retry-After, the job shows failed once space is freed', async () => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'fhir-bridge-tmpfs-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dataDir]);
+  const log = captureLog();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const server = await fakeServer({
+    dataDir,
+    logger: log.logger,
+    control: { gate },
+    retryAfterSeconds: 9,
+    storeRetry: { retries: 1000, minTimeout: 10, maxTimeout: 50 },
+  });
+  const filler = join(dataDir, 'filler');
+  try {
+    const headers = { accept: 'application/fhir+json', prefer: 'respond-async' };
+    const kick = await server.app.inject({ method: 'GET', url: '/fhir/$export?_type=Patient', headers });
+    expect(kick.statusCode).toBe(202);
+    const statusPath = new URL(String(kick.headers['content-location'])).pathname;
+    await log.waitFor((l) => l.msg === 'export job running');
+    const fd = openSync(filler, 'w');
+    try {
+      for (;;) writeSync(fd, Buffer.alloc(4096));
+    } catch (err) {
+      expect((err as NodeJS.ErrnoException).code).toBe('ENOSPC');
+    } finally {
+      closeSync(fd);
+    }
+    const refused = await server.app.inject({ method: 'GET', url: '/fhir/$export?_type=Patient', headers });
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBe('9');
+    expect(refused.json()).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ code: 'transient' }] });
+    release();
+    await log.waitFor((l) => l.msg === 'export job: the job store failed to record the failure; retrying');
+    await rm(filler); // space freed
+    await server.runner.idle();
+    const status = await server.app.inject({ method: 'GET', url: statusPath });
+    expect(status.statusCode).toBe(500);
+    expect(status.json().issue[0].diagnostics).toContain('ENOSPC');
+    expect(unhandled).toEqual([]);
+  } finally {
+    release();
+    await server.close();
+    execFileSync('umount', [dataDir]);
+    await rm(dataDir, { recursive: true, force: true });
   }
 });
