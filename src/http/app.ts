@@ -14,8 +14,9 @@ import type { CompiledMappingSet } from '../mapping/types.js';
 import { schemaValidator } from '../fhir/schema-validator.js';
 import { GroupDirectory, parseGroups, type GroupDefinition } from '../groups/group-directory.js';
 import type { JobStore } from '../jobs/job-store.js';
+import type { Logger } from '../log.js';
 import { pipelineExecutor } from '../jobs/pipeline-executor.js';
-import { JobRunner, type JobExecutor } from '../jobs/runner.js';
+import { JobRunner, type JobExecutor, type JobRunnerOptions } from '../jobs/runner.js';
 import { AccessTokens } from './auth/access-token.js';
 import { ReplayCache } from './auth/client-assertion.js';
 import type { ClientRegistry } from './auth/client-registry.js';
@@ -65,8 +66,12 @@ export interface ServerOptions {
   gzipFiles?: boolean;
   /** trust X-Forwarded-Proto/-Host from a reverse proxy when building URLs (default false; prefer baseUrl) */
   trustProxy?: boolean;
-  /** fastify logger option (default false) */
-  logger?: boolean | Record<string, unknown>;
+  /** The process' logger (src/log.ts createLogger: redaction paths, one JSON line per event). fastify logs
+   *  requests with this very instance (it must not build its own, which would skip the redaction) and the
+   *  job runner logs each job state change to it. Default: no logging. */
+  logger?: Logger;
+  /** how the runner retries writes to an unavailable job store (tests shorten it) */
+  storeRetry?: JobRunnerOptions['storeRetry'];
 }
 
 export interface BulkServer {
@@ -90,14 +95,20 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
       })
     : undefined;
   const retryAfter = String(options.retryAfterSeconds ?? 2);
+  const trustProxy = options.trustProxy ?? false;
   const groups = new GroupDirectory(
     options.groups ?? parseGroups(source.config?.groups, source.config?.file),
     source.adapter,
     source.mappings,
   );
 
+  const app = (
+    options.logger ? Fastify({ loggerInstance: options.logger, trustProxy }) : Fastify({ logger: false, trustProxy })
+  ) as FastifyInstance;
   await store.init();
   const runner = new JobRunner({
+    log: app.log,
+    ...(options.storeRetry ? { storeRetry: options.storeRetry } : {}),
     store,
     dataDir: options.dataDir,
     requiresAccessToken: !open,
@@ -116,7 +127,6 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     ...(options.sweepIntervalMs !== undefined ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
   });
 
-  const app = Fastify({ logger: options.logger ?? false, trustProxy: options.trustProxy ?? false });
   await app.register(formbody);
   app.addContentTypeParser('application/fhir+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'ignore'));
 
@@ -126,6 +136,8 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     }
     if (err instanceof FhirBridgeError) {
       if (err instanceof HttpError) reply.headers(err.headers);
+      // "try again later" answers (429 busy, 503 store or source unreachable) tell the client when
+      if ((err.status === 429 || err.status === 503) && !reply.hasHeader('Retry-After')) reply.header('Retry-After', retryAfter);
       if (err.status >= 500) request.log.error({ err }, err.message);
       return reply.code(err.status).type(FHIR_JSON).send(err.toOperationOutcome());
     }

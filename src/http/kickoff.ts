@@ -91,7 +91,7 @@ export const kickoffRoutes: FastifyPluginAsync<KickoffOptions> = async (app, opt
         ...(resolved.patientKeys ? { patientKeys: resolved.patientKeys } : {}),
       });
       runner.enqueue(job.id);
-      request.log.info({ job: job.id, client: clientId, level, types: resolved.params.types }, 'export kicked off');
+      request.log.info({ job: job.id, client: clientId, exportLevel: level, types: resolved.params.types }, 'export kicked off');
       const note = problems.ignored.length
         ? ` ${problems.ignored.length} parameter(s) ignored (handling=lenient); see the manifest's error file.`
         : '';

@@ -4,7 +4,16 @@
 // both start or both finish a job.
 import pg from 'pg';
 import type { OperationOutcome } from 'fhir/r4';
-import { JOB_TABLE_COLUMNS, newJobRow, rowToJob, type JobRow, type JobStore } from './job-store.js';
+import type { Logger } from '../log.js';
+import {
+  ClientBusyError,
+  JOB_TABLE_COLUMNS,
+  JobStoreUnavailableError,
+  newJobRow,
+  rowToJob,
+  type JobRow,
+  type JobStore,
+} from './job-store.js';
 import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
 
 export interface PostgresJobStoreOptions {
@@ -12,6 +21,34 @@ export interface PostgresJobStoreOptions {
   /** schema holding the export_jobs table (created when missing) */
   schema?: string;
   poolSize?: number;
+  /** application_name of the store's connections (default: the URL's, else fhir-bridge-jobs) */
+  applicationName?: string;
+  /** ms an unused connection stays open (default pg's 10 s; 0: until it breaks) */
+  idleTimeoutMillis?: number;
+  /** where a lost connection is reported */
+  log?: Pick<Logger, 'warn'>;
+}
+
+/** Node socket errors and SQLSTATEs that mean "no usable connection", not "this statement is wrong". */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+const CONNECTION_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300']); // terminated, crash, starting up, too many connections
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code === 'string' && (CONNECTION_CODES.has(code) || CONNECTION_SQLSTATES.has(code) || code.startsWith('08'))) return true;
+  // pg's own messages for a socket that closed under it or a connect that timed out
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
+    (err as Error)?.message ?? '',
+  );
 }
 
 export class PostgresJobStore implements JobStore {
@@ -23,27 +60,77 @@ export class PostgresJobStore implements JobStore {
     this.schema = options.schema ?? 'fhir_bridge';
     if (!/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(this.schema)) throw new Error(`job store schema "${this.schema}" is not a plain identifier`);
     this.table = `"${this.schema}".export_jobs`;
-    this.pool = new pg.Pool({ connectionString: options.connectionString, max: options.poolSize ?? 5 });
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.poolSize ?? 5,
+      // fail a request with 503 rather than hang it when the database does not answer
+      connectionTimeoutMillis: 5000,
+      ...(options.applicationName ? { application_name: options.applicationName } : { fallback_application_name: 'fhir-bridge-jobs' }),
+      ...(options.idleTimeoutMillis !== undefined ? { idleTimeoutMillis: options.idleTimeoutMillis } : {}),
+    });
+    // An idle connection that breaks (database restarted, connection terminated) is reported here; without
+    // a listener the 'error' event takes the whole process down. The pool has already dropped that
+    // connection and opens a new one for the next query.
+    this.pool.on('error', (err) => options.log?.warn({ err }, 'job store: a PostgreSQL connection was lost; reconnecting on next use'));
+  }
+
+  /** pool.query, with "no connection" turned into JobStoreUnavailableError (503 at the HTTP edge). */
+  private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>> {
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   async init(): Promise<void> {
-    await this.pool.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
-    await this.pool.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${JOB_TABLE_COLUMNS})`);
-    await this.pool.query(`CREATE INDEX IF NOT EXISTS export_jobs_status ON ${this.table} (status)`);
+    await this.query(`CREATE SCHEMA IF NOT EXISTS "${this.schema}"`);
+    await this.query(`CREATE TABLE IF NOT EXISTS ${this.table} (${JOB_TABLE_COLUMNS})`);
+    await this.query(`CREATE INDEX IF NOT EXISTS export_jobs_status ON ${this.table} (status)`);
   }
 
   async create(job: NewJob): Promise<ExportJob> {
     const row = newJobRow(job, new Date().toISOString());
     const cols = Object.keys(row);
-    await this.pool.query(
-      `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`,
-      Object.values(row),
-    );
+    const insert = `INSERT INTO ${this.table} (${cols.join(', ')}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(', ')})`;
+    if (job.clientId === null) {
+      await this.query(insert, Object.values(row));
+      return rowToJob(row);
+    }
+    // A transaction-scoped advisory lock per (table, client) serialises the check and the insert across
+    // connections and server instances; it is released at COMMIT/ROLLBACK (also when the connection drops).
+    const client = await this.pool.connect().catch((err: unknown) => {
+      throw unavailable(err);
+    });
+    // A connection that breaks between two statements of the transaction emits 'error' on the client (no
+    // statement to reject); the next statement fails anyway, so the event only needs a listener.
+    const ignore = (): void => undefined;
+    client.on('error', ignore);
+    let busy: string[] = [];
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))', [this.table, job.clientId ?? '']);
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT id FROM ${this.table} WHERE client_id IS NOT DISTINCT FROM $1 AND status IN ('queued', 'running') ORDER BY created_at`,
+        [job.clientId],
+      );
+      busy = rows.map((r) => r.id);
+      if (busy.length === 0) await client.query(insert, Object.values(row));
+      await client.query('COMMIT');
+      client.off('error', ignore);
+      client.release();
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      client.off('error', ignore);
+      client.release(err as Error);
+      throw unavailable(err);
+    }
+    if (busy.length > 0) throw new ClientBusyError(busy);
     return rowToJob(row);
   }
 
   async get(id: string): Promise<ExportJob | undefined> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT * FROM ${this.table} WHERE id = $1`, [id]);
+    const { rows } = await this.query<JobRow>(`SELECT * FROM ${this.table} WHERE id = $1`, [id]);
     return rows[0] ? rowToJob(rows[0]) : undefined;
   }
 
@@ -55,7 +142,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async progress(id: string, text: string): Promise<void> {
-    await this.pool.query(`UPDATE ${this.table} SET progress = $1 WHERE id = $2 AND status = 'running'`, [text, id]);
+    await this.query(`UPDATE ${this.table} SET progress = $1 WHERE id = $2 AND status = 'running'`, [text, id]);
   }
 
   async complete(id: string, manifest: ExportManifest, expiresAt: string): Promise<boolean> {
@@ -81,7 +168,7 @@ export class PostgresJobStore implements JobStore {
 
   async cancel(id: string): Promise<ExportJob | undefined> {
     // One statement: the old row comes back only when this call made the change.
-    const { rows } = await this.pool.query<JobRow>(
+    const { rows } = await this.query<JobRow>(
       `UPDATE ${this.table} AS j SET status = 'cancelled', finished_at = $1
        FROM (SELECT * FROM ${this.table} WHERE id = $2 FOR UPDATE) AS old
        WHERE j.id = old.id AND old.status NOT IN ('cancelled', 'expired')
@@ -92,21 +179,19 @@ export class PostgresJobStore implements JobStore {
   }
 
   async expire(id: string): Promise<void> {
-    await this.pool.query(
+    await this.query(
       `UPDATE ${this.table} SET status = 'expired', manifest = NULL WHERE id = $1 AND status IN ('completed', 'failed', 'cancelled')`,
       [id],
     );
   }
 
   async list(statuses: JobStatus[]): Promise<ExportJob[]> {
-    const { rows } = await this.pool.query<JobRow>(`SELECT * FROM ${this.table} WHERE status = ANY($1) ORDER BY created_at, id`, [
-      statuses,
-    ]);
+    const { rows } = await this.query<JobRow>(`SELECT * FROM ${this.table} WHERE status = ANY($1) ORDER BY created_at, id`, [statuses]);
     return rows.map(rowToJob);
   }
 
   async active(clientId: string | null): Promise<ExportJob[]> {
-    const { rows } = await this.pool.query<JobRow>(
+    const { rows } = await this.query<JobRow>(
       `SELECT * FROM ${this.table} WHERE client_id IS NOT DISTINCT FROM $1 AND status IN ('queued', 'running') ORDER BY created_at`,
       [clientId],
     );
@@ -114,7 +199,7 @@ export class PostgresJobStore implements JobStore {
   }
 
   async dueForCleanup(now: string): Promise<ExportJob[]> {
-    const { rows } = await this.pool.query<JobRow>(
+    const { rows } = await this.query<JobRow>(
       `SELECT * FROM ${this.table} WHERE status = 'cancelled' OR (status IN ('completed', 'failed') AND expires_at <= $1)`,
       [now],
     );
@@ -126,7 +211,11 @@ export class PostgresJobStore implements JobStore {
   }
 
   private async change(sql: string, params: unknown[]): Promise<boolean> {
-    const res = await this.pool.query(sql, params);
+    const res = await this.query(sql, params);
     return (res.rowCount ?? 0) > 0;
   }
+}
+
+function unavailable(err: unknown): unknown {
+  return isConnectionError(err) ? new JobStoreUnavailableError(`PostgreSQL: ${(err as Error).message}`, { cause: err }) : err;
 }

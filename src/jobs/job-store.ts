@@ -2,11 +2,18 @@
 // layout (see JOB_TABLE_COLUMNS): SQLite (job-store-sqlite.ts, the default, a file in the data dir) and
 // PostgreSQL (job-store-postgres.ts, for several server instances or managed databases).
 import type { OperationOutcome } from 'fhir/r4';
+import { FhirBridgeError } from '../errors.js';
 import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
 
 export interface JobStore {
   /** Creates the table when missing. */
   init(): Promise<void>;
+  /**
+   * Stores a new queued job. A client (clientId not null: SMART mode) runs one export at a time: the check
+   * "no queued or running job of this client" and the insert are one atomic step (a transaction holding a
+   * per-client lock), so of concurrent kick-offs exactly one is stored and the others get ClientBusyError.
+   * Open mode (clientId null) has no such limit.
+   */
   create(job: NewJob): Promise<ExportJob>;
   get(id: string): Promise<ExportJob | undefined>;
   /** queued → running, attempts + 1, new transactionTime; false when the job is no longer queued */
@@ -122,4 +129,28 @@ export function newJobRow(job: NewJob, now: string): JobRow {
     error: null,
     attempts: 0,
   };
+}
+
+/** A client already has an export queued or running (one export per client at a time). */
+export class ClientBusyError extends FhirBridgeError {
+  /** ids of the client's queued or running jobs */
+  readonly active: string[];
+  constructor(active: string[]) {
+    super(`an export of yours is still in progress (${active.join(', ')}); wait for it or DELETE it first`, {
+      issueCode: 'throttled',
+      status: 429,
+    });
+    this.active = active;
+  }
+}
+
+/**
+ * The job store cannot be reached or cannot write (database connection lost, disk full). The HTTP edge
+ * answers 503 with Retry-After: the request can simply be repeated once the store is back; the runner
+ * retries its writes (see JobRunner).
+ */
+export class JobStoreUnavailableError extends FhirBridgeError {
+  constructor(detail: string, options: { cause?: unknown } = {}) {
+    super(`the job store is unavailable (${detail}); try again later`, { issueCode: 'transient', status: 503, ...options });
+  }
 }

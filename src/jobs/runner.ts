@@ -3,15 +3,20 @@
 // found running at start-up was interrupted and is re-run from scratch, up to `maxAttempts` runs, then
 // failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
 // (never while a download of them is in progress).
+// The store can fail under it (database connection lost, disk full): the state changes a run writes are
+// retried with backoff (p-retry) until the store is back; a run that still cannot be recorded is logged and
+// left as the store has it (queued or running), so the next start picks it up. Nothing a job does can
+// reject into the queue and take the server down. Every state change is one log line with the job id.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
+import pRetry from 'p-retry';
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError, operationOutcome } from '../errors.js';
 import type { SinkResult } from '../sinks/types.js';
 import type { JobStore } from './job-store.js';
 import { buildManifest } from './manifest.js';
-import type { ExportJob } from './types.js';
+import type { ExportJob, ExportManifest } from './types.js';
 
 export interface JobExecution {
   job: ExportJob;
@@ -46,8 +51,19 @@ export interface JobRunnerOptions {
   sweepIntervalMs?: number;
   /** how often running progress is written to the store (default 2 s) */
   progressWriteMs?: number;
-  log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  /** the server's logger: one line per job state change */
+  log?: RunnerLog;
+  /** how writes to an unavailable store are retried (default: 12 retries, 0.5 s doubling up to 30 s: about 4 minutes) */
+  storeRetry?: { retries?: number; minTimeout?: number; maxTimeout?: number };
 }
+
+export interface RunnerLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+const SILENT: RunnerLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 interface Running {
   controller: AbortController;
@@ -63,10 +79,12 @@ export class JobRunner {
   private readonly fileTtlMs: number;
   private readonly maxAttempts: number;
   private readonly progressWriteMs: number;
+  private readonly log: RunnerLog;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(private readonly options: JobRunnerOptions) {
+    this.log = options.log ?? SILENT;
     this.queue = new PQueue({ concurrency: options.concurrency ?? 2 });
     this.fileTtlMs = options.fileTtlMs ?? 60 * 60_000;
     this.maxAttempts = options.maxAttempts ?? 2;
@@ -82,14 +100,14 @@ export class JobRunner {
     const { store } = this.options;
     for (const job of await store.list(['running'])) {
       await store.requeue(job.id);
-      this.options.log?.warn({ job: job.id, attempts: job.attempts }, 'export job was interrupted by a restart; running it again');
+      this.log.warn({ job: job.id, attempts: job.attempts }, 'export job was interrupted by a restart; running it again');
     }
     for (const job of await store.list(['queued'])) this.enqueue(job.id);
     await this.sweep();
     const every = this.options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
       this.sweepTimer = setInterval(
-        () => void this.sweep().catch((e: unknown) => this.options.log?.error({ err: e }, 'file expiry sweep failed')),
+        () => void this.sweep().catch((e: unknown) => this.log.error({ err: e }, 'file expiry sweep failed')),
         every,
       );
       this.sweepTimer.unref();
@@ -97,7 +115,14 @@ export class JobRunner {
   }
 
   enqueue(id: string): void {
-    void this.queue.add(() => this.run(id));
+    this.log.info({ job: id }, 'export job queued');
+    // run() records its own failures; what reaches this catch is a store that stayed unavailable, and a
+    // rejection here must not become an unhandled one (it would end the process).
+    this.queue
+      .add(() => this.run(id))
+      .catch((err: unknown) =>
+        this.log.error({ job: id, err }, 'export job: the job store stayed unavailable; the job is left as stored until the next start'),
+      );
   }
 
   /** in-memory progress of a job running in this process */
@@ -135,6 +160,7 @@ export class JobRunner {
       if (this.downloads.has(job.id) || this.running.has(job.id)) continue;
       await rm(this.jobDir(job.id), { recursive: true, force: true });
       await this.options.store.expire(job.id);
+      this.log.info({ job: job.id, was: job.status }, 'export job expired; its files were deleted');
       expired.push(job.id);
     }
     return expired;
@@ -159,66 +185,90 @@ export class JobRunner {
   private async run(id: string): Promise<void> {
     if (this.closing) return;
     const { store } = this.options;
-    if (!(await store.start(id, new Date().toISOString()))) return; // cancelled while queued
-    const job = (await store.get(id))!;
-    if (job.status !== 'running') return; // cancelled between start and now
+    if (!(await this.persist(id, 'start', () => store.start(id, new Date().toISOString())))) return; // cancelled while queued
+    const job = await this.persist(id, 'read', () => store.get(id));
+    if (job?.status !== 'running') return; // cancelled between start and now
     const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
     if (job.attempts > this.maxAttempts) {
-      await store.fail(
-        id,
-        operationOutcome(
-          'error',
-          'incomplete',
-          `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`,
-        ),
-        expiresAt(),
-      );
+      const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
+      this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
+      await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt()));
       return;
     }
+    this.log.info({ job: id, attempt: job.attempts }, 'export job running');
     const controller = new AbortController();
     let settle!: () => void;
     const entry: Running = { controller, progress: 'starting', lastWrite: 0, done: new Promise<void>((r) => (settle = r)) };
     this.running.set(id, entry);
     const dir = this.jobDir(id);
     try {
-      await rm(dir, { recursive: true, force: true });
-      await mkdir(dir, { recursive: true });
-      controller.signal.throwIfAborted();
-      const result = await this.options.executor({
-        job,
-        dir,
-        signal: controller.signal,
-        onProgress: (text) => {
-          entry.progress = text.slice(0, 99);
-          const now = Date.now();
-          if (now - entry.lastWrite >= this.progressWriteMs) {
-            entry.lastWrite = now;
-            void store.progress(id, entry.progress).catch(() => undefined);
-          }
-        },
-      });
-      controller.signal.throwIfAborted();
-      const manifest = buildManifest({
-        job,
-        files: result.files,
-        requiresAccessToken: this.options.requiresAccessToken,
-        sinceNotApplied: result.sinceNotApplied ?? [],
-      });
-      if (!(await store.complete(id, manifest, expiresAt()))) await rm(dir, { recursive: true, force: true });
-      else this.options.log?.info({ job: id, files: manifest.output.length }, 'export job completed');
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
-      if (controller.signal.aborted) {
-        // cancelled: the store says so already; shutting down: leave it for the next start
-        if (this.closing) await store.requeue(id, true);
+      let manifest: ExportManifest;
+      try {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+        controller.signal.throwIfAborted();
+        const result = await this.options.executor({
+          job,
+          dir,
+          signal: controller.signal,
+          onProgress: (text) => {
+            entry.progress = text.slice(0, 99);
+            const now = Date.now();
+            if (now - entry.lastWrite >= this.progressWriteMs) {
+              entry.lastWrite = now;
+              void store.progress(id, entry.progress).catch(() => undefined); // progress is best effort
+            }
+          },
+        });
+        controller.signal.throwIfAborted();
+        manifest = buildManifest({
+          job,
+          files: result.files,
+          requiresAccessToken: this.options.requiresAccessToken,
+          sinceNotApplied: result.sinceNotApplied ?? [],
+        });
+      } catch (err) {
+        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        if (controller.signal.aborted) {
+          // cancelled: the store says so already; shutting down: leave it for the next start
+          if (this.closing) {
+            await store.requeue(id, true);
+            this.log.info({ job: id }, 'export job stopped by shutdown; it runs again at the next start');
+          } else this.log.info({ job: id }, 'export job stopped: cancelled');
+          return;
+        }
+        const outcome = failureOutcome(err);
+        this.log.error({ job: id, err, error: outcome.issue[0]?.diagnostics }, 'export job failed');
+        await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt()));
         return;
       }
-      this.options.log?.error({ job: id, err }, 'export job failed');
-      await store.fail(id, failureOutcome(err), expiresAt());
+      if (await this.persist(id, 'record the completion', () => store.complete(id, manifest, expiresAt()))) {
+        const counts: Record<string, number> = {};
+        for (const o of manifest.output) counts[o.type] = (counts[o.type] ?? 0) + (o.count ?? 0);
+        this.log.info({ job: id, files: manifest.output.length, counts, errorFiles: manifest.error.length }, 'export job completed');
+      } else {
+        await rm(dir, { recursive: true, force: true });
+        this.log.info({ job: id }, 'export job stopped: cancelled');
+      }
     } finally {
       this.running.delete(id);
       settle();
     }
+  }
+
+  /** A store call, retried with backoff while it throws (store unreachable, disk full), except when shutting down. */
+  private persist<T>(id: string, what: string, call: () => Promise<T>): Promise<T> {
+    const retry = this.options.storeRetry ?? {};
+    return pRetry(call, {
+      retries: retry.retries ?? 12,
+      minTimeout: retry.minTimeout ?? 500,
+      maxTimeout: retry.maxTimeout ?? 30_000,
+      shouldRetry: () => !this.closing,
+      onFailedAttempt: ({ error, attemptNumber, retriesLeft }) => {
+        if (retriesLeft > 0)
+          this.log.warn({ job: id, err: error, attempt: attemptNumber }, `export job: the job store failed to ${what}; retrying`);
+      },
+    });
   }
 }
 

@@ -91,4 +91,22 @@ export function jobStoreContract(it: It, expect: Expect, open: () => Promise<Job
     expect((await store.get('c'))!.error!.issue[0]!.diagnostics).toBe('boom');
     await store.close();
   });
+
+  it('creates at most one queued or running job per client (SMART clients), even when called concurrently', async () => {
+    const store = await open();
+    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => store.create(newJob(`busy${i}`, 'busy-client'))));
+    const created = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(created.length).toBe(1);
+    expect(refused.map((r) => (r.reason as Error).name)).toEqual(Array(19).fill('ClientBusyError'));
+    expect((await store.active('busy-client')).length).toBe(1);
+    // other clients and open mode (null) are not affected; a finished job frees the client
+    await store.create(newJob('other', 'other-client'));
+    await store.create(newJob('open1', null));
+    await store.create(newJob('open2', null));
+    const [only] = await store.active('busy-client');
+    await store.cancel(only!.id);
+    expect((await store.create(newJob('next', 'busy-client'))).status).toBe('queued');
+    await store.close();
+  });
 }

@@ -13,6 +13,7 @@ import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
 import { buildServer } from '../../http/app.js';
 import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { canUseWorkers, workerExecutor } from '../../jobs/worker-executor.js';
+import { createLogger, logLevel } from '../../log.js';
 import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
 
 export interface ServeOptions {
@@ -77,9 +78,11 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
 
   const source = await openSource(opts.connector);
+  // one logger for fastify, the job runner and the job store: the redaction paths of src/log.ts apply to all
+  const log = createLogger({ level: logLevel() });
   let store: JobStore | undefined;
   try {
-    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
     const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
     const useWorkers = !opts.inProcess && canUseWorkers();
     const server = await buildServer({
@@ -111,7 +114,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       gzipFiles: opts.gzipFiles ?? false,
       retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
       minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
-      logger: { level: env.LOG_LEVEL ?? 'info' },
+      logger: log,
     });
     const url = await server.listen(port, host);
     const publicBase = (opts.baseUrl ?? url).replace(/\/+$/, '');
