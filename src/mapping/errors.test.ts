@@ -40,6 +40,14 @@ describe('mapping errors name file:line:column and what was expected', () => {
     expectOne(base('      active: { $if: "stop.exists(", $then: true }'), '"stop.exists("', /invalid FHIRPath/);
     expectOne(base('      active: true').replace('    template:', '    when: "a ="\n    template:'), '"a ="', /invalid FHIRPath/);
   });
+  it('unknown FHIRPath function, at compile time', () => {
+    expectOne(
+      base('      active: { $if: "NAME.substrng(0, 1) = \'x\'", $then: true }'),
+      '"NAME.substrng',
+      /unknown FHIRPath function 'substrng'/,
+    );
+    expectOne(base('      gender: { $fhirpath: "G.lowr()" }'), '"G.lowr()"', /unknown FHIRPath function 'lowr' .*did you mean 'lower'/);
+  });
   it('$as without $column or $fhirpath', () => {
     expectOne(base('      birthDate: { $as: date }'), '$as', /"\$as" needs \$column or \$fhirpath/);
   });

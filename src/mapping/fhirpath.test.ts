@@ -29,6 +29,15 @@ describe('FHIRPath over rows', () => {
   it('reports syntax errors with the position inside the expression', () => {
     expect(compileExpression('a.exists(')).toMatch(/invalid FHIRPath "a.exists\(": line: 1; column: \d+/);
   });
+  it('refuses functions fhirpath.js does not implement, with their position and a suggestion', () => {
+    expect(compileExpression("Name.substrng(0, 2) = 'ab'")).toBe(
+      `unknown FHIRPath function 'substrng' at 1:6 of "Name.substrng(0, 2) = 'ab'" (did you mean 'substring'?)`,
+    );
+    expect(compileExpression('a.exists() and\n  frobnicate(b)')).toMatch(/^unknown FHIRPath function 'frobnicate' at 2:3 of /);
+    // known ones, with or without arguments, inside arguments, and in the fast subset, still compile
+    for (const t of ["a.substring(0, 2) = 'ab'", 'a.exists()', 'b.where($this > 1).count()', "iif(a.empty(), 'x', a.upper())", 'today()'])
+      expect(typeof compileExpression(t)).toBe('object');
+  });
   it('condition truth follows FHIRPath boolean evaluation', () => {
     expect(isTrue([])).toBe(false);
     expect(isTrue([false])).toBe(false);

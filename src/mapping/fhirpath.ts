@@ -4,6 +4,7 @@
 import fhirpath from 'fhirpath';
 import type { Row } from '../connectors/types.js';
 import { compileFast, FALLBACK } from './fhirpath-fast.js';
+import { closest } from './suggest.js';
 
 export interface ExprColumn {
   column: string;
@@ -35,6 +36,14 @@ export function compileExpression(text: string): CompiledExpression | string {
     ast = fhirpath.parse(text) as AstNode;
   } catch (e) {
     return `invalid FHIRPath ${JSON.stringify(text)}: ${cleanMessage((e as Error).message)}`;
+  }
+  // fhirpath.js only finds an unknown function when it calls it, row by row: `substrng(...)` would fail
+  // every row (or, under a condition, silently drop elements). Refuse it here, at compile time.
+  const unknown = unknownFunctions(ast);
+  if (unknown.length > 0) {
+    return unknown
+      .map((f) => `unknown FHIRPath function '${f.name}' at ${f.line}:${f.col} of ${JSON.stringify(text)}${hint(f.name)}`)
+      .join('; ');
   }
   const columns: ExprColumn[] = [];
   collect(ast, false, columns);
@@ -72,6 +81,136 @@ export function compileExpression(text: string): CompiledExpression | string {
       }
     },
   };
+}
+
+/** The functions an expression calls that fhirpath.js does not implement, with 1-based line/column. */
+function unknownFunctions(node: AstNode, out: Array<{ name: string; line: number; col: number }> = []) {
+  if (node.type === 'FunctionInvocation' && node.text && node.start) {
+    const name = node.text.startsWith('`') ? node.text.slice(1, -1) : node.text;
+    if (!isKnownFunction(name)) out.push({ name, line: node.start.line, col: node.start.column });
+  }
+  for (const c of node.children ?? []) unknownFunctions(c, out);
+  return out;
+}
+
+const known = new Map<string, boolean>();
+/**
+ * Whether fhirpath.js implements `name`. Its function table is not exported, so this asks the engine
+ * itself, once per name: calling the function on an empty collection throws "Not implemented: <name>" only
+ * for a function it does not have (a known one just answers, or warns about its arity, which is silenced).
+ */
+export function isKnownFunction(name: string): boolean {
+  let ok = known.get(name);
+  if (ok !== undefined) return ok;
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) return false;
+  const warn = console.warn;
+  console.warn = () => undefined;
+  try {
+    fhirpath.evaluate({}, `{}.${name}()`);
+    ok = true;
+  } catch (e) {
+    ok = !/^Not implemented: /.test((e as Error).message);
+  } finally {
+    console.warn = warn;
+  }
+  known.set(name, ok);
+  return ok;
+}
+
+/** Spec functions mappings use, for a "did you mean" (not the test of what is known: that is the engine). */
+const COMMON_FUNCTIONS = [
+  'empty',
+  'exists',
+  'all',
+  'allTrue',
+  'anyTrue',
+  'allFalse',
+  'anyFalse',
+  'subsetOf',
+  'supersetOf',
+  'count',
+  'distinct',
+  'isDistinct',
+  'where',
+  'select',
+  'repeat',
+  'ofType',
+  'single',
+  'first',
+  'last',
+  'tail',
+  'skip',
+  'take',
+  'intersect',
+  'exclude',
+  'union',
+  'combine',
+  'iif',
+  'toBoolean',
+  'convertsToBoolean',
+  'toInteger',
+  'convertsToInteger',
+  'toDate',
+  'convertsToDate',
+  'toDateTime',
+  'convertsToDateTime',
+  'toDecimal',
+  'convertsToDecimal',
+  'toQuantity',
+  'convertsToQuantity',
+  'toString',
+  'convertsToString',
+  'toTime',
+  'convertsToTime',
+  'indexOf',
+  'substring',
+  'startsWith',
+  'endsWith',
+  'contains',
+  'upper',
+  'lower',
+  'replace',
+  'matches',
+  'replaceMatches',
+  'length',
+  'toChars',
+  'trim',
+  'split',
+  'join',
+  'encode',
+  'decode',
+  'abs',
+  'ceiling',
+  'exp',
+  'floor',
+  'ln',
+  'log',
+  'power',
+  'round',
+  'sqrt',
+  'truncate',
+  'children',
+  'descendants',
+  'trace',
+  'now',
+  'timeOfDay',
+  'today',
+  'not',
+  'is',
+  'as',
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'hasValue',
+  'aggregate',
+];
+function hint(name: string): string {
+  const near = closest(
+    name.toLowerCase(),
+    COMMON_FUNCTIONS.map((f) => f.toLowerCase()),
+  );
+  return near ? ` (did you mean '${COMMON_FUNCTIONS.find((f) => f.toLowerCase() === near)}'?)` : '';
 }
 
 function cleanMessage(m: string): string {

@@ -3,6 +3,8 @@
 // connector's shipped sample (`sample: synthea`) is built on first use: the adapters only read databases.
 import { defaultConnectorFile, loadConnectorConfig, openAdapter } from '../connectors/index.js';
 import type { ConnectorConfig, SourceAdapter } from '../connectors/types.js';
+import { MappingError, MappingErrors } from '../errors.js';
+import { checkColumns } from '../mapping/check-columns.js';
 import { loadMappingSet } from '../mapping/index.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 
@@ -16,6 +18,12 @@ export interface OpenedSource {
 export interface OpenSourceOptions {
   /** check the source answers before returning (default true), so a dead database fails here, clearly */
   ping?: boolean;
+  /**
+   * check every column the mappings read against the source's columns (default true): an unknown column is
+   * a MappingErrors with each use located, not an export that leaves the element out of every resource.
+   * Only `fhir-bridge validate`, which reports the same problems itself next to its warnings, turns it off.
+   */
+  checkColumns?: boolean;
 }
 
 /** The adapter for a loaded connector, its shipped sample built first when it names one not built yet. */
@@ -27,14 +35,22 @@ export async function openSourceAdapter(config: ConnectorConfig): Promise<Source
 
 /**
  * Loads the connector file (default: the embedded Synthea sample), compiles its mappings (MappingErrors,
- * located, before any connection is made) and opens the adapter.
+ * located, before any connection is made), opens the adapter and checks the mappings' columns against it.
  */
 export async function openSource(connectorFile?: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
   const config = await loadConnectorConfig(connectorFile ?? defaultConnectorFile());
   const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
   const adapter = await openSourceAdapter(config);
+  const columns = options.checkColumns ?? true;
   try {
-    if (options.ping ?? true) await adapter.ping();
+    // The column check asks the source, so it pings first even when told not to: a source that cannot be
+    // reached must fail as the ConnectorError it is, not as every table "missing".
+    if ((options.ping ?? true) || columns) await adapter.ping();
+    if (columns) {
+      const problems = await checkColumns(adapter, mappings.mappings);
+      if (problems.length > 0)
+        throw new MappingErrors(problems.map((p) => new MappingError(`mapping ${p.mapping}: ${p.message}`, p.location)));
+    }
   } catch (err) {
     await adapter.close().catch(() => undefined);
     throw err;

@@ -1,10 +1,9 @@
 // `fhir-bridge validate`: are the mapping files well formed, and does every column they name exist in the
 // source? Each problem is printed as file:line:col so an editor can jump to it.
 import { redactConnection } from '../../connectors/index.js';
-import type { SourceAdapter, SourceQuery } from '../../connectors/types.js';
-import { formatLocation, type SourceLocation } from '../../errors.js';
-import { closest, requiredColumns } from '../../mapping/index.js';
-import type { CompiledMapping } from '../../mapping/types.js';
+import { formatLocation } from '../../errors.js';
+import { checkColumns } from '../../mapping/check-columns.js';
+import { openSource, type OpenedSource } from '../../pipeline/open-source.js';
 import type { CliIo } from '../io.js';
 import { runCommand } from '../run-command.js';
 import { checkChildIndexes } from './child-indexes.js';
@@ -13,105 +12,33 @@ export interface ValidateOptions {
   connector?: string;
 }
 
-export interface ColumnProblem {
-  location: SourceLocation;
-  mapping: string;
-  message: string;
-}
-
 export async function validateCommand(options: ValidateOptions, io: CliIo): Promise<number> {
-  return runCommand(io, async (scope) => {
-    // Every malformed mapping is reported (MappingErrors) before any connection is made.
-    const source = await scope.openSource(options.connector);
-    const { config, adapter, mappings: set } = source;
-    const problems = await checkColumns(adapter, set.mappings);
-    for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
-    // Warnings leave the exit code alone: a missing index is slow, not wrong.
-    for (const w of await checkChildIndexes(adapter, set.mappings)) io.err(`warning: ${formatLocation(w.location)}: ${w.message}`);
-    const queries = set.mappings.reduce((n, m) => n + 1 + m.children.length, 0);
-    if (problems.length > 0) {
-      io.err(
-        `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`,
-      );
-      return 1;
+  return runCommand(io, async () => {
+    // Every malformed mapping is reported (MappingErrors) before any connection is made. The column check
+    // that openSource makes for export and serve is made here instead, so that its problems are listed
+    // beside the warnings and a summary rather than thrown.
+    const source = await openSource(options.connector, { checkColumns: false });
+    try {
+      return await report(source, io);
+    } finally {
+      await source.close();
     }
-    io.out(`ok: ${set.mappings.length} mappings, ${queries} queries, every column found in ${redactConnection(config)}`);
-    return 0;
   });
 }
 
-/** Every column a mapping reads that its query does not yield, located where the mapping names it. */
-export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMapping[]): Promise<ColumnProblem[]> {
-  const problems: ColumnProblem[] = [];
-  const columnCache = new Map<string, Promise<string[]>>();
-  const columnsOf = (query: SourceQuery): Promise<string[]> => {
-    const id = JSON.stringify({ table: query.table, sql: query.sql });
-    let cols = columnCache.get(id);
-    if (!cols) {
-      cols = adapter.columns({ ...(query.table ? { table: query.table } : {}), ...(query.sql ? { sql: query.sql } : {}) });
-      columnCache.set(id, cols);
-    }
-    return cols;
-  };
-
-  for (const mapping of mappings) {
-    const queries = requiredColumns(mapping);
-    const available = new Map<string, Set<string> | undefined>();
-    for (const q of queries) {
-      try {
-        available.set(q.name, new Set((await columnsOf(q.query)).map((c) => c.toLowerCase())));
-      } catch (err) {
-        available.set(q.name, undefined);
-        problems.push({
-          location: mapping.location,
-          mapping: mapping.name,
-          message: `${describeQuery(q.name, q.query)}: ${(err as Error).message}`,
-        });
-      }
-    }
-    const seen = new Set<string>();
-    const check = (queryName: string, column: string, location: SourceLocation): void => {
-      const cols = available.get(queryName);
-      const col = column.toLowerCase();
-      const id = `${queryName}\0${col}\0${formatLocation(location)}`;
-      if (!cols || cols.has(col) || seen.has(id)) return;
-      seen.add(id);
-      const query = queries.find((q) => q.name === queryName)!.query;
-      const hint = closest(col, [...cols]);
-      problems.push({
-        location,
-        mapping: mapping.name,
-        message: `unknown column '${column}' in ${describeQuery(queryName, query)}${hint ? ` (did you mean '${hint}'?)` : ''}`,
-      });
-    };
-    for (const q of queries) for (const use of q.columns) check(q.name, use.column, use.location);
-    // Columns the engine itself reads (keys, joins, ordering) are checked too, at the mapping's location
-    // unless a template use already located them.
-    const src = mapping.source;
-    for (const col of [
-      ...src.key,
-      ...(src.patient ? [src.patient] : []),
-      ...(src.lastUpdated ? [src.lastUpdated] : []),
-      ...(src.query.orderBy ?? []).map(orderColumn),
-    ]) {
-      if (!queries[0]!.columns.some((u) => u.column === col.toLowerCase())) check('source', col, mapping.location);
-    }
-    for (const child of mapping.children) {
-      for (const on of child.on) {
-        check(child.name, on.child, mapping.location);
-        if (!queries[0]!.columns.some((u) => u.column === on.parent.toLowerCase())) check('source', on.parent, mapping.location);
-      }
-      for (const col of child.orderBy.map(orderColumn)) check(child.name, col, mapping.location);
-    }
+async function report(source: OpenedSource, io: CliIo): Promise<number> {
+  const { config, adapter, mappings: set } = source;
+  const problems = await checkColumns(adapter, set.mappings);
+  for (const p of problems) io.err(`error: ${formatLocation(p.location)}: mapping ${p.mapping}: ${p.message}`);
+  // Warnings leave the exit code alone: a missing index is slow, not wrong.
+  for (const w of await checkChildIndexes(adapter, set.mappings)) io.err(`warning: ${formatLocation(w.location)}: ${w.message}`);
+  const queries = set.mappings.reduce((n, m) => n + 1 + m.children.length, 0);
+  if (problems.length > 0) {
+    io.err(
+      `${problems.length} problem${problems.length === 1 ? '' : 's'} in ${set.mappings.length} mappings checked against ${redactConnection(config)}`,
+    );
+    return 1;
   }
-  return problems;
-}
-
-function orderColumn(entry: string): string {
-  return entry.trim().replace(/\s+(asc|desc)$/i, '');
-}
-
-function describeQuery(name: string, query: SourceQuery): string {
-  const what = query.table ? `table ${query.table}` : 'the sql query';
-  return name === 'source' ? what : `${what} (child ${name})`;
+  io.out(`ok: ${set.mappings.length} mappings, ${queries} queries, every column found in ${redactConnection(config)}`);
+  return 0;
 }
