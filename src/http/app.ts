@@ -5,8 +5,9 @@
 // endpoints and IG section at its top), and the one error handler that makes every error at this edge an
 // OperationOutcome (the token endpoint answers OAuth JSON errors instead).
 import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import formbody from '@fastify/formbody';
 import type { ConnectorConfig, SourceAdapter } from '../connectors/types.js';
 import { FhirBridgeError, HttpError, operationOutcome } from '../errors.js';
@@ -102,8 +103,9 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     source.mappings,
   );
 
+  const edge = { trustProxy, frameworkErrors, clientErrorHandler };
   const app = (
-    options.logger ? Fastify({ loggerInstance: options.logger, trustProxy }) : Fastify({ logger: false, trustProxy })
+    options.logger ? Fastify({ loggerInstance: options.logger, ...edge }) : Fastify({ logger: false, ...edge })
   ) as FastifyInstance;
   await store.init();
   const runner = new JobRunner({
@@ -216,4 +218,32 @@ function packageVersion(): string {
   } catch {
     return '0.0.0';
   }
+}
+
+/**
+ * Errors fastify raises before a route runs (a malformed URL, a bad Content-Type): answered as every other
+ * error at this edge is, with an OperationOutcome.
+ */
+function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+  reply
+    .code(status)
+    .type(FHIR_JSON)
+    .send(operationOutcome('error', 'invalid', error.message));
+}
+
+/**
+ * Requests Node's HTTP parser refuses before fastify sees them (a URL or headers too large: 414, 431; a
+ * malformed request: 400). Node would answer with an empty body; a bulk client gets an OperationOutcome.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Duplex): void {
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'HPE_URI_TOO_LONG' ? 414 : 400;
+  const reason = status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request';
+  const what = status === 431 ? 'the request headers are too large' : status === 414 ? 'the URL is too long' : 'the request is malformed';
+  const body = JSON.stringify(operationOutcome('error', status === 400 ? 'invalid' : 'too-long', `${what} (${err.code ?? 'bad request'})`));
+  if (socket.writable) {
+    socket.end(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${FHIR_JSON}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  } else socket.destroy();
 }

@@ -116,7 +116,10 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
       logger: log,
     });
-    const url = await server.listen(port, host);
+    const url = await server.listen(port, host).catch(async (err: unknown) => {
+      await server.close().catch(() => undefined);
+      throw listenError(err, port, host);
+    });
     const publicBase = (opts.baseUrl ?? url).replace(/\/+$/, '');
     const types = describeExportableTypes(source.mappings);
     const lines = [
@@ -167,4 +170,15 @@ export function openModeBanner(base: string): string {
       '',
     ].join('\n') + '\n'
   );
+}
+
+/** A port that cannot be had is a usage problem with a way out, not a stack trace. */
+export function listenError(err: unknown, port: number, host: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'EADDRINUSE')
+    return new UsageError(`port ${port} on ${host} is already in use: choose another with --port <n> (or the PORT variable)`);
+  if (code === 'EACCES')
+    return new UsageError(`not allowed to listen on port ${port} on ${host}: choose a port above 1023 with --port <n> (or PORT)`);
+  if (code === 'EADDRNOTAVAIL') return new UsageError(`${host} is not an address of this machine: choose another with --host (or HOST)`);
+  return err;
 }
