@@ -1,7 +1,7 @@
 // The $export HTTP edge with a fake source and executor (open mode); auth is in auth.test.ts, the real
 // pipeline over real HTTP in export-e2e.test.ts.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -350,10 +350,14 @@ describe('$export server', () => {
     await store.requeue(job.id);
     await store.start(job.id, new Date().toISOString()); // two runs already started, the process died in each
     await store.close();
+    await mkdir(join(dataDir, 'jobs', 'stuck'), { recursive: true }); // what the last interrupted run left
+    await writeFile(join(dataDir, 'jobs', 'stuck', 'Patient.000001.ndjson'), '{"resourceType":"Patient"');
     const s = await start({ dataDir, maxAttempts: 2, store: new SqliteJobStore(join(dataDir, 'jobs.sqlite')) });
+    expect(s.runner.jobDir('stuck')).toBe(join(dataDir, 'jobs', 'stuck'));
     const done = await finish(s, 'http://localhost/jobs/stuck');
     expect(done.statusCode).toBe(500);
     expect(done.json().issue[0].diagnostics).toContain('interrupted');
+    expect(existsSync(s.runner.jobDir('stuck')), 'partial files of a job given up are removed').toBe(false);
   });
 });
 

@@ -192,6 +192,8 @@ export class JobRunner {
     if (job.attempts > this.maxAttempts) {
       const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
+      // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL
+      await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
       await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt()));
       return;
     }
