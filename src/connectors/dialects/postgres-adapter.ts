@@ -122,12 +122,24 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
         // discarded at once instead.
         rows.on('error', () => undefined);
         const broken = (failure as Error | undefined) ?? rows.errored ?? undefined;
+        let lost: Error | undefined;
         if (broken === undefined) {
-          const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
+          // The connection may die while the portal closes (a kill that has not reached this client yet):
+          // the close is then never answered, so the connection's end settles it too.
+          let onLost = (_err?: Error): void => undefined;
+          const died = new Promise<void>((resolve) => {
+            onLost = (err) => {
+              lost = err ?? new Error('connection ended');
+              resolve();
+            };
+          });
+          client.once('error', onLost).once('end', onLost);
+          const closed = rows.closed ? Promise.resolve() : new Promise<void>((resolve) => rows.once('close', () => resolve()));
           if (!rows.destroyed) rows.destroy();
-          await closed;
+          await Promise.race([closed, died]);
+          client.off('error', onLost).off('end', onLost);
         } else if (!rows.destroyed) rows.destroy();
-        client.release(broken ?? rows.errored ?? undefined);
+        client.release(broken ?? lost ?? rows.errored ?? undefined);
       },
     });
   }
