@@ -72,8 +72,11 @@ export class MappingErrors extends FhirBridgeError {
 
 /** A source cannot be reached or answered with an error (dead database, missing file, bad SQL). */
 export class ConnectorError extends FhirBridgeError {
-  constructor(message: string, options: { cause?: unknown } = {}) {
-    super(message, { issueCode: 'transient', status: 503, ...options });
+  /** the same work may well succeed if tried again (connection lost, deadlock...): the pipeline retries it */
+  readonly transient: boolean;
+  constructor(message: string, options: { cause?: unknown; transient?: boolean } = {}) {
+    super(message, { issueCode: 'transient', status: 503, ...(options.cause === undefined ? {} : { cause: options.cause }) });
+    this.transient = options.transient ?? false;
   }
 }
 

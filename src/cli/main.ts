@@ -2,6 +2,7 @@
 // The `fhir-bridge` command. Each subcommand lives in commands/ as a function returning its exit code, so
 // tests can run it in-process; this file only wires options to those functions. `serve` and `clients`
 // (the $export server and its client registry) register their own options.
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerClientsCommand } from './commands/clients.js';
 import { exportCommand } from './commands/export.js';
@@ -12,6 +13,12 @@ import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
 import { invokedDirectly } from './invoked-directly.js';
 import { processIo, type CliIo } from './io.js';
+
+/** The version in package.json, two folders up from src/cli/ and dist/cli/ alike (npm always packs it). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -28,6 +35,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
   program
     .name('fhir-bridge')
     .description('Expose legacy SQL and flat-file data as bulk FHIR R4 through declarative YAML mappings')
+    .version(packageVersion(), '-V, --version', 'print the version of fhir-bridge')
     .option('-v, --verbose', 'print stack traces and debug details')
     .showHelpAfterError();
 

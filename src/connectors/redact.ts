@@ -2,6 +2,7 @@
 // through here first, so a failing database never leaks its credentials into logs or OperationOutcomes.
 import type { ConnectorConfig } from './types.js';
 import { ConnectorError } from '../errors.js';
+import { isTransientDriverError } from './transient.js';
 
 const SECRET_KEYS = /^(password|pass|pwd|secret|token|accesstoken|clientsecret|privatekey|key)$/i;
 
@@ -79,6 +80,6 @@ export function connectorFailure(adapterName: string, what: string, err: unknown
   if (raw.length > 500 && raw.includes(' - ')) raw = raw.slice(raw.lastIndexOf(' - ') + 3);
   if (raw.length > 1000) raw = `${raw.slice(0, 1000)}…`;
   const code = e?.code && !raw.includes(String(e.code)) ? ` (${String(e.code)})` : '';
-  const error = new ConnectorError(redactText(`${adapterName}: ${what}: ${raw}${code}`, secrets));
-  return error;
+  // The driver error is not kept, but whether it is worth a retry is (see transient.ts).
+  return new ConnectorError(redactText(`${adapterName}: ${what}: ${raw}${code}`, secrets), { transient: isTransientDriverError(err) });
 }

@@ -25,6 +25,8 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     signal: stop.signal,
     tally,
     ...(req.elements && req.elements.length > 0 ? { subset: elementSubsetter(req.elements) } : {}),
+    ...(req.retry ? { retry: req.retry } : {}),
+    ...(req.onRetry ? { onRetry: req.onRetry } : {}),
   };
 
   const failure = await runAll(plan.runs, ctx, stop, concurrencyFor(req));

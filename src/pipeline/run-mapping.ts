@@ -2,7 +2,10 @@
 // child rows with one IN query per child, map every row, and write the resources the run emits and the row
 // issues it owns to the sink. It needs nothing but an adapter, a sink and a tally, so it can run wherever
 // those are (the CLI, a job, a worker).
-import type { Row, SourceAdapter } from '../connectors/types.js';
+import { createHash } from 'node:crypto';
+import pRetry from 'p-retry';
+import type { Row, SourceAdapter, SourceQuery } from '../connectors/types.js';
+import { ConnectorError, formatLocation } from '../errors.js';
 import type { CompiledMapping, MapResult } from '../mapping/types.js';
 import type { ResourceSink } from '../sinks/types.js';
 import { fetchChildRows, type ChildRows } from './child-rows.js';
@@ -19,25 +22,122 @@ export interface MappingRunContext {
   tally: ExportTally;
   /** `_elements`: applied to each resource before it is written */
   subset?: ElementSubsetter;
+  /** how often a query that failed transiently is re-opened (default DEFAULT_RETRY) */
+  retry?: Partial<RetryPolicy>;
+  /** told of each transient failure about to be retried (for logs) */
+  onRetry?: (info: RetryInfo) => void;
+}
+
+export interface RetryInfo {
+  mapping: string;
+  error: ConnectorError;
+  /** the attempt that failed (1 = the first read) */
+  attempt: number;
+  /** rows of the query already written, skipped on the next attempt */
+  rowsWritten: number;
 }
 
 export async function runMapping(run: MappingRun, ctx: MappingRunContext): Promise<void> {
-  const { signal, batchSize } = ctx;
   const write = batchWriter(run, ctx);
-  for (const query of run.queries) {
+  for (const query of run.queries) await readQuery(run, query, write, ctx);
+  ctx.tally.runDone(run.mapping.name);
+}
+
+/**
+ * Reads one query in batches. A transient source failure (the connection lost, a deadlock; see
+ * connectors/transient.ts) re-opens the query and carries on after the rows already written: the retried
+ * unit is "the rest of this query", so nothing is written twice and a finished query is never read again.
+ * Rows are skipped by count, and since a source query has no ORDER BY of its own, the keys of the skipped
+ * rows are checked (one running hash) to be those written before; a source that comes back in another
+ * order fails instead of duplicating or losing resources. The batch being built when the failure came is
+ * simply read again (its rows are written only once the batch is complete, children included).
+ */
+async function readQuery(
+  run: MappingRun,
+  query: SourceQuery,
+  write: (rows: Row[]) => Promise<void>,
+  ctx: MappingRunContext,
+): Promise<void> {
+  const { signal, batchSize } = ctx;
+  const keyText = (row: Row): string => JSON.stringify(run.mapping.keyOf(row));
+  let written = 0;
+  let writtenDigest = createHash('sha1').digest('hex');
+  let attempt = 0;
+  const attemptOnce = async (): Promise<void> => {
+    attempt++;
+    const hash = createHash('sha1');
+    let read = 0;
     let batch: Row[] = [];
+    const flush = async (): Promise<void> => {
+      await write(batch);
+      written += batch.length;
+      writtenDigest = hash.copy().digest('hex');
+      batch = [];
+    };
     for await (const row of ctx.adapter.stream(query, { signal, batchSize })) {
       signal.throwIfAborted();
-      batch.push(row);
-      if (batch.length >= batchSize) {
-        await write(batch);
-        batch = [];
+      hash.update(keyText(row)).update('\n');
+      if (++read <= written) {
+        if (read === written && hash.copy().digest('hex') !== writtenDigest) throw reorderedOnRetry(run, written);
+        continue;
       }
+      batch.push(row);
+      if (batch.length >= batchSize) await flush();
     }
     signal.throwIfAborted();
-    if (batch.length > 0) await write(batch);
+    if (read < written) throw reorderedOnRetry(run, written);
+    if (batch.length > 0) await flush();
+  };
+  const policy = { ...DEFAULT_RETRY, ...ctx.retry };
+  try {
+    await pRetry(attemptOnce, {
+      retries: policy.retries,
+      minTimeout: policy.minTimeoutMs,
+      maxTimeout: policy.maxTimeoutMs,
+      factor: 2,
+      randomize: false,
+      signal,
+      shouldRetry: ({ error }) => error instanceof ConnectorError && error.transient && !signal.aborted,
+      onFailedAttempt: ({ error, retriesLeft }) => {
+        if (error instanceof ConnectorError && error.transient && retriesLeft > 0 && !signal.aborted)
+          ctx.onRetry?.({ mapping: run.mapping.name, error, attempt: attempt, rowsWritten: written });
+      },
+    });
+  } catch (err) {
+    if (signal.aborted || !(err instanceof ConnectorError)) throw err;
+    throw locatedFailure(run, err, attempt);
   }
-  ctx.tally.runDone(run.mapping.name);
+}
+
+export interface RetryPolicy {
+  /** further attempts after the first fails transiently */
+  retries: number;
+  /** wait before the first retry; doubled for each further one up to maxTimeoutMs */
+  minTimeoutMs: number;
+  maxTimeoutMs: number;
+}
+
+/** About 8 s of trying (0.5 + 1 + 2 + 4): long enough for a failover or a restart, short enough to report. */
+export const DEFAULT_RETRY: RetryPolicy = { retries: 4, minTimeoutMs: 500, maxTimeoutMs: 4000 };
+
+/** A source failure, as the mapping run saw it: which mapping (file:line) read what, after how many tries. */
+function locatedFailure(run: MappingRun, err: ConnectorError, attempts: number): ConnectorError {
+  const { mapping } = run;
+  const tries = attempts > 1 ? ` (gave up after ${attempts} attempts)` : '';
+  return new ConnectorError(
+    `mapping ${mapping.name} (${formatLocation(mapping.location)}, ${mapping.source.label}): ${err.message}${tries}`,
+    {
+      cause: err,
+      transient: err.transient,
+    },
+  );
+}
+
+function reorderedOnRetry(run: MappingRun, written: number): ConnectorError {
+  return new ConnectorError(
+    `${run.mapping.source.label}: re-read after a lost connection, the first ${written} rows were not the ones already exported ` +
+      '(the source returns rows in no stable order); stopped rather than write duplicates',
+  );
 }
 
 /** Maps and writes one batch of rows at a time; remembers what a deduplicating run has written. */

@@ -2,6 +2,7 @@
 import type { Filter, SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import type { ResourceSink, SinkResult } from '../sinks/types.js';
+import type { RetryInfo, RetryPolicy } from './run-mapping.js';
 
 export interface ExportRequest {
   adapter: SourceAdapter;
@@ -25,6 +26,10 @@ export interface ExportRequest {
   batchSize?: number;
   /** mappings run at the same time (default 1 for sqlite/csv sources, 2 for database servers) */
   concurrency?: number;
+  /** retries of a query whose source failed transiently (default DEFAULT_RETRY in run-mapping.ts) */
+  retry?: Partial<RetryPolicy>;
+  /** told of each transient source failure about to be retried (for logs) */
+  onRetry?: (info: RetryInfo) => void;
 }
 
 export interface ExportProgress {

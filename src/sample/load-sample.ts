@@ -8,7 +8,7 @@ import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import { ConnectorError } from '../errors.js';
 import { locateTable, readCsv, readCsvHeader, type CsvFile } from '../connectors/csv-files.js';
-import { connectorFailure, redactConnection, secretsOf } from '../connectors/redact.js';
+import { connectorFailure, redactConnection, redactText, secretsOf } from '../connectors/redact.js';
 import type { ConnectorConfig, Row } from '../connectors/types.js';
 import { openMysqlWriter, openPostgresWriter, openSqliteWriter, type BulkWriter } from './bulk-writer.js';
 import { SYNTHEA_TABLES, type ColumnKind, type TableSpec } from './synthea-schema.js';
@@ -141,12 +141,24 @@ interface Destination {
   openWriter(): Promise<BulkWriter>;
 }
 
+/** knex prints failed pool acquisitions (with a stack trace) to the console itself; the failure reaches the
+ *  caller as an error anyway, located and without secrets, so nothing is printed here. */
+const QUIET = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
+
+/** SQLSTATE 3D000 / MariaDB 1049: the connection names a database the server does not have. */
+function missingDatabase(err: unknown): string | undefined {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  if (e?.code !== '3D000' && e?.code !== 'ER_BAD_DB_ERROR') return undefined;
+  return typeof e.message === 'string' ? (/database "?'?([^"']+)["']/i.exec(e.message)?.[1] ?? '') : '';
+}
+
 function destinationFor(config: ConnectorConfig): Destination {
   const kind = config.kind;
   if (kind === 'sqlite') {
     if (!config.path) throw new ConnectorError(`${config.name}: a sqlite connector needs 'path'`);
     const knex = knexPkg.knex({
       client: 'better-sqlite3',
+      log: QUIET,
       connection: { filename: config.path },
       useNullAsDefault: true,
       pool: {
@@ -163,6 +175,7 @@ function destinationFor(config: ConnectorConfig): Destination {
     const schema = typeof config.options?.schema === 'string' ? config.options.schema : undefined;
     const knex = knexPkg.knex({
       client: 'pg',
+      log: QUIET,
       connection: typeof c === 'string' ? { connectionString: c } : (c as Knex.PgConnectionConfig),
       searchPath: schema ? [schema] : undefined,
       pool: {
@@ -191,6 +204,7 @@ function destinationFor(config: ConnectorConfig): Destination {
     } else connection = { ...(c as Record<string, unknown>) };
     const knex = knexPkg.knex({
       client: 'mysql2',
+      log: QUIET,
       connection: { ...connection, timezone: 'Z', dateStrings: true, multipleStatements: false },
       pool: {
         min: 0,
@@ -292,6 +306,16 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
     }
   } catch (err) {
     await writer?.rollback();
+    const missing = missingDatabase(err);
+    if (missing !== undefined) {
+      const name = missing ? ` ${missing}` : '';
+      throw new ConnectorError(
+        redactText(
+          `${config.name}: the database${name} does not exist on ${where}; create it first (CREATE DATABASE${name || ' <name>'};)`,
+          secrets,
+        ),
+      );
+    }
     throw connectorFailure(config.name, step, err, secrets);
   } finally {
     await knex.destroy();

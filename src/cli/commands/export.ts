@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
 import { runExport } from '../../pipeline/run-export.js';
+import type { RetryPolicy } from '../../pipeline/run-mapping.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
 import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
 import type { OutputFile } from '../../sinks/types.js';
@@ -27,6 +28,8 @@ export interface ExportOptions {
   batchSize?: string | number;
   concurrency?: string | number;
   signal?: AbortSignal;
+  /** not a flag: lets tests shorten the waits between retries of a lost source */
+  retry?: Partial<RetryPolicy>;
 }
 
 /** What summary.json holds. */
@@ -80,7 +83,10 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         ...(batchSize ? { batchSize } : {}),
         ...(concurrency ? { concurrency } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(options.retry ? { retry: options.retry } : {}),
         onProgress: progress.update,
+        onRetry: ({ mapping, error, attempt, rowsWritten }) =>
+          logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
       });
     } finally {
       progress.stop();

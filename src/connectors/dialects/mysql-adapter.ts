@@ -54,6 +54,10 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
     const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const conn = await this.connection(what);
     const rows = conn.query({ sql: built.sql, values: built.bindings }).stream({ highWaterMark: batchSize });
+    // mysql2 tells a query without a callback nothing when its connection is lost (KILL, reset): only the
+    // connection emits 'error', and the row stream would wait forever. End it with that error instead.
+    const lost = (err: Error): void => void rows.destroy(err);
+    conn.on('error', lost);
     yield* this.drain({
       what,
       rows: rows as AsyncIterable<Record<string, unknown>>,
@@ -61,6 +65,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
       signal: options.signal,
       abort: () => void rows.destroy(options.signal?.reason),
       finish: (complete) => {
+        conn.off('error', lost);
         // A result cannot be abandoned half-read on the MySQL protocol without reading the rest; closing the
         // connection stops the server instead, and the pool opens a fresh one when needed.
         if (complete) conn.release();

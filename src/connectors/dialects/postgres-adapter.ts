@@ -33,6 +33,19 @@ export const textDateTypes = {
   },
 };
 
+/**
+ * pg-query-stream closes its cursor on destroy and waits for the server's ReadyForQuery, which never comes
+ * when the connection died mid-read (the cursor is then in state 'error'): the stream would never end and
+ * the export would hang instead of failing (and being retried). A cursor in error has nothing left to close.
+ */
+class CursorStream extends QueryStream {
+  override _destroy(err: Error, cb: (err?: Error | null) => void): void {
+    const cursor = this.cursor as { state?: string; connection?: { stream?: { writable?: boolean } } };
+    if (cursor.state === 'error' || cursor.connection?.stream?.writable === false) cb(err);
+    else super._destroy(err, cb);
+  }
+}
+
 function poolConfig(config: ConnectorConfig): pg.PoolConfig {
   const c = config.connection;
   const base: pg.PoolConfig = typeof c === 'string' ? { connectionString: c } : { ...(c as pg.PoolConfig) };
@@ -66,6 +79,10 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     try {
       client = await this.pool.connect();
       if (!this.prepared.has(client)) {
+        // A connection lost while checked out (a stream mid-read) is also emitted as 'error' on the client,
+        // which would end the process without a listener; the running query fails with the same error and
+        // is reported (and retried) through it.
+        client.on('error', () => undefined);
         await client.query(this.sessionSetup);
         this.prepared.add(client);
       }
@@ -92,7 +109,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
     const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const client = await this.client(what);
-    const rows = client.query(new QueryStream(built.sql, built.bindings, { batchSize, highWaterMark: batchSize, types: textDateTypes }));
+    const rows = client.query(new CursorStream(built.sql, built.bindings, { batchSize, highWaterMark: batchSize, types: textDateTypes }));
     yield* this.drain({
       what,
       rows: rows as AsyncIterable<Record<string, unknown>>,
@@ -100,13 +117,29 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       signal: options.signal,
       abort: () => void rows.destroy(options.signal?.reason),
       finish: async (_complete, failure) => {
-        // destroy() closes the portal; wait for that so the connection goes back to the pool idle. A failed
-        // close (or any error) discards the connection instead.
+        // destroy() closes the portal; wait for that so the connection goes back to the pool idle. After a
+        // failure (maybe a dead connection, whose portal close would never be answered) the connection is
+        // discarded at once instead.
         rows.on('error', () => undefined);
-        const closed = rows.closed ? Promise.resolve() : new Promise((resolve) => rows.once('close', resolve));
-        if (!rows.destroyed) rows.destroy();
-        await closed;
-        client.release((failure as Error | undefined) ?? rows.errored ?? undefined);
+        const broken = (failure as Error | undefined) ?? rows.errored ?? undefined;
+        let lost: Error | undefined;
+        if (broken === undefined) {
+          // The connection may die while the portal closes (a kill that has not reached this client yet):
+          // the close is then never answered, so the connection's end settles it too.
+          let onLost = (_err?: Error): void => undefined;
+          const died = new Promise<void>((resolve) => {
+            onLost = (err) => {
+              lost = err ?? new Error('connection ended');
+              resolve();
+            };
+          });
+          client.once('error', onLost).once('end', onLost);
+          const closed = rows.closed ? Promise.resolve() : new Promise<void>((resolve) => rows.once('close', () => resolve()));
+          if (!rows.destroyed) rows.destroy();
+          await Promise.race([closed, died]);
+          client.off('error', onLost).off('end', onLost);
+        } else if (!rows.destroyed) rows.destroy();
+        client.release(broken ?? lost ?? rows.errored ?? undefined);
       },
     });
   }
