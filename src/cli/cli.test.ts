@@ -7,8 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConnectorConfig } from '../connectors/index.js';
 import { loadSample } from '../sample/load-sample.js';
-import { memoryIo } from './io.js';
-import { buildProgram } from './main.js';
+import { runCli } from '../../test/support/run-cli.js';
 import type { SummaryFile } from './commands/export.js';
 
 process.env.LOG_LEVEL ??= 'warn';
@@ -24,19 +23,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const program = await buildProgram({ io: () => io });
-  program.exitOverride();
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['node', 'fhir-bridge', ...args]);
-    return { code: Number(process.exitCode ?? 0), out: io.stdout.join('\n'), err: io.stderr.join('\n') };
-  } finally {
-    process.exitCode = before;
-  }
-}
+const run = runCli;
 
 async function csvConnector(name: string, mappings: string): Promise<string> {
   const file = join(tmp, `${name}.yaml`);

@@ -8,8 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MappingErrors } from '../../errors.js';
 import { openSource } from '../../pipeline/open-source.js';
-import { memoryIo } from '../io.js';
-import { buildProgram } from '../main.js';
+import { runCli } from '../../../test/support/run-cli.js';
 import { serve } from './serve.js';
 
 process.env.LOG_LEVEL ??= 'warn';
@@ -24,19 +23,7 @@ afterAll(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-async function run(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const io = memoryIo();
-  const program = await buildProgram({ io: () => io });
-  program.exitOverride();
-  const before = process.exitCode;
-  process.exitCode = 0;
-  try {
-    await program.parseAsync(['node', 'fhir-bridge', ...args]);
-    return { code: Number(process.exitCode ?? 0), out: io.stdout.join('\n'), err: io.stderr.join('\n') };
-  } finally {
-    process.exitCode = before;
-  }
-}
+const run = runCli;
 
 /** A CSV connector over the Synthea sample with one Patient mapping whose template has `line` in it. */
 async function connectorWith(name: string, line: string): Promise<{ connector: string; mapping: string; lines: string[] }> {
