@@ -118,6 +118,26 @@ describe('kick-off parameters', () => {
     expect(outcome.issue[0].diagnostics).toContain('Patient/p9, Patient/nobody');
   });
 
+  it('checks a long patient list in IN lists every source accepts (at most 1000 keys a query)', async () => {
+    const s = await start();
+    const ids = ['p1', ...Array.from({ length: 2_500 }, (_, i) => `x${i}`), 'p3'];
+    const params = {
+      resourceType: 'Parameters',
+      parameter: ids.map((id) => ({ name: 'patient', valueReference: { reference: `Patient/${id}` } })),
+    };
+    const before = s.source.adapter.queries.length;
+    const res = await kick(s, '/fhir/Patient/$export', { ...ASYNC, prefer: 'respond-async, handling=lenient' }, params);
+    expect(res.statusCode).toBe(202);
+    const lookups = s.source.adapter.queries.slice(before).flatMap((q) => (q.where ?? []).filter((f) => f.op === 'in'));
+    expect(lookups.length).toBe(3);
+    for (const f of lookups) expect((f.value as unknown[]).length).toBeLessThanOrEqual(1000);
+    expect(lookups.flatMap((f) => f.value as unknown[])).toEqual(ids);
+    const manifest = await finish(s, res.headers['content-location'] as string);
+    const patients = manifest.output.filter((o) => o.type === 'Patient');
+    const exported = (await s.app.inject({ method: 'GET', url: new URL(patients[0]!.url).pathname })).body.trim().split('\n');
+    expect(exported.map((l) => JSON.parse(l).id).sort()).toEqual(['p1', 'p3']);
+  });
+
   it(`refuses _typeFilter queries with more than ${MAX_TYPE_FILTER_VALUES} search values (60,000 codes) before any job exists`, async () => {
     const s = await start();
     const codes = Array.from({ length: 60_000 }, (_, i) => `c${i}`).join(',');

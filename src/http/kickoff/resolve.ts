@@ -9,6 +9,7 @@ import type { SourceAdapter } from '../../connectors/types.js';
 import { canExport } from '../auth/scopes.js';
 import type { ParameterProblems, RawKickoffParams } from './params.js';
 import { translateTypeFilters } from '../../jobs/type-filter.js';
+import { MAX_IN_LIST } from '../../pipeline/plan.js';
 import type { ExportLevel, ExportParams } from '../../jobs/types.js';
 
 export interface KickoffContext {
@@ -126,17 +127,19 @@ async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<{ ids
   const unknown = ids.filter((_, i) => keys[i] === undefined);
   const candidates = keys.filter((k) => k !== undefined);
   const found = new Set<string>();
-  if (candidates.length) {
-    const keyColumn = mapping.source.key[0]!;
+  const keyColumn = mapping.source.key[0]!;
+  // in IN lists every source accepts (Oracle: 1000 expressions, SQL Server: 2100 parameters)
+  for (let i = 0; i < candidates.length; i += MAX_IN_LIST) {
     const query = {
       ...mapping.source.query,
-      where: [...(mapping.source.query.where ?? []), { column: keyColumn, op: 'in' as const, value: candidates }],
+      where: [...(mapping.source.query.where ?? []), { column: keyColumn, op: 'in' as const, value: candidates.slice(i, i + MAX_IN_LIST) }],
     };
     for await (const row of ctx.adapter.stream(query)) found.add(String(row[keyColumn.toLowerCase()]));
   }
   ids.forEach((id, i) => {
     if (keys[i] !== undefined && !found.has(String(keys[i]))) unknown.push(id);
   });
+  const unknownIds = new Set(unknown);
   if (unknown.length) {
     ctx.problems.unsupported(
       'patient',
@@ -144,6 +147,6 @@ async function patientKeysFor(ids: string[], ctx: KickoffContext): Promise<{ ids
       'not-found',
     );
   }
-  const known = ids.flatMap((id, i) => (unknown.includes(id) ? [] : [{ id, key: keys[i] }]));
+  const known = ids.flatMap((id, i) => (unknownIds.has(id) ? [] : [{ id, key: keys[i] }]));
   return { ids: known.map((k) => k.id), keys: known.map((k) => k.key) };
 }
