@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Document, LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
 import { ConfigError, MappingError, type SourceLocation } from '../errors.js';
+import { isFragmentFile, parseIncludeRef } from '../mapping/include.js';
 import { DIALECT_NAMES, dialect, kindList, resolveKind, sampleHolders } from './registry.js';
 import type { ConnectorConfig } from './types.js';
 
@@ -107,8 +108,6 @@ function describe(node: Node | null | undefined): string {
   return 'something else';
 }
 
-const INCLUDE_RE = /^([^#]+)#([A-Za-z0-9_.-]+)$/;
-
 /**
  * Replaces every `{ $include: <fragment file>#<name> }` map of the connector document by that fragment (the
  * same fragment files as mappings use: `_<name>.yaml` holding `fragments:`), recording where each pulled-in
@@ -130,23 +129,24 @@ function expandIncludes(
       if (node.items.length > 1)
         throw new ConfigError('$include stands alone in its map (a connector file takes no $with or keys beside it)', where);
       const ref = pair.value;
-      const m = isScalar(ref) && typeof ref.value === 'string' ? INCLUDE_RE.exec(ref.value.trim()) : null;
-      if (!m)
+      const m = isScalar(ref) && typeof ref.value === 'string' ? parseIncludeRef(ref.value) : undefined;
+      // a connector is not a fragment file itself, so the `#name`-only form (same file) does not apply
+      if (!m?.file)
         throw new ConfigError(
           '$include: expected "<fragment file>#<name>", e.g. "_synthea-groups.yaml#groups" (the file relative to this one)',
           at(ref as Node),
         );
       const from = origins.get(pair.key as Node) ? where.file : file;
-      const fragmentFile = path.resolve(path.dirname(from), m[1]!);
-      if (!path.basename(fragmentFile).startsWith('_'))
+      const fragmentFile = path.resolve(path.dirname(from), m.file);
+      if (!isFragmentFile(fragmentFile))
         throw new ConfigError(
           `$include: ${fragmentFile} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`,
           at(ref as Node),
         );
-      const key = `${fragmentFile}#${m[2]}`;
+      const key = `${fragmentFile}#${m.name}`;
       if (stack.includes(key))
         throw new ConfigError(`$include cycle: ${[...stack, key].map((k) => path.basename(k)).join(' → ')}`, at(ref as Node));
-      const fragment = loadFragment(fragmentFile, m[2]!, where, at(ref as Node));
+      const fragment = loadFragment(fragmentFile, m.name, where, at(ref as Node));
       // Nested includes of the fragment, then record every node's file (and where it was included from).
       const inner = new Document(fragment.node);
       expandIncludes(inner as Document, fragmentFile, fragment.locAt, origins, [...stack, key]);

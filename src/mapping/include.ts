@@ -15,6 +15,12 @@ export function isFragmentFile(file: string): boolean {
   return basename(file).startsWith('_');
 }
 
+/** `<fragment file>#<name>` (mappings and connector files alike); `file` is '' for `#name` (the same file). */
+export function parseIncludeRef(ref: string): { file: string; name: string } | undefined {
+  const m = /^([^#]*)#([A-Za-z0-9_.-]+)$/.exec(ref.trim());
+  return m ? { file: m[1]!, name: m[2]! } : undefined;
+}
+
 /** Where a node of the expanded value was written: a source (mapping or fragment) and a path in it. */
 interface Origin {
   file: string;
@@ -204,13 +210,13 @@ export class Includer {
     };
     let ref = v[inc];
     if (typeof ref === 'string' && params) ref = this.text(ref, site, params, errors, [...site.path, inc]);
-    const m = typeof ref === 'string' ? /^([^#]*)#([A-Za-z0-9_.-]+)$/.exec(ref.trim()) : null;
+    const m = typeof ref === 'string' ? parseIncludeRef(ref) : undefined;
     if (!m)
       return fail([inc], `${inc}: expected "<fragment file>#<name>", e.g. "_institutional.yaml#header" (the file relative to this one)`);
-    const file = m[1] ? resolve(dirname(site.origin.file), m[1]) : site.origin.file;
+    const file = m.file ? resolve(dirname(site.origin.file), m.file) : site.origin.file;
     if (!isFragmentFile(file))
       return fail([inc], `${inc}: ${file} is not a fragment file: fragment files are named _<name>.yaml and hold "fragments:"`);
-    const key = `${file}#${m[2]}`;
+    const key = `${file}#${m.name}`;
     if (stack.includes(key)) return fail([inc], `${inc} cycle: ${[...stack, key].map(short).join(' → ')}`);
     const loaded = this.load(file);
     if (Array.isArray(loaded)) {
@@ -218,7 +224,7 @@ export class Includer {
       for (const e of loaded) errors.push(new MappingError(e.detail, { ...e.location!, includedFrom: at([inc], true) }));
       return undefined;
     }
-    const name = m[2]!;
+    const name = m.name;
     if (!Object.hasOwn(loaded.fragments, name)) {
       const known = Object.keys(loaded.fragments);
       return fail([inc], `unknown fragment "${name}" in ${file}: expected one of ${known.join(', ') || '(none)'}`);

@@ -3,6 +3,7 @@ import type { Stats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MappingError, MappingErrors } from '../errors.js';
+import { isFragmentFile } from './include.js';
 import { compileFiles, type CompileOptions, type SourceFile } from './set.js';
 import type { CompiledMappingSet } from './types.js';
 
@@ -12,7 +13,7 @@ export async function mappingFiles(paths: string[], suffix: 'mapping' | 'test' =
   const out: string[] = [];
   const wanted = (name: string) => {
     const isTest = /\.test\.ya?ml$/i.test(name);
-    return /\.ya?ml$/i.test(name) && !name.startsWith('_') && (suffix === 'test' ? isTest : !isTest);
+    return /\.ya?ml$/i.test(name) && !isFragmentFile(name) && (suffix === 'test' ? isTest : !isTest);
   };
   const walk = async (dir: string): Promise<void> => {
     const entries = await readdir(dir, { withFileTypes: true });
