@@ -234,7 +234,7 @@ async function* readPass(
   };
   let finished = false;
   try {
-    for await (const { record, start, end } of parser as AsyncIterable<ParsedRecord>) {
+    for await (const { record, start } of parser as AsyncIterable<ParsedRecord>) {
       throwIfAborted(options.signal);
       if (restart && start >= restart.start) break;
       report();

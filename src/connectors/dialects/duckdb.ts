@@ -290,7 +290,6 @@ export class DuckdbAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { signal } = options;
     const textOnly = (await this.start()).tables !== undefined;
     // over text-only views a comparison in SQL would compare text: those filters (and so the limit) run here
     const inSql = (f: Filter): boolean => !textOnly || f.op === 'in' || f.op === 'is null' || f.op === 'is not null';
