@@ -47,6 +47,8 @@ describe('readCsv', () => {
     const rows = await collect(readCsv(await locateTable({ folder: tmp.dir }, 'late'), { onBadRow: (i) => issues.push(i) }));
     expect(rows.map((r) => r.id)).toEqual(['2', '4']);
     expect(lines(issues)).toEqual([2, 4]);
+    // the second is found on a read that starts at line 3: its message still names the file's line
+    expect(issues[1]!.message).toMatch(/at line 4\b/);
   });
 
   it('without a listener, the first bad line fails the read with file and line', async () => {

@@ -212,7 +212,8 @@ async function* readPass(
       // inside the quote after such an error): only the line it opened on is bad, the others are read
       // again as rows. Each such line costs a new read of the file up to it.
       if (end > start || QUOTE_ERRORS.has(err.code)) restart = { start };
-      bad(start, err.message);
+      // csv-parse counts lines from where this read began
+      bad(start, offset === 0 ? err.message : err.message.replace(/\bline (\d+)/g, (_, n: string) => `line ${Number(n) + offset}`));
       return undefined;
     },
   };
