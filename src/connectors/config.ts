@@ -44,6 +44,18 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
         throw new ConfigError(`delimiter: expected a single character (or 'tab'), got '${v}'`, at(node));
     },
   },
+  encoding: {
+    expect: 'a character encoding',
+    check: (node, at) => {
+      scalarString(node, at);
+      const v = String((node as Scalar).value);
+      try {
+        new TextDecoder(v);
+      } catch {
+        throw new ConfigError(`encoding: '${v}' is not an encoding Node.js can decode (utf-8, latin1, windows-1252, utf-16le…)`, at(node));
+      }
+    },
+  },
   files: { expect: 'a map of table name to file name', check: mapOf(scalarString) },
   timezone: {
     expect: 'an IANA time zone',
@@ -321,6 +333,7 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
   if (descriptor.needs === 'connection' && config.connection === undefined)
     throw new MappingError(`a ${kind} connector needs 'connection' (a URL or a map of settings)`, at(root));
   if (typeof raw.delimiter === 'string') config.delimiter = normaliseDelimiter(raw.delimiter);
+  if (typeof raw.encoding === 'string') config.encoding = raw.encoding;
   if (raw.files) config.files = raw.files as Record<string, string>;
   if (typeof raw.sample === 'string') {
     if (!descriptor.holdsSample)

@@ -40,6 +40,28 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** rows buffered ahead of the consumer (driver fetch size / cursor batch) */
   batchSize?: number;
+  /**
+   * Told of each source line that could not be read as a row (file sources: wrong number of fields, broken
+   * quoting, bytes not valid in the file's encoding). The stream carries on past it. Without a listener such
+   * a line fails the stream instead, so nothing is ever dropped unreported. A line may be told again when
+   * the same file is read again (another mapping, a retry): the listener deduplicates by file and line.
+   */
+  onBadRow?: (issue: SourceRowIssue) => void;
+}
+
+/** A line of a file source that did not become a row (or, with severity 'warning', did but not intact). */
+export interface SourceRowIssue {
+  /** connector name */
+  connector: string;
+  table: string;
+  file: string;
+  /** 1-based line of the file where the bad record starts */
+  line: number;
+  /** the column at fault, when there is one (undecodable bytes) */
+  column?: string;
+  /** 'error': the line was skipped; 'warning': the row was read but a value is damaged */
+  severity: 'error' | 'warning';
+  message: string;
 }
 
 export interface SourceAdapter {
@@ -78,6 +100,8 @@ export interface ConnectorConfig {
   path?: string;
   /** csv: field delimiter (',' default; '|' for CMS RIF, '\t' for TSV) */
   delimiter?: string;
+  /** csv/duckdb: character encoding of the files (a WHATWG label: utf-8 default, latin1, windows-1252…) */
+  encoding?: string;
   /** csv: table name → file name, when it is not `<table>.csv[.gz]` / `<table>.txt` */
   files?: Record<string, string>;
   /** IANA zone used to read timestamps that carry no offset (default UTC) */

@@ -4,9 +4,15 @@
 // failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
 // (never while a download of them is in progress).
 // The store can fail under it (database connection lost, disk full): the state changes a run writes are
-// retried with backoff (p-retry) until the store is back; a run that still cannot be recorded is logged and
-// left as the store has it (queued or running), so the next start picks it up. Nothing a job does can
-// reject into the queue and take the server down. Every state change is one log line with the job id.
+// retried with backoff (p-retry) until the store is back. A failed write may still have committed (the
+// connection dropped after the COMMIT, before the reply), so a retry first reads the job back and takes a
+// change already made as done: otherwise a start whose reply was lost would find the job no longer queued
+// and leave it `running` with nothing running it, and a lost completion reply would read as a cancel and
+// delete the files. A run that still cannot be recorded is logged and remembered; the periodic sweep
+// settles it once the store answers again (a job the store shows running but this process does not run is
+// queued again; one still queued is run), without waiting for a restart. Only jobs this process touched
+// are settled so, as several instances may share a PostgreSQL store. Nothing a job does can reject into
+// the queue and take the server down. Every state change is one log line with the job id.
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
@@ -82,6 +88,8 @@ export class JobRunner {
   private readonly log: RunnerLog;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  /** jobs whose last state change could not be recorded: the sweep settles them once the store is back */
+  private readonly unsettled = new Set<string>();
 
   constructor(private readonly options: JobRunnerOptions) {
     this.log = options.log ?? SILENT;
@@ -106,10 +114,10 @@ export class JobRunner {
     await this.sweep();
     const every = this.options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
-      this.sweepTimer = setInterval(
-        () => void this.sweep().catch((e: unknown) => this.log.error({ err: e }, 'file expiry sweep failed')),
-        every,
-      );
+      this.sweepTimer = setInterval(() => {
+        void this.settle().catch((e: unknown) => this.log.error({ err: e }, 'settling unrecorded jobs failed'));
+        void this.sweep().catch((e: unknown) => this.log.error({ err: e }, 'file expiry sweep failed'));
+      }, every);
       this.sweepTimer.unref();
     }
   }
@@ -120,9 +128,45 @@ export class JobRunner {
     // rejection here must not become an unhandled one (it would end the process).
     this.queue
       .add(() => this.run(id))
-      .catch((err: unknown) =>
-        this.log.error({ job: id, err }, 'export job: the job store stayed unavailable; the job is left as stored until the next start'),
-      );
+      .catch((err: unknown) => {
+        this.unsettled.add(id);
+        this.log.error(
+          { job: id, err },
+          'export job: the job store stayed unavailable; the job is left as stored until the store answers again',
+        );
+      });
+  }
+
+  /**
+   * Jobs whose state change could not be recorded, brought back in line with the store: one it shows
+   * running (its start committed, the reply lost, or the run ended unrecorded) is queued again and run,
+   * one still queued is run; any other state is final. A job stays unsettled while the store fails.
+   * Returns the ids queued again.
+   */
+  async settle(): Promise<string[]> {
+    const queued: string[] = [];
+    for (const id of [...this.unsettled]) {
+      if (this.closing) break;
+      if (this.running.has(id)) continue;
+      let job: ExportJob | undefined;
+      try {
+        job = await this.options.store.get(id);
+        if (job?.status === 'running') {
+          await this.options.store.requeue(id);
+          this.log.warn(
+            { job: id, attempts: job.attempts },
+            'export job: the store shows it running but nothing runs it; running it again',
+          );
+        }
+      } catch {
+        continue; // the store still fails: the next sweep tries again
+      }
+      this.unsettled.delete(id);
+      if (job?.status !== 'running' && job?.status !== 'queued') continue; // ended (or gone): nothing to do
+      queued.push(id);
+      this.enqueue(id);
+    }
+    return queued;
   }
 
   /** in-memory progress of a job running in this process */
@@ -185,7 +229,14 @@ export class JobRunner {
   private async run(id: string): Promise<void> {
     if (this.closing) return;
     const { store } = this.options;
-    if (!(await this.persist(id, 'start', () => store.start(id, new Date().toISOString())))) return; // cancelled while queued
+    const transactionTime = new Date().toISOString();
+    const started = await this.persist(
+      id,
+      'start',
+      () => store.start(id, transactionTime),
+      (now) => now.status === 'running' && now.transactionTime === transactionTime,
+    );
+    if (!started) return; // cancelled while queued
     const job = await this.persist(id, 'read', () => store.get(id));
     if (job?.status !== 'running') return; // cancelled between start and now
     const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
@@ -244,7 +295,13 @@ export class JobRunner {
         await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt()));
         return;
       }
-      if (await this.persist(id, 'record the completion', () => store.complete(id, manifest, expiresAt()))) {
+      const completed = await this.persist(
+        id,
+        'record the completion',
+        () => store.complete(id, manifest, expiresAt()),
+        (now) => now.status === 'completed' && JSON.stringify(now.manifest) === JSON.stringify(manifest),
+      );
+      if (completed) {
         const counts: Record<string, number> = {};
         for (const o of manifest.output) counts[o.type] = (counts[o.type] ?? 0) + (o.count ?? 0);
         this.log.info({ job: id, files: manifest.output.length, counts, errorFiles: manifest.error.length }, 'export job completed');
@@ -258,10 +315,32 @@ export class JobRunner {
     }
   }
 
-  /** A store call, retried with backoff while it throws (store unreachable, disk full), except when shutting down. */
-  private persist<T>(id: string, what: string, call: () => Promise<T>): Promise<T> {
+  /**
+   * A store call, retried with backoff while it throws (store unreachable, disk full), except when shutting
+   * down. `applied` tells from the job as stored whether a state change that threw was committed after all
+   * (its reply lost): a retry then takes it as done instead of making it again.
+   */
+  private persist<T>(id: string, what: string, call: () => Promise<T>): Promise<T>;
+  private persist(id: string, what: string, call: () => Promise<boolean>, applied: (job: ExportJob) => boolean): Promise<boolean>;
+  private persist<T>(id: string, what: string, call: () => Promise<T>, applied?: (job: ExportJob) => boolean): Promise<T> {
     const retry = this.options.storeRetry ?? {};
-    return pRetry(call, {
+    let failed = false;
+    const attempt = async (): Promise<T> => {
+      if (failed && applied) {
+        const now = await this.options.store.get(id);
+        if (now && applied(now)) {
+          this.log.warn({ job: id }, `export job: the job store did ${what} although its reply was lost`);
+          return true as T;
+        }
+      }
+      try {
+        return await call();
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    };
+    return pRetry(attempt, {
       retries: retry.retries ?? 12,
       minTimeout: retry.minTimeout ?? 500,
       maxTimeout: retry.maxTimeout ?? 30_000,

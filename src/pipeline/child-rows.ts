@@ -1,6 +1,6 @@
 // Child rows for a batch of parent rows: one query per child declaration and batch (an IN list on the first
 // join column), never one per parent row. Further join columns are matched here, in memory.
-import type { Row, SourceAdapter } from '../connectors/types.js';
+import type { Row, SourceAdapter, StreamOptions } from '../connectors/types.js';
 import type { CompiledChild } from '../mapping/types.js';
 import { chunk, distinct, keyPart, MAX_IN_LIST } from './plan.js';
 
@@ -11,7 +11,7 @@ export async function fetchChildRows(
   adapter: SourceAdapter,
   children: CompiledChild[],
   parents: Row[],
-  options: { signal?: AbortSignal; batchSize?: number } = {},
+  options: Pick<StreamOptions, 'signal' | 'batchSize' | 'onBadRow'> = {},
 ): Promise<ChildRows[]> {
   const result: ChildRows[] = parents.map(() => ({}));
   for (const child of children) {

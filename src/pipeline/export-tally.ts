@@ -2,7 +2,8 @@
 // and how many mappings are finished. Every mapping run reports into one tally, which feeds both the
 // progress callback and the summary, so the two can never disagree.
 import type { RowIssue } from '../mapping/types.js';
-import { issueReason } from './issue-outcome.js';
+import type { SourceRowIssue } from '../connectors/types.js';
+import { blankValues, issueReason } from './issue-outcome.js';
 import type { ExportPlan } from './plan.js';
 import type { ExportProgress, ExportSummary } from './types.js';
 
@@ -32,6 +33,14 @@ export class ExportTally {
     this.rejected.total++;
     this.rejected.bySeverity[issue.severity] = (this.rejected.bySeverity[issue.severity] ?? 0) + 1;
     const reason = issueReason(issue);
+    this.rejected.byReason[reason] = (this.rejected.byReason[reason] ?? 0) + 1;
+  }
+
+  /** A source line that was not read as a row (or was, damaged): counted under its connector and table. */
+  sourceIssueWritten(issue: SourceRowIssue): void {
+    this.rejected.total++;
+    this.rejected.bySeverity[issue.severity] = (this.rejected.bySeverity[issue.severity] ?? 0) + 1;
+    const reason = `connector ${issue.connector}: table ${issue.table}: ${blankValues(issue.message)}`;
     this.rejected.byReason[reason] = (this.rejected.byReason[reason] ?? 0) + 1;
   }
 

@@ -31,9 +31,13 @@ export function issueDiagnostics(issue: RowIssue): string {
  */
 export function issueReason(issue: RowIssue): string {
   const where = issue.location ? `${formatLocation(issue.location)} ` : '';
-  const message = issue.message
+  return `${issue.mapping}: ${where}${issue.code}${issue.column ? ` ${issue.column}` : ''}: ${blankValues(issue.message)}`;
+}
+
+/** A message with its row-specific values (quoted text, numbers) blanked out. */
+export function blankValues(message: string): string {
+  return message
     .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
     .replace(/'(?:[^'\\]|\\.)*'/g, "'…'")
     .replace(/\b\d[\d.:T+-]*\b/g, '#');
-  return `${issue.mapping}: ${where}${issue.code}${issue.column ? ` ${issue.column}` : ''}: ${message}`;
 }

@@ -7,6 +7,7 @@ import { elementSubsetter } from './elements.js';
 import { ExportTally } from './export-tally.js';
 import { planExport, type MappingRun } from './plan.js';
 import { runMapping, type MappingRunContext } from './run-mapping.js';
+import { SourceIssueLog } from './source-issues.js';
 import type { ExportRequest, ExportSummary } from './types.js';
 
 export const DEFAULT_BATCH_SIZE = 500;
@@ -24,6 +25,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     batchSize,
     signal: stop.signal,
     tally,
+    sourceIssues: new SourceIssueLog(req.sink, tally),
     ...(req.elements && req.elements.length > 0 ? { subset: elementSubsetter(req.elements) } : {}),
     ...(req.retry ? { retry: req.retry } : {}),
     ...(req.onRetry ? { onRetry: req.onRetry } : {}),

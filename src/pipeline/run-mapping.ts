@@ -13,6 +13,7 @@ import type { ElementSubsetter } from './elements.js';
 import type { ExportTally } from './export-tally.js';
 import { issueOutcome } from './issue-outcome.js';
 import type { MappingRun } from './plan.js';
+import type { SourceIssueLog } from './source-issues.js';
 
 export interface MappingRunContext {
   adapter: SourceAdapter;
@@ -26,6 +27,8 @@ export interface MappingRunContext {
   retry?: Partial<RetryPolicy>;
   /** told of each transient failure about to be retried (for logs) */
   onRetry?: (info: RetryInfo) => void;
+  /** lines the source could not read as rows, written once per export */
+  sourceIssues?: SourceIssueLog;
 }
 
 export interface RetryInfo {
@@ -70,11 +73,13 @@ async function readQuery(
     let batch: Row[] = [];
     const flush = async (): Promise<void> => {
       await write(batch);
+      await ctx.sourceIssues?.flush();
       written += batch.length;
       writtenDigest = hash.copy().digest('hex');
       batch = [];
     };
-    for await (const row of ctx.adapter.stream(query, { signal, batchSize })) {
+    const onBadRow = ctx.sourceIssues?.note;
+    for await (const row of ctx.adapter.stream(query, { signal, batchSize, ...(onBadRow ? { onBadRow } : {}) })) {
       signal.throwIfAborted();
       hash.update(keyText(row)).update('\n');
       if (++read <= written) {
@@ -87,6 +92,7 @@ async function readQuery(
     signal.throwIfAborted();
     if (read < written) throw reorderedOnRetry(run, written);
     if (batch.length > 0) await flush();
+    await ctx.sourceIssues?.flush();
   };
   const policy = { ...DEFAULT_RETRY, ...ctx.retry };
   try {
@@ -155,7 +161,11 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
   return async (rows) => {
     const children =
       mapping.children.length > 0
-        ? await fetchChildRows(ctx.adapter, mapping.children, rows, { signal, batchSize: ctx.batchSize })
+        ? await fetchChildRows(ctx.adapter, mapping.children, rows, {
+            signal,
+            batchSize: ctx.batchSize,
+            ...(ctx.sourceIssues ? { onBadRow: ctx.sourceIssues.note } : {}),
+          })
         : undefined;
     for (let i = 0; i < rows.length; i++) {
       signal.throwIfAborted();

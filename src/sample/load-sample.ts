@@ -7,7 +7,7 @@ import path from 'node:path';
 import knexPkg from 'knex';
 import type { Knex } from 'knex';
 import { ConnectorError } from '../errors.js';
-import { locateTable, readCsv, readCsvHeader, type CsvFile } from '../connectors/csv-files.js';
+import { locateTable, readCsv, readCsvHeader, type CsvFile, type CsvLineIssue } from '../connectors/csv-files.js';
 import { connectorFailure, redactConnection, redactText, secretsOf } from '../connectors/redact.js';
 import type { ConnectorConfig, Row } from '../connectors/types.js';
 import { openMysqlWriter, openPostgresWriter, openSqliteWriter, type BulkWriter } from './bulk-writer.js';
@@ -32,12 +32,18 @@ export interface LoadSampleOptions {
   onProgress?: (progress: LoadProgress) => void;
   /** source rows read per batch (default 1000); each batch is written once per copy */
   batchSize?: number;
+  /** the folder of Synthea CSV files to load (default: the shipped sample, sampleFolder()) */
+  folder?: string;
+  /** told of each CSV line that was not loaded (or was, with damaged bytes) */
+  onBadRow?: (issue: CsvLineIssue) => void;
 }
 
 export interface LoadSampleResult {
   /** rows loaded per table */
   tables: Record<string, number>;
   durationMs: number;
+  /** CSV lines skipped (or loaded with damaged bytes), in the order met */
+  badRows: CsvLineIssue[];
 }
 
 /** The folder with the shipped Synthea CSV files (src/sample and dist/sample are two levels below the root). */
@@ -79,7 +85,8 @@ async function planColumns(spec: TableSpec, source: CsvFile): Promise<ColumnPlan
   const nums = plans.filter((p) => p.kind === 'num');
   if (nums.length === 0) return plans;
   const stats = new Map(nums.map((p) => [p.name, { int: 1, scale: 0, ok: true }]));
-  for await (const row of readCsv(source)) {
+  // bad lines are reported once, by the load itself (loadRows)
+  for await (const row of readCsv(source, { onBadRow: () => {} })) {
     for (const p of nums) {
       const v = row[p.name];
       if (v === null) continue;
@@ -227,7 +234,12 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
   if (sample !== 'synthea') throw new ConnectorError(`unknown sample '${String(sample)}' (available: synthea)`);
   const copies = options.copies ?? 1;
   if (!Number.isInteger(copies) || copies < 1) throw new ConnectorError(`copies must be a whole number of at least 1, got ${copies}`);
-  const folder = { folder: sampleFolder() };
+  const folder = { folder: options.folder ?? sampleFolder() };
+  const badRows: CsvLineIssue[] = [];
+  const onBadRow = (issue: CsvLineIssue): void => {
+    badRows.push(issue);
+    options.onBadRow?.(issue);
+  };
   const sources = new Map<string, CsvFile>();
   const plans = new Map<string, ColumnPlan[]>();
   for (const spec of SYNTHEA_TABLES) {
@@ -273,7 +285,8 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
       step = `load table ${spec.name}`;
       counts[spec.name] = 0;
       await writer.begin();
-      await loadRows(writer, target, spec, plans.get(spec.name)!, sources.get(spec.name)!, copies, options.batchSize, (copy, n) => {
+      const source = sources.get(spec.name)!;
+      await loadRows(writer, target, spec, plans.get(spec.name)!, source, copies, options.batchSize, onBadRow, (copy, n) => {
         counts[spec.name]! += n;
         options.onProgress?.({ table: spec.name, copy, rows: counts[spec.name]!, tablesDone, tablesTotal: SYNTHEA_TABLES.length });
       });
@@ -321,7 +334,7 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
     await knex.destroy();
     await writer?.close().catch(() => undefined);
   }
-  return { tables: counts, durationMs: Date.now() - started };
+  return { tables: counts, durationMs: Date.now() - started, badRows };
 }
 
 /** `<table>_<columns>_idx`: unique per database (SQLite and MariaDB index names are not per table). */
@@ -341,6 +354,7 @@ async function loadRows(
   source: CsvFile,
   copies: number,
   batchSize: number | undefined,
+  onBadRow: (issue: CsvLineIssue) => void,
   onBatch: (copy: number, rows: number) => void,
 ): Promise<void> {
   const size = Math.max(1, batchSize ?? 1000);
@@ -362,7 +376,7 @@ async function loadRows(
     }
     batch = [];
   };
-  for await (const row of readCsv(source)) {
+  for await (const row of readCsv(source, { onBadRow })) {
     batch.push(row);
     if (batch.length >= size) await flush();
   }

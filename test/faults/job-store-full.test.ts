@@ -116,7 +116,7 @@ it('when the store stays full past the retries: logged, server up, the next star
     release();
     await server.runner.idle();
     expect(log.lines.map((l) => l.msg)).toContain(
-      'export job: the job store stayed unavailable; the job is left as stored until the next start',
+      'export job: the job store stayed unavailable; the job is left as stored until the store answers again',
     );
     expect(unhandled).toEqual([]);
     expect((await server.app.inject({ method: 'GET', url: '/fhir/metadata' })).statusCode).toBe(200);

@@ -88,6 +88,19 @@ describe('connectors/connector.schema.json', () => {
     expect(Object.keys(schema.properties).sort()).toEqual([...listed!].sort());
   });
 
+  it('encoding: a label TextDecoder knows passes both; one it does not is refused by the loader at its place', () => {
+    for (const label of ['latin1', 'windows-1252', 'utf-8']) {
+      const text = `kind: csv\npath: data\nencoding: ${label}\n`;
+      expect(schemaProblems(validate, text, 'example.yaml')).toEqual([]);
+      expect(loaderError(text)).toBeUndefined();
+    }
+    expect(parseConnectorConfig('kind: csv\npath: data\nencoding: latin1\n', path.join(CONNECTORS, 'x.yaml'), {}).encoding).toBe('latin1');
+    expect(schemaProblems(validate, 'kind: csv\npath: data\nencoding: 1\n', 'example.yaml')).toContainEqual(
+      expect.stringMatching(/\/encoding: must be string/),
+    );
+    expect(loaderError('kind: csv\npath: data\nencoding: klingon\n')).toMatch(/:3:\d+.*encoding: 'klingon'/);
+  });
+
   it('offers exactly the kinds (names and aliases) of the dialect registry', () => {
     expect([...schema.properties.kind!.enum!].sort()).toEqual(kindSpellings().sort());
   });

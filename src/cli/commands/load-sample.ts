@@ -29,10 +29,15 @@ export async function loadSampleCommand(options: LoadSampleCommandOptions, io: C
           io.err(`  ${p.table} (${p.tablesDone + 1}/${p.tablesTotal})`);
         }
       },
+      onBadRow: (issue) =>
+        io.err(`  ${issue.file}:${issue.line}: ${issue.message} (${issue.severity === 'error' ? 'line skipped' : 'loaded as read'})`),
     });
     const rows = Object.entries(result.tables).sort(([a], [b]) => a.localeCompare(b));
     io.out(table(['table', 'rows'], rows, [false, true]));
     io.out(`loaded ${rows.reduce((n, [, r]) => n + r, 0)} rows in ${duration(result.durationMs)}`);
+    const skipped = result.badRows.filter((i) => i.severity === 'error').length;
+    if (result.badRows.length > 0)
+      io.out(`${skipped} CSV line(s) skipped, ${result.badRows.length - skipped} loaded with bytes not valid UTF-8 (listed above)`);
     return 0;
   });
 }

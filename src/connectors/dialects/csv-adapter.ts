@@ -5,12 +5,12 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ConnectorError } from '../../errors.js';
-import { listTables, locateTable, readCsv, readCsvHeader, type CsvFolderOptions } from '../csv-files.js';
+import { csvEncoding, listTables, locateTable, readCsv, readCsvHeader, type CsvFolderOptions, type CsvLineIssue } from '../csv-files.js';
 import { filterRows } from '../filter-eval.js';
 import { makeScratchFolder, removeScratchFolder } from '../scratch-folder.js';
 import { SqliteAdapter } from './sqlite-adapter.js';
 import { sqlFor } from '../sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, SourceRowIssue, StreamOptions } from '../types.js';
 
 const STAGE_BATCH = 2000;
 
@@ -22,6 +22,8 @@ interface Scratch {
   /** table → promise of its staging, so concurrent first uses copy a file once */
   tables: Map<string, Promise<void>>;
   indexes: Set<string>;
+  /** table → the lines its copy skipped or flagged, told to every query that reads the copy */
+  badRows: Map<string, SourceRowIssue[]>;
 }
 
 function quoteIdent(name: string): string {
@@ -56,7 +58,14 @@ export class CsvAdapter implements SourceAdapter {
     }
     if (!query.table) throw new ConnectorError(`${this.name}: a query needs a table or sql`);
     const source = await this.locate(query.table);
-    yield* filterRows(readCsv(source, { signal: options.signal, quote: this.folder.quote }), query.where, query.limit);
+    const { onBadRow } = options;
+    const rows = readCsv(source, {
+      signal: options.signal,
+      quote: this.folder.quote,
+      encoding: this.folder.encoding,
+      ...(onBadRow ? { onBadRow: (issue: CsvLineIssue) => onBadRow({ connector: this.name, ...issue }) } : {}),
+    });
+    yield* filterRows(rows, query.where, query.limit);
   }
 
   private async locate(table: string) {
@@ -75,6 +84,7 @@ export class CsvAdapter implements SourceAdapter {
       throw new ConnectorError(`${this.name}: the query has no SQL for csv, sqlite or default`);
     const tables = query.table ? [query.table.toLowerCase()] : await this.tablesIn(sql!);
     for (const table of tables) await this.stageTable(scratch, table);
+    this.tellBadRows(scratch, tables, options);
     if (query.table) {
       const indexed = [...(query.where ?? []).filter((f) => f.op === 'in').map((f) => f.column), ...(query.orderBy ?? []).slice(0, 1)];
       for (const column of indexed)
@@ -88,6 +98,21 @@ export class CsvAdapter implements SourceAdapter {
     if (sql === undefined) delete staged.sql;
     if (kept.length === 0) return scratch.reader.stream({ ...staged, limit: query.limit }, options);
     return filterRows(scratch.reader.stream(staged, options), kept, query.limit);
+  }
+
+  /**
+   * The bad lines of the copies a query reads, told to its listener each time (the copy is made once, but
+   * each export that reads it must hear of them; the listener deduplicates within an export). Without a
+   * listener a skipped line fails the query, as it would fail a plain read.
+   */
+  private tellBadRows(scratch: Scratch, tables: string[], options: StreamOptions): void {
+    for (const table of tables) {
+      for (const issue of scratch.badRows.get(table) ?? []) {
+        if (options.onBadRow) options.onBadRow(issue);
+        else if (issue.severity === 'error')
+          throw new ConnectorError(`${this.name}: table ${issue.table}: ${issue.file}:${issue.line}: ${issue.message}`);
+      }
+    }
   }
 
   /** CSV tables a SQL text mentions: every word that names a file of the folder. */
@@ -106,7 +131,15 @@ export class CsvAdapter implements SourceAdapter {
       // WAL lets open read cursors (a parent scan) coexist with the copy of another file (its children).
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = OFF');
-      return { dir, file, db, reader: new SqliteAdapter(this.name, file, 'csv'), tables: new Map(), indexes: new Set() };
+      return {
+        dir,
+        file,
+        db,
+        reader: new SqliteAdapter(this.name, file, 'csv'),
+        tables: new Map(),
+        indexes: new Set(),
+        badRows: new Map(),
+      };
     })();
     return this.scratch;
   }
@@ -137,14 +170,19 @@ export class CsvAdapter implements SourceAdapter {
       db.exec(`create table ${quoteIdent(tmp)} (${columns.map((c) => `${quoteIdent(c)} TEXT`).join(', ')})`);
       insert = db.prepare(`insert into ${quoteIdent(tmp)} values (${columns.map(() => '?').join(', ')})`);
     };
-    for await (const row of readCsv(source, { quote: this.folder.quote, onHeader: create })) {
+    const badRows: SourceRowIssue[] = [];
+    scratch.badRows.set(table, badRows);
+    const onBadRow = (issue: CsvLineIssue): void => {
+      badRows.push({ connector: this.name, ...issue });
+    };
+    for await (const row of readCsv(source, { quote: this.folder.quote, encoding: this.folder.encoding, onHeader: create, onBadRow })) {
       batch.push(columns.map((c) => row[c] ?? null));
       if (batch.length >= STAGE_BATCH) {
         flush(batch);
         batch = [];
       }
     }
-    if (!insert) create(await readCsvHeader(source, this.folder.quote));
+    if (!insert) create(await readCsvHeader(source, this.folder.quote, this.folder.encoding));
     flush(batch);
     // Renamed only when complete, so a failed copy never looks like a (short) table.
     db.exec(`alter table ${quoteIdent(tmp)} rename to ${quoteIdent(table)}`);
@@ -162,7 +200,7 @@ export class CsvAdapter implements SourceAdapter {
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
     if (query.sql === undefined && query.table) {
       const source = await this.locate(query.table);
-      return readCsvHeader(source, this.folder.quote);
+      return readCsvHeader(source, this.folder.quote, this.folder.encoding);
     }
     const scratch = await this.openScratch();
     const sql = sqlFor(query, 'csv');
@@ -201,5 +239,15 @@ export async function openCsv(config: ConnectorConfig): Promise<SourceAdapter> {
     files: config.files,
     delimiter: config.delimiter,
     quote: quote === false || quote === '' || quote === null ? false : typeof quote === 'string' ? quote : undefined,
+    encoding: encodingOf(config),
   });
+}
+
+/** The connector's `encoding`, checked when the connector is opened rather than at the first read. */
+export function encodingOf(config: ConnectorConfig): string {
+  try {
+    return csvEncoding(config.encoding);
+  } catch (err) {
+    throw new ConnectorError(`${config.name}: ${(err as Error).message}`);
+  }
 }

@@ -14,18 +14,21 @@
 // Rows are read one DuckDB data chunk (2048 rows) at a time, pulled only when the consumer has taken the
 // previous one; every stream has its own connection, interrupted on abort and closed when the loop ends.
 // The driver (@duckdb/node-api) is imported only when a duckdb connector is opened.
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
 import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { ConnectorError } from '../../errors.js';
-import { listTables, locateTable, type CsvFolderOptions } from '../csv-files.js';
+import { csvEncoding, listTables, locateTable, transcoder, type CsvFolderOptions, type PipelineStage } from '../csv-files.js';
 import type { DialectDescriptor } from '../dialect-descriptor.js';
 import { filterRows } from '../filter-eval.js';
 import { portableValue, throwIfAborted } from '../normalise.js';
 import { connectorFailure } from '../redact.js';
 import { makeScratchFolder, removeScratchFolder } from '../scratch-folder.js';
 import { buildSelect, queryLabel, sqlFor } from '../sql-builder.js';
-import type { ConnectorConfig, Filter, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
+import type { ConnectorConfig, Filter, Row, SourceAdapter, SourceQuery, SourceRowIssue, StreamOptions } from '../types.js';
 
 export const duckdb: DialectDescriptor = {
   name: 'duckdb',
@@ -59,27 +62,45 @@ export function duckdbValue(value: DuckDBValue): unknown {
 interface FolderTable {
   name: string;
   select: string;
+  /** CSV files: the table DuckDB keeps the lines it could not read in, and the file to name in reports */
+  rejects?: { table: string; file: string };
 }
 
-/** One CSV file: every column as text, its name trimmed and lower-cased, an empty field NULL. */
-async function csvTable(conn: DuckDBConnection, folder: CsvFolderOptions, table: string): Promise<FolderTable> {
+/**
+ * One CSV file: every column as text, its name trimmed and lower-cased, an empty field NULL. A line DuckDB
+ * cannot read (wrong number of fields, bytes not in the encoding) is skipped and kept in a rejects table, so
+ * that it is reported instead of silently missing. Files in another encoding than UTF-8 are transcoded into
+ * the scratch folder first: DuckDB itself reads only UTF-8, UTF-16 and ISO-8859-1.
+ */
+async function csvTable(conn: DuckDBConnection, folder: CsvFolderOptions, table: string, scratch: string): Promise<FolderTable> {
   const source = await locateTable(folder, table);
+  const encoding = csvEncoding(folder.encoding);
+  let file = source.file;
+  let gzip = source.gzip;
+  if (encoding !== 'utf-8') {
+    file = path.join(scratch, `${table}.utf8.csv`);
+    const stages: PipelineStage[] = [createReadStream(source.file)];
+    if (gzip) stages.push(createGunzip());
+    await pipeline([...stages, transcoder(encoding), createWriteStream(file)]);
+    gzip = false;
+  }
   const settings = [`header = true`, `all_varchar = true`, `delim = ${sqlString(source.delimiter)}`];
   if (typeof folder.quote === 'string') settings.push(`quote = ${sqlString(folder.quote)}`);
-  if (source.gzip) settings.push(`compression = 'gzip'`);
-  const reader = `read_csv(${sqlString(source.file)}, ${settings.join(', ')})`;
-  const described = await conn.runAndReadAll(`describe select * from ${reader}`);
+  if (gzip) settings.push(`compression = 'gzip'`);
+  const reader = (extra: string[]): string => `read_csv(${sqlString(file)}, ${[...settings, ...extra].join(', ')})`;
+  const described = await conn.runAndReadAll(`describe select * from ${reader([`ignore_errors = true`])}`);
   const columns = described.getRowObjectsJS().map((c) => String(c.column_name));
   const select = columns.map((c) => `nullif(${quoteIdent(c)}, '') as ${quoteIdent(c.trim().toLowerCase())}`).join(', ');
-  return { name: table, select: `select ${select} from ${reader}` };
+  const rejects = `rejects_${table}`;
+  const storeRejects = [`store_rejects = true`, `rejects_table = ${sqlString(rejects)}`, `rejects_scan = ${sqlString(`${rejects}_scan`)}`];
+  return { name: table, select: `select ${select} from ${reader(storeRejects)}`, rejects: { table: rejects, file: source.file } };
 }
 
 /** The folder's tables: the CSV connector's file naming, then `<table>.parquet` for tables no CSV file gives. */
-async function folderTables(
-  folder: CsvFolderOptions,
-  format: string | undefined,
-): Promise<Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>> {
-  const tables = new Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>();
+type Describe = (conn: DuckDBConnection, scratch: string) => Promise<FolderTable>;
+
+async function folderTables(folder: CsvFolderOptions, format: string | undefined): Promise<Map<string, Describe>> {
+  const tables = new Map<string, Describe>();
   const mapped = new Map(Object.entries(folder.files ?? {}).map(([t, f]) => [t.toLowerCase(), f]));
   const parquet = new Map<string, string>();
   for (const entry of await readdir(folder.folder)) {
@@ -89,7 +110,7 @@ async function folderTables(
   for (const [table, file] of mapped) if (PARQUET.test(file)) parquet.set(table, path.resolve(folder.folder, file));
   if (format !== 'parquet') {
     for (const table of await listTables(folder)) {
-      if (!PARQUET.test(mapped.get(table) ?? '')) tables.set(table, (conn) => csvTable(conn, folder, table));
+      if (!PARQUET.test(mapped.get(table) ?? '')) tables.set(table, (conn, scratch) => csvTable(conn, folder, table, scratch));
     }
   }
   for (const [table, file] of parquet) {
@@ -114,8 +135,10 @@ interface Engine {
   /** scratch folder of a folder source, removed by close() */
   scratch?: string;
   /** folder sources: table → how to copy it in, and the copies made or under way */
-  tables?: Map<string, (conn: DuckDBConnection) => Promise<FolderTable>>;
+  tables?: Map<string, Describe>;
   staged: Map<string, Promise<void>>;
+  /** table → the lines its copy skipped, told to every query that reads the copy */
+  badRows: Map<string, SourceRowIssue[]>;
 }
 
 /**
@@ -150,13 +173,18 @@ export class DuckdbAdapter implements SourceAdapter {
         throw new ConnectorError(`${this.name}: DuckDB source ${where} cannot be read: ${err.message}`);
       });
       if (!info.isDirectory())
-        return { instance: await DuckDBInstance.create(where, { ...SETTINGS, access_mode: 'READ_ONLY' }), staged: new Map() };
+        return {
+          instance: await DuckDBInstance.create(where, { ...SETTINGS, access_mode: 'READ_ONLY' }),
+          staged: new Map(),
+          badRows: new Map(),
+        };
       const quote = this.config.options?.quote;
       const folder: CsvFolderOptions = {
         folder: where,
         files: this.config.files,
         delimiter: this.config.delimiter,
         quote: typeof quote === 'string' ? quote : undefined,
+        encoding: this.config.encoding,
       };
       const format = typeof this.config.options?.format === 'string' ? this.config.options.format.toLowerCase() : undefined;
       const tables = await folderTables(folder, format);
@@ -167,6 +195,7 @@ export class DuckdbAdapter implements SourceAdapter {
           scratch,
           tables,
           staged: new Map(),
+          badRows: new Map(),
         };
       } catch (err) {
         await removeScratchFolder(scratch);
@@ -179,17 +208,21 @@ export class DuckdbAdapter implements SourceAdapter {
     return this.engine;
   }
 
-  /** Copies the folder tables a query reads (its table, or every table name its SQL mentions) into the scratch database. */
-  private async stage(engine: Engine, query: Pick<SourceQuery, 'table' | 'sql'>): Promise<void> {
+  /**
+   * Copies the folder tables a query reads (its table, or every table name its SQL mentions) into the
+   * scratch database; returns those tables.
+   */
+  private async stage(engine: Engine, query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
     const { tables } = engine;
-    if (!tables) return;
+    if (!tables) return [];
     let names: string[];
     if (query.table) names = [query.table.toLowerCase()];
     else {
       const sql = sqlFor(query, 'duckdb') ?? '';
       names = [...new Set((sql.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).map((w) => w.toLowerCase()))];
     }
-    for (const name of names.filter((n) => tables.has(n))) {
+    const read = names.filter((n) => tables.has(n));
+    for (const name of read) {
       let staging = engine.staged.get(name);
       if (!staging) {
         staging = this.copy(engine, tables.get(name)!);
@@ -198,22 +231,55 @@ export class DuckdbAdapter implements SourceAdapter {
       }
       await staging;
     }
+    return read;
   }
 
-  private async copy(engine: Engine, describe: (conn: DuckDBConnection) => Promise<FolderTable>): Promise<void> {
+  private async copy(engine: Engine, describe: Describe): Promise<void> {
     const conn = await engine.instance.connect();
     try {
-      const table = await describe(conn);
+      const table = await describe(conn, engine.scratch!);
       await conn.run(`create table ${quoteIdent(table.name)} as ${table.select}`);
+      if (table.rejects) engine.badRows.set(table.name, await this.rejectedLines(conn, table.name, table.rejects));
     } finally {
       conn.closeSync();
     }
   }
 
+  /** The lines DuckDB skipped while copying a file (one issue per line, its first reason). */
+  private async rejectedLines(conn: DuckDBConnection, table: string, rejects: { table: string; file: string }): Promise<SourceRowIssue[]> {
+    const result = await conn.runAndReadAll(
+      `select line, any_value(column_name order by column_idx) as column_name, any_value(error_message order by column_idx) as error_message ` +
+        `from ${quoteIdent(rejects.table)} group by line order by line`,
+    );
+    await conn.run(`drop table if exists ${quoteIdent(rejects.table)}; drop table if exists ${quoteIdent(`${rejects.table}_scan`)}`);
+    return result.getRowObjectsJS().map((r) => ({
+      connector: this.name,
+      table,
+      file: rejects.file,
+      line: Number(r.line),
+      severity: 'error' as const,
+      message: String(r.error_message),
+      ...(r.column_name ? { column: String(r.column_name) } : {}),
+    }));
+  }
+
+  /** Tells a query's listener the lines skipped in the copies it reads; without one such a line fails it. */
+  private tellBadRows(engine: Engine, tables: string[], options: StreamOptions): void {
+    for (const table of tables) {
+      for (const issue of engine.badRows.get(table) ?? []) {
+        if (options.onBadRow) options.onBadRow(issue);
+        else throw new ConnectorError(`${this.name}: table ${issue.table}: ${issue.file}:${issue.line}: ${issue.message}`);
+      }
+    }
+  }
+
   /** A connection of its own for one call, once the tables the query reads are in place. */
-  private async connect(query?: Pick<SourceQuery, 'table' | 'sql'>): Promise<DuckDBConnection> {
+  private async connect(
+    query?: Pick<SourceQuery, 'table' | 'sql'>,
+    options: StreamOptions = { onBadRow: () => {} },
+  ): Promise<DuckDBConnection> {
     const engine = await this.start();
-    if (query) await this.stage(engine, query);
+    if (query) this.tellBadRows(engine, await this.stage(engine, query), options);
     const conn = await engine.instance.connect();
     this.connections.add(conn);
     return conn;
@@ -224,22 +290,22 @@ export class DuckdbAdapter implements SourceAdapter {
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
-    const { signal } = options;
     const textOnly = (await this.start()).tables !== undefined;
     // over text-only views a comparison in SQL would compare text: those filters (and so the limit) run here
     const inSql = (f: Filter): boolean => !textOnly || f.op === 'in' || f.op === 'is null' || f.op === 'is not null';
     const kept = (query.where ?? []).filter((f) => !inSql(f));
     const where = (query.where ?? []).filter(inSql).map((f) => (textOnly ? asText(f) : f));
     const pushed: SourceQuery = { ...query, where, limit: kept.length === 0 ? query.limit : undefined };
-    const rows = this.read(pushed, signal);
+    const rows = this.read(pushed, options);
     yield* kept.length === 0 ? rows : filterRows(rows, kept, query.limit);
   }
 
-  private async *read(query: SourceQuery, signal: AbortSignal | undefined): AsyncGenerator<Row> {
+  private async *read(query: SourceQuery, options: StreamOptions): AsyncGenerator<Row> {
+    const { signal } = options;
     const what = queryLabel(query);
     const built = buildSelect('duckdb', query);
     throwIfAborted(signal);
-    const conn = await this.connect(query);
+    const conn = await this.connect(query, options);
     throwIfAborted(signal);
     const onAbort = (): void => conn.interrupt();
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -308,5 +374,10 @@ export async function openDuckdb(config: ConnectorConfig): Promise<SourceAdapter
   if (!config.path) throw new ConnectorError(`${config.name}: a duckdb connector needs 'path' (${duckdb.pathHint})`);
   // fails here, not at the first query, when the package is missing (openAdapter turns that into "npm install")
   await import('@duckdb/node-api');
+  try {
+    csvEncoding(config.encoding);
+  } catch (err) {
+    throw new ConnectorError(`${config.name}: ${(err as Error).message}`);
+  }
   return new DuckdbAdapter({ ...config, path: config.path });
 }
