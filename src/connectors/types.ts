@@ -7,7 +7,11 @@ import type { DialectName } from './registry.js';
  * MariaDB, SQL Server and Oracle agree). Values are what the driver gives, normalised just enough to be
  * portable: SQL NULL and CSV empty fields are `null`; dates/timestamps arrive as strings
  * ('YYYY-MM-DD', 'YYYY-MM-DD HH:MM:SS[.fff][+HH[:MM]]' or ISO 8601), never as JS Date objects built in the
- * process' local time zone; DECIMAL/NUMERIC as number or numeric string; BIGINT as string.
+ * process' local time zone; DECIMAL/NUMERIC as number or numeric string; BIGINT (also ROW_NUMBER(),
+ * COUNT()) as string from the server databases (PostgreSQL, MariaDB, SQL Server; Oracle's NUMBER of
+ * no declared precision too), as number from SQLite and DuckDB. So a number may come as text: the
+ * mapping engine reads numeric text as a number wherever an expression uses a column with a number
+ * (src/mapping/numeric-text.ts), and `$as` coercions accept both.
  */
 export type Row = Record<string, unknown>;
 

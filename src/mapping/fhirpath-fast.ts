@@ -3,7 +3,9 @@
 // literal list, and/or/not — so that those conditions cost a property read instead of an interpreter run
 // (a CMS claim mapping evaluates a hundred of them per row). Anything else, and any value that is not a
 // plain scalar at run time, goes to fhirpath.js; the results are the same (see fhirpath.test.ts).
+// Columns used with a number read numeric text as numbers, in both evaluators (numeric-text.ts).
 import type { Row } from '../connectors/types.js';
+import { numberOfText } from './numeric-text.js';
 
 interface AstNode {
   type: string;
@@ -28,9 +30,15 @@ const TRUE = [true];
 const FALSE = [false];
 const EMPTY: unknown[] = [];
 
-/** A fast evaluator with fhirpath.js's results, or undefined when the expression is outside the subset. */
-export function compileFast(ast: unknown): ((row: Row, parent: Row | undefined) => unknown[]) | undefined {
-  const c = node(ast as AstNode);
+/**
+ * A fast evaluator with fhirpath.js's results, or undefined when the expression is outside the subset.
+ * `numeric`: the member nodes of columns used with a number (columnsUsedAsNumbers of the same AST).
+ */
+export function compileFast(
+  ast: unknown,
+  numeric: ReadonlySet<unknown> = new Set(),
+): ((row: Row, parent: Row | undefined) => unknown[]) | undefined {
+  const c = node(ast as AstNode, numeric);
   if (!c) return undefined;
   const fn = c.fn;
   return (row, parent) => {
@@ -53,18 +61,20 @@ function only(n: AstNode): AstNode | undefined {
   return n.children?.length === 1 ? n.children[0] : undefined;
 }
 
-function node(n: AstNode): Compiled | undefined {
+/** `numeric`: as for compileFast */
+function node(n: AstNode, numeric: ReadonlySet<unknown>): Compiled | undefined {
   switch (n.type) {
     case 'EntireExpression':
     case 'TermExpression':
     case 'InvocationTerm':
     case 'ParenthesizedTerm': {
       const c = only(n);
-      return c ? node(c) : undefined;
+      return c ? node(c, numeric) : undefined;
     }
     case 'MemberInvocation': {
       if (!n.atRoot || !n.text || n.text.startsWith('`')) return undefined;
       const col = n.text;
+      if (numeric.has(n)) return { fn: (row) => scalar(numberOfText(row[col])), bool: false };
       return { fn: (row) => scalar(row[col]), bool: false };
     }
     case 'LiteralTerm': {
@@ -81,11 +91,11 @@ function node(n: AstNode): Compiled | undefined {
       return { fn: () => v, bool: false };
     }
     case 'InvocationExpression':
-      return invocation(n);
+      return invocation(n, numeric);
     case 'EqualityExpression': {
       if ((n.text !== '=' && n.text !== '!=') || n.children?.length !== 2) return undefined;
-      const a = node(n.children[0]!);
-      const b = node(n.children[1]!);
+      const a = node(n.children[0]!, numeric);
+      const b = node(n.children[1]!, numeric);
       if (!a || !b) return undefined;
       const [fa, fb] = [a.fn, b.fn];
       const eq = n.text === '=';
@@ -102,7 +112,7 @@ function node(n: AstNode): Compiled | undefined {
     }
     case 'MembershipExpression': {
       if (n.text !== 'in' || n.children?.length !== 2) return undefined;
-      const a = node(n.children[0]!);
+      const a = node(n.children[0]!, numeric);
       const list = literalList(n.children[1]!);
       if (!a || !list) return undefined;
       const fa = a.fn;
@@ -119,8 +129,8 @@ function node(n: AstNode): Compiled | undefined {
     case 'AndExpression':
     case 'OrExpression': {
       if (n.children?.length !== 2) return undefined;
-      const a = node(n.children[0]!);
-      const b = node(n.children[1]!);
+      const a = node(n.children[0]!, numeric);
+      const b = node(n.children[1]!, numeric);
       if (!a?.bool || !b?.bool) return undefined;
       const [fa, fb] = [a.fn, b.fn];
       // Three-valued logic: NONE is "unknown".
@@ -151,20 +161,21 @@ function node(n: AstNode): Compiled | undefined {
   }
 }
 
-function invocation(n: AstNode): Compiled | undefined {
+function invocation(n: AstNode, numeric: ReadonlySet<unknown>): Compiled | undefined {
   if (n.children?.length !== 2) return undefined;
   const [head, tail] = n.children as [AstNode, AstNode];
   // %parent.column
   if (tail.type === 'MemberInvocation' && head.type === 'TermExpression' && only(head)?.type === 'ExternalConstantTerm') {
     if (only(head)!.text !== 'parent' || !tail.text || tail.text.startsWith('`')) return undefined;
     const col = tail.text;
-    return { fn: (_row, p) => (p === undefined || p === null ? NONE : scalar(p[col])), bool: false };
+    const read = numeric.has(tail) ? numberOfText : (v: unknown) => v;
+    return { fn: (_row, p) => (p === undefined || p === null ? NONE : scalar(read(p[col]))), bool: false };
   }
   if (tail.type !== 'FunctionInvocation') return undefined;
   const functn = only(tail);
   if (functn?.type !== 'Functn' || functn.children?.length !== 1) return undefined; // has arguments
   const name = functn.text;
-  const h = node(head);
+  const h = node(head, numeric);
   if (!h) return undefined;
   const fh = h.fn;
   switch (name) {

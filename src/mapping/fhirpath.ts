@@ -4,6 +4,7 @@
 import fhirpath from 'fhirpath';
 import type { Row } from '../connectors/types.js';
 import { compileFast, FALLBACK } from './fhirpath-fast.js';
+import { columnsUsedAsNumbers, FHIRPATH_FUNCTIONS, withNumericReads } from './numeric-text.js';
 import { closest } from './suggest.js';
 
 export interface ExprColumn {
@@ -29,8 +30,11 @@ interface AstNode {
   children?: AstNode[];
 }
 
-/** Compiles an expression; returns the parser's message when it is not valid FHIRPath. */
-export function compileExpression(text: string): CompiledExpression | string {
+/**
+ * Compiles an expression; returns the parser's message when it is not valid FHIRPath. `fast: false` (for
+ * tests) evaluates every value with fhirpath.js, to compare the JS-compiled subset against.
+ */
+export function compileExpression(text: string, options: { fast?: boolean } = {}): CompiledExpression | string {
   let ast: AstNode;
   try {
     ast = fhirpath.parse(text) as AstNode;
@@ -48,9 +52,13 @@ export function compileExpression(text: string): CompiledExpression | string {
   const columns: ExprColumn[] = [];
   collect(ast, false, columns);
   const rewritten = lowerCaseColumns(text, columns);
-  const fast = compileFast(rewritten === text ? ast : fhirpath.parse(rewritten));
+  const rewrittenAst = rewritten === text ? ast : (fhirpath.parse(rewritten) as AstNode);
+  const numeric = columnsUsedAsNumbers(rewrittenAst);
+  const fast = options.fast === false ? undefined : compileFast(rewrittenAst, numeric);
+  const slowText = withNumericReads(rewritten, numeric);
   type Fn = (row: unknown, env?: Record<string, unknown>) => unknown;
-  const compileSlow = () => fhirpath.compile(rewritten, undefined, { resolveInternalTypes: true }) as Fn;
+  const compileSlow = () =>
+    fhirpath.compile(slowText, undefined, { resolveInternalTypes: true, userInvocationTable: FHIRPATH_FUNCTIONS }) as Fn;
   // fhirpath.js is compiled up front only when it will run; for the fast subset it is compiled on the
   // first value outside the subset (once per expression), which halves the load time of big mapping sets.
   let fn: Fn | undefined;
