@@ -66,7 +66,7 @@ describe('loadCsv into SQLite', () => {
 
   it('creates typed tables with keys and indexes, whatever the column order and file name case', async () => {
     const file = path.join(dir, 'db.sqlite');
-    const config = { file: path.join(dir, 'c.yaml'), name: 't', kind: 'sqlite' as const, path: file, mappings: [] };
+    const config = { file: path.join(dir, 'c.yaml'), name: 't', kind: 'sqlite' as const, path: file, timezone: 'UTC', mappings: [] };
     const result = await loadCsv(config, parseTableSchema(SCHEMA, 'tables.yaml'), { folder: dir });
     expect(result.tables).toEqual({ person: 2, visit: 2 });
     const db = new Database(file, { readonly: true });
@@ -85,7 +85,14 @@ describe('loadCsv into SQLite', () => {
   });
 
   it('refuses a file whose columns differ from the schema, naming them', async () => {
-    const config = { file: path.join(dir, 'c.yaml'), name: 't', kind: 'sqlite' as const, path: path.join(dir, 'db2.sqlite'), mappings: [] };
+    const config = {
+      file: path.join(dir, 'c.yaml'),
+      name: 't',
+      kind: 'sqlite' as const,
+      path: path.join(dir, 'db2.sqlite'),
+      timezone: 'UTC',
+      mappings: [],
+    };
     const schema = parseTableSchema(SCHEMA.replace('note: text', 'comment: text'), 'tables.yaml');
     await expect(loadCsv(config, schema, { folder: dir })).rejects.toThrow(
       /table visit: .*VISITS_2024\.csv.*missing comment; not in the schema: note/,
