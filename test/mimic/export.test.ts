@@ -59,7 +59,7 @@ for (const source of ['csv'] as const) {
       const counts: Record<string, number> = {};
       for (const r of resources()) counts[r.resourceType] = (counts[r.resourceType] ?? 0) + 1;
       expect(counts).toEqual(expectedCounts());
-    });
+    }, 120_000); // the first test parses labevents.csv.gz (108,000 rows)
 
     it('makes every ICU stay an Encounter part of its admission, and every admission transfer one of its locations', () => {
       const byRef = new Map(resources().map((r) => [`${r.resourceType}/${r.id}`, r]));
@@ -91,7 +91,7 @@ for (const source of ['csv'] as const) {
       expect(panels.map((p) => p.component!.map((c) => c.valueQuantity?.value).join('/')).sort()).toEqual(
         pressures.map((r) => r.result_value!.split('/').map(Number).join('/')).sort(),
       );
-    });
+    }, 60_000);
 
     it('validates every resource against the FHIR R4 JSON schema', () => {
       const validator = schemaValidator();
@@ -142,7 +142,7 @@ describe('MIMIC-IV demo from CSV and SQLite', () => {
       if (json !== other && differ.push(`sqlite: ${json.slice(0, 400)}\ncsv:    ${String(other).slice(0, 400)}`) >= 3) break;
     }
     expect(differ).toEqual([]);
-  });
+  }, 120_000);
 });
 
 describe('MIMIC-IV Group export through the server (connectors/_mimic-groups.yaml)', () => {
