@@ -76,7 +76,8 @@ describe('load-csv with connectors/tables/omop-cdm54.yaml', () => {
   });
 });
 
-for (const source of ['csv', 'sqlite'] as const) {
+// The CSV export is checked in depth; SQLite's is then shown identical to it (below), which covers it too.
+for (const source of ['csv'] as const) {
   describe(`OMOP sample exported from ${source}`, () => {
     const resources = (): Resource[] => out[source].resources as Resource[];
     const byRef = (): Map<string, Resource> => new Map(resources().map((r) => [`${r.resourceType}/${r.id}`, r]));
@@ -204,6 +205,7 @@ describe('OMOP sample from CSV and SQLite', () => {
   it('exports the same resources (ids and content) from both', () => {
     const a = canonical(out.csv.resources);
     const b = canonical(out.sqlite.resources);
+    expect(out.sqlite.errors).toEqual([]);
     expect(a.length).toBe(Object.values(expectedCounts()).reduce((n, c) => n + c, 0));
     expect(b).toEqual(a);
   });
