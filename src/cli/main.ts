@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerClientsCommand } from './commands/clients.js';
 import { exportCommand } from './commands/export.js';
+import { loadCsvCommand } from './commands/load-csv.js';
 import { loadSampleCommand } from './commands/load-sample.js';
 import { previewCommand } from './commands/preview.js';
 import { registerServeCommand } from './commands/serve.js';
@@ -91,6 +92,21 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--copies <n>', 'load the sample this many times over (ids rewritten per copy)', '1')
     .option('--replace', "drop the sample's tables first when they exist")
     .action(async (opts: { into: string; copies?: string; replace?: boolean }) => done(await loadSampleCommand(opts, io())));
+
+  program
+    .command('load-csv')
+    .description('load a folder of CSV files into the database of a connector (sqlite, postgres, mysql) as a table schema file says')
+    .requiredOption(
+      '--schema <tables-file>',
+      'table schema YAML: tables, column kinds, primary keys, indexes (e.g. connectors/tables/omop-cdm54.yaml)',
+    )
+    .requiredOption('--from <folder>', 'folder holding the CSV files (.csv or .csv.gz, any case)')
+    .requiredOption('--into <connector-file>', 'connector YAML file naming the target database')
+    .option('--table <name>', 'load only this table of the schema (repeatable)', collect)
+    .option('--replace', "drop the schema's tables first when they exist")
+    .action(async (opts: { schema: string; from: string; into: string; table?: string[]; replace?: boolean }) =>
+      done(await loadCsvCommand(opts, io())),
+    );
 
   registerServeCommand(program);
   registerClientsCommand(program);

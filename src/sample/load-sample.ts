@@ -108,7 +108,7 @@ async function planColumns(spec: TableSpec, source: CsvFile): Promise<ColumnPlan
   return plans;
 }
 
-type Target = 'sqlite' | 'postgres' | 'mysql';
+export type Target = 'sqlite' | 'postgres' | 'mysql';
 
 function addColumn(t: Knex.CreateTableBuilder, target: Target, plan: ColumnPlan): void {
   switch (plan.kind) {
@@ -140,7 +140,7 @@ function addColumn(t: Knex.CreateTableBuilder, target: Target, plan: ColumnPlan)
   }
 }
 
-interface Destination {
+export interface Destination {
   /** knex for the DDL (types, keys and constraint names per dialect) */
   knex: Knex;
   target: Target;
@@ -153,13 +153,13 @@ interface Destination {
 const QUIET = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
 
 /** SQLSTATE 3D000 / MariaDB 1049: the connection names a database the server does not have. */
-function missingDatabase(err: unknown): string | undefined {
+export function missingDatabase(err: unknown): string | undefined {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   if (e?.code !== '3D000' && e?.code !== 'ER_BAD_DB_ERROR') return undefined;
   return typeof e.message === 'string' ? (/database "?'?([^"']+)["']/i.exec(e.message)?.[1] ?? '') : '';
 }
 
-function destinationFor(config: ConnectorConfig): Destination {
+export function destinationFor(config: ConnectorConfig): Destination {
   const kind = config.kind;
   if (kind === 'sqlite') {
     if (!config.path) throw new ConnectorError(`${config.name}: a sqlite connector needs 'path'`);
@@ -338,7 +338,7 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
 }
 
 /** `<table>_<columns>_idx`: unique per database (SQLite and MariaDB index names are not per table). */
-function indexName(table: string, columns: string[]): string {
+export function indexName(table: string, columns: string[]): string {
   return `${table}_${columns.join('_')}_idx`;
 }
 

@@ -21,6 +21,9 @@ describe.skipIf(!existsSync(path.join(ROOT, 'dist/cli/main.js')))('npm pack', ()
     expect(files.some((f) => f.startsWith('mappings/') && f.endsWith('.yaml'))).toBe(true);
     expect(files.some((f) => f.startsWith('connectors/') && f.endsWith('.yaml'))).toBe(true);
     expect(files.some((f) => f.startsWith('samples/'))).toBe(true);
+    // the OMOP and MIMIC-IV samples stay in the repository (size; MIMIC's ODbL share-alike terms): see the README
+    expect(files.filter((f) => /^samples\/(omop|mimic)/.test(f))).toEqual([]);
+    expect(files).toContain('connectors/tables/omop-cdm54.yaml');
     expect(files).toContain('src/fhir/assets/fhir.schema.json.gz');
 
     const offending = files.filter(
