@@ -86,6 +86,36 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     },
   },
   groups: { expect: 'a map', check: mapOf(() => undefined) },
+  ignore: {
+    expect: 'a map of table to a reason, or to { reason?, columns: { column: reason } }',
+    check: mapOfEntries((table, node, at) => {
+      if (isScalar(node) && typeof node.value === 'string' && node.value.trim() !== '') return;
+      const expected = `ignore.${table}: expected the reason the table is left out, or { reason?, columns: { <column>: <reason> } }`;
+      if (!isMap(node)) throw new ConfigError(expected, at(node));
+      let columns = false;
+      for (const pair of node.items) {
+        const key = String((pair.key as Scalar).value);
+        const v = pair.value as Node | null;
+        if (key === 'reason') {
+          if (!isScalar(v) || typeof v.value !== 'string')
+            throw new ConfigError(`ignore.${table}.reason: expected a string`, at(v ?? (pair.key as Node)));
+        } else if (key === 'columns') {
+          columns = true;
+          if (!isMap(v) || v.items.length === 0)
+            throw new ConfigError(`ignore.${table}.columns: expected a map of column to reason`, at(v ?? (pair.key as Node)));
+          for (const c of v.items) {
+            const r = c.value as Node | null;
+            if (!isScalar(r) || typeof r.value !== 'string' || r.value.trim() === '')
+              throw new ConfigError(
+                `ignore.${table}.columns.${String((c.key as Scalar).value)}: expected the reason the column is left out`,
+                at(r ?? (c.key as Node)),
+              );
+          }
+        } else throw new ConfigError(`ignore.${table}: unknown key '${key}' (expected reason, columns)`, at(pair.key as Node));
+      }
+      if (!columns) throw new ConfigError(expected, at(node));
+    }),
+  },
   options: { expect: 'a map', check: mapOf(() => undefined) },
 };
 
@@ -97,6 +127,13 @@ function mapOf(checkValue: Check): Check {
   return (node, at) => {
     if (!isMap(node)) throw new ConfigError(`expected a map, got ${describe(node)}`, at(node));
     for (const pair of node.items) if (pair.value) checkValue(pair.value as Node, at);
+  };
+}
+
+function mapOfEntries(checkEntry: (key: string, node: Node | null, at: (n: Node | null | undefined) => SourceLocation) => void): Check {
+  return (node, at) => {
+    if (!isMap(node)) throw new ConfigError(`expected a map, got ${describe(node)}`, at(node));
+    for (const pair of node.items) checkEntry(String((pair.key as Scalar).value), pair.value as Node | null, at);
   };
 }
 
@@ -330,5 +367,6 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
   if (raw.pool) config.pool = raw.pool as ConnectorConfig['pool'];
   if (raw.groups) config.groups = raw.groups as Record<string, unknown>;
   if (raw.options) config.options = raw.options as Record<string, unknown>;
+  if (raw.ignore) config.ignore = raw.ignore as ConnectorConfig['ignore'];
   return config;
 }

@@ -57,7 +57,9 @@ function useRef(ctx: CompileContext, column: string, parent: boolean, path: Path
     ctx.error(path, `"parent.${column}" is only meaningful inside $each`, key);
     return;
   }
-  ctx.useColumn(parent ? 'source' : scope.query, column, path, key);
+  // a resource's `when:` is compiled in the resource's scope; say so rather than name the whole resource
+  const element = path[path.length - 1] === 'when' ? `${scope.expression} (when)` : scope.expression;
+  ctx.useColumn(parent ? 'source' : scope.query, column, path, key, element);
 }
 
 function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: Scope): Eval {
