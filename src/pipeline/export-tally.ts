@@ -42,7 +42,8 @@ export class ExportTally {
 
   /** One source row mapped: whether it gave a resource that was written, whether an error dropped one. */
   rowDone(mapping: string, exported: boolean, rejected: boolean): void {
-    const o = (this.rowOutcomes[mapping] ??= { exported: 0, rejected: 0 });
+    this.rowOutcomes[mapping] ??= { exported: 0, rejected: 0 };
+    const o = this.rowOutcomes[mapping];
     if (exported) o.exported++;
     if (rejected) o.rejected++;
   }
@@ -57,7 +58,8 @@ export class ExportTally {
     for (const m of this.plan.mappings) {
       const table = tableOf(m);
       const counts = { read: this.rowsRead[m.name] ?? 0, ...(this.rowOutcomes[m.name] ?? { exported: 0, rejected: 0 }) };
-      const entry = (out[table] ??= { read: 0, exported: 0, rejected: 0, mappings: {} });
+      out[table] ??= { read: 0, exported: 0, rejected: 0, mappings: {} };
+      const entry = out[table];
       entry.read += counts.read;
       entry.exported += counts.exported;
       entry.rejected += counts.rejected;
