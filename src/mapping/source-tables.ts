@@ -18,7 +18,7 @@ export interface SqlReading {
   words: Set<string>;
   /** tables whose every column the query passes through (`t.*`), or '*' for a bare `SELECT *` */
   stars: string[];
-  /** output column (lower-cased) → the table column it renames (`e.PROVIDER AS requester`) */
+  /** output column (lower-cased) → the table column it renames (`e.PROVIDER AS requester`, `MIN(s.DATE) AS study_date`) */
   renames: Map<string, { table: string; column: string }>;
 }
 
@@ -98,7 +98,7 @@ export function readSql(text: string): SqlReading {
   const qualified: SqlReading['qualified'] = [];
   const stars: string[] = [];
   const renames = new Map<string, { table: string; column: string }>();
-  for (const m of clean.matchAll(/\b([A-Za-z_]\w*)\s*\.\s*(\*|[A-Za-z_]\w*|"[^"]+")(?:\s+as\s+([A-Za-z_]\w*))?/gi)) {
+  for (const m of clean.matchAll(/\b([A-Za-z_]\w*)\s*\.\s*(\*|[A-Za-z_]\w*|"[^"]+")(?:\s*\)*\s+as\s+([A-Za-z_]\w*))?/gi)) {
     const table = aliases.get(m[1]!.toLowerCase());
     if (!table) continue;
     if (m[2] === '*') stars.push(table);
