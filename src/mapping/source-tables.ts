@@ -3,6 +3,7 @@
 // the `alias.COLUMN` references, the bare words, `[alias.]*` and `alias.COLUMN AS name` renames. It is a
 // reading of the text, not a SQL parser: good enough to say which columns a mapping set leaves behind
 // (`fhir-bridge coverage`) and which table an export's rows came from, never used to build a query.
+import { sqlFor } from '../connectors/sql-builder.js';
 import type { Dialect, SourceQuery } from '../connectors/types.js';
 
 export interface SqlReading {
@@ -62,13 +63,16 @@ const KEYWORDS = new Set([
   'natural',
 ]);
 
-/** The SQL text a query runs on this dialect (its own entry, then `default`), or every variant when no dialect is given. */
+/** The SQL text a query runs on this dialect (its variant, the dialect's fallbacks, `default`), or every
+ *  variant when no dialect is given. */
 export function sqlTexts(query: Pick<SourceQuery, 'sql'>, dialect?: Dialect): string[] {
   const sql = query.sql;
   if (sql === undefined) return [];
   if (typeof sql === 'string') return [sql];
-  if (dialect && sql[dialect] !== undefined) return [sql[dialect]!];
-  if (dialect && sql.default !== undefined) return [sql.default];
+  if (dialect) {
+    const text = sqlFor(query, dialect);
+    return text === undefined ? [] : [text];
+  }
   return Object.values(sql).filter((s): s is string => typeof s === 'string');
 }
 
@@ -95,6 +99,19 @@ export function readSql(text: string): SqlReading {
     if (alias && !KEYWORDS.has(alias)) aliases.set(alias, table);
     if (driving === undefined && m[1]!.toLowerCase() === 'from' && depthAt(clean, m.index!) === 0) driving = table;
   }
+  // A derived table `( SELECT … FROM t … ) x` stands for the table its own rows come from.
+  for (const m of clean.matchAll(/\)\s*(?:as\s+)?([A-Za-z_]\w*)/gi)) {
+    const alias = m[1]!.toLowerCase();
+    if (KEYWORDS.has(alias) || aliases.has(alias)) continue;
+    const open = openingParen(clean, m.index!);
+    if (open < 0) continue;
+    const inner = clean.slice(open + 1, m.index!);
+    if (!/^\s*select\b/i.test(inner)) continue;
+    const from = readSql(inner).driving;
+    if (from === undefined) continue;
+    aliases.set(alias, from);
+    if (driving === undefined && depthAt(clean, open) === 0 && /\bfrom\s*$/i.test(clean.slice(0, open))) driving = from;
+  }
   const qualified: SqlReading['qualified'] = [];
   const stars: string[] = [];
   const renames = new Map<string, { table: string; column: string }>();
@@ -116,6 +133,16 @@ export function readSql(text: string): SqlReading {
     if (!KEYWORDS.has(w)) words.add(w);
   }
   return { tables: [...new Set(tables)], ...(driving ? { driving } : {}), aliases, qualified, words, stars, renames };
+}
+
+/** Index of the '(' that the ')' at `close` ends, or -1. */
+function openingParen(text: string, close: number): number {
+  let depth = 0;
+  for (let i = close; i >= 0; i--) {
+    if (text[i] === ')') depth++;
+    else if (text[i] === '(' && --depth === 0) return i;
+  }
+  return -1;
 }
 
 function depthAt(text: string, index: number): number {
