@@ -25,6 +25,9 @@ describe.each(['synthea-csv', 'synthea-sqlite', 'synthea-duckdb', 'cms-ccw-rif']
       expect(coverage.staleIgnores).toEqual([]);
       expect(coverage.ignoredButMapped).toEqual([]);
       expect(coverage.tables.length).toBeGreaterThanOrEqual(10);
+      // a CSV folder's tables are its files, a file the `files:` map names being its table's only
+      if (source.config.files) expect(coverage.tables.map((t) => t.table)).toEqual(Object.keys(source.config.files).sort());
+      expect(coverage.notListed).toEqual([]);
       for (const t of coverage.tables) {
         expect(t.columns.length, `${t.table} has columns`).toBeGreaterThan(0);
         for (const c of t.columns) {
