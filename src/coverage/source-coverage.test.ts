@@ -14,8 +14,7 @@ import { sourceCoverage } from './source-coverage.js';
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CONNECTORS = path.join(ROOT, 'connectors');
 
-// The PostgreSQL and MariaDB connectors read the same files' tables through the same mappings and the same
-// ignore fragment as these; their catalogues are covered by the adapters' tableNames() tests.
+// The PostgreSQL and MariaDB connectors: source-coverage.int.test.ts (the sample loaded into a server).
 describe.each(['synthea-csv', 'synthea-sqlite', 'synthea-duckdb', 'cms-ccw-rif'])('coverage of connectors/%s.yaml', (name) => {
   it('accounts for every table and column: used by a mapping or ignored with a reason', async () => {
     const source = await openSource(path.join(CONNECTORS, `${name}.yaml`));
