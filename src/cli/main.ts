@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerClientsCommand } from './commands/clients.js';
+import { coverageCommand } from './commands/coverage.js';
 import { exportCommand } from './commands/export.js';
 import { loadCsvCommand } from './commands/load-csv.js';
 import { loadSampleCommand } from './commands/load-sample.js';
@@ -66,6 +67,17 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .description('check the mapping files and that every column they name exists in the source')
     .addOption(connectorOption())
     .action(async (opts: { connector?: string }) => done(await validateCommand(opts, io())));
+
+  program
+    .command('coverage')
+    .description('every table and column of the source: the mapping elements that use it, ignored (with the reason) or unused')
+    .addOption(connectorOption())
+    .option('--summary <file>', "an export's summary.json: rows read / exported / rejected per table")
+    .option('--unused', 'list only the columns neither used nor ignored')
+    .option('--json', 'print JSON instead of text')
+    .action(async (opts: { connector?: string; summary?: string; json?: boolean; unused?: boolean }) =>
+      done(await coverageCommand(opts, io())),
+    );
 
   program
     .command('preview')

@@ -5,7 +5,20 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Document, LineCounter, isMap, isNode, isScalar, isSeq, parseDocument, visit, type Node, type Pair, type Scalar } from 'yaml';
+import {
+  Document,
+  LineCounter,
+  isAlias,
+  isMap,
+  isNode,
+  isScalar,
+  isSeq,
+  parseDocument,
+  visit,
+  type Node,
+  type Pair,
+  type Scalar,
+} from 'yaml';
 import { ConfigError, MappingError, type SourceLocation } from '../errors.js';
 import { isFragmentFile, parseIncludeRef } from '../mapping/include.js';
 import { DIALECT_NAMES, dialect, kindList, resolveKind, sampleHolders } from './registry.js';
@@ -98,6 +111,38 @@ const KEYS: Record<string, { expect: string; check: Check }> = {
     },
   },
   groups: { expect: 'a map', check: mapOf(() => undefined) },
+  ignore: {
+    expect: 'a map of table to a reason, or to { reason?, columns: { column: reason } }',
+    check: mapOfEntries((table, node, at) => {
+      if (isScalar(node) && typeof node.value === 'string' && node.value.trim() !== '') return;
+      const expected = `ignore.${table}: expected the reason the table is left out, or { reason?, columns: { <column>: <reason> } }`;
+      if (!isMap(node)) throw new ConfigError(expected, at(node));
+      let columns = false;
+      for (const pair of node.items) {
+        const key = String((pair.key as Scalar).value);
+        const v = pair.value as Node | null;
+        if (key === 'reason') {
+          if (!isScalar(v) || typeof v.value !== 'string')
+            throw new ConfigError(`ignore.${table}.reason: expected a string`, at(v ?? (pair.key as Node)));
+        } else if (key === 'columns') {
+          columns = true;
+          if (!isMap(v) || v.items.length === 0)
+            throw new ConfigError(`ignore.${table}.columns: expected a map of column to reason`, at(v ?? (pair.key as Node)));
+          for (const c of v.items) {
+            const r = c.value as Node | null;
+            // a reason repeated through a YAML alias (*name) is checked where its anchor (&name) gives it
+            if (isAlias(r)) continue;
+            if (!isScalar(r) || typeof r.value !== 'string' || r.value.trim() === '')
+              throw new ConfigError(
+                `ignore.${table}.columns.${String((c.key as Scalar).value)}: expected the reason the column is left out`,
+                at(r ?? (c.key as Node)),
+              );
+          }
+        } else throw new ConfigError(`ignore.${table}: unknown key '${key}' (expected reason, columns)`, at(pair.key as Node));
+      }
+      if (!columns) throw new ConfigError(expected, at(node));
+    }),
+  },
   options: { expect: 'a map', check: mapOf(() => undefined) },
 };
 
@@ -109,6 +154,45 @@ function mapOf(checkValue: Check): Check {
   return (node, at) => {
     if (!isMap(node)) throw new ConfigError(`expected a map, got ${describe(node)}`, at(node));
     for (const pair of node.items) if (pair.value) checkValue(pair.value as Node, at);
+  };
+}
+
+/**
+ * `ignore:` as table → reason | { reason?, columns }. Read from the nodes rather than toJSON(): reasons may
+ * repeat through YAML aliases, whose anchors can sit in a fragment file spliced into this document.
+ */
+function ignoreEntries(doc: Document, node: Node): ConnectorConfig['ignore'] {
+  const anchors = new Map<string, Node>();
+  visit(doc, (_key, n) => {
+    if (isNode(n) && n.anchor) anchors.set(n.anchor, n);
+  });
+  const text = (n: unknown): string => {
+    const target = isAlias(n) ? anchors.get(n.source) : n;
+    return isScalar(target) ? String(target.value) : '';
+  };
+  const out: NonNullable<ConnectorConfig['ignore']> = {};
+  if (!isMap(node)) return out;
+  for (const pair of node.items) {
+    const table = String((pair.key as Scalar).value);
+    const v = pair.value;
+    if (!isMap(v)) {
+      out[table] = text(v);
+      continue;
+    }
+    const reason = v.items.find((p) => isScalar(p.key) && p.key.value === 'reason')?.value;
+    const columns = v.items.find((p) => isScalar(p.key) && p.key.value === 'columns')?.value;
+    out[table] = {
+      ...(reason ? { reason: text(reason) } : {}),
+      columns: Object.fromEntries(isMap(columns) ? columns.items.map((c) => [String((c.key as Scalar).value), text(c.value)]) : []),
+    };
+  }
+  return out;
+}
+
+function mapOfEntries(checkEntry: (key: string, node: Node | null, at: (n: Node | null | undefined) => SourceLocation) => void): Check {
+  return (node, at) => {
+    if (!isMap(node)) throw new ConfigError(`expected a map, got ${describe(node)}`, at(node));
+    for (const pair of node.items) checkEntry(String((pair.key as Scalar).value), pair.value as Node | null, at);
   };
 }
 
@@ -343,5 +427,6 @@ function parseConfig(text: string, file: string, env: NodeJS.ProcessEnv): Connec
   if (raw.pool) config.pool = raw.pool as ConnectorConfig['pool'];
   if (raw.groups) config.groups = raw.groups as Record<string, unknown>;
   if (raw.options) config.options = raw.options as Record<string, unknown>;
+  if (raw.ignore) config.ignore = ignoreEntries(doc, seen.get('ignore')!.value as Node);
   return config;
 }

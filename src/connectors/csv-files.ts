@@ -32,12 +32,14 @@ export interface CsvFolderOptions {
 const FILE_PATTERN = /^(.+?)\.(csv|txt|tsv|dat)(\.gz)?$/i;
 const PREFERENCE = ['.csv', '.csv.gz', '.txt', '.txt.gz', '.tsv', '.tsv.gz', '.dat', '.dat.gz'];
 
-/** Table names the folder offers (file stems, lower-cased) plus those of the `files` map. */
+/** Table names the folder offers (file stems, lower-cased) plus those of the `files` map; a file the map names
+ *  is its table's, not a table of its own. */
 export async function listTables(options: CsvFolderOptions): Promise<string[]> {
   const names = new Set(Object.keys(options.files ?? {}).map((t) => t.toLowerCase()));
+  const mapped = new Set(Object.values(options.files ?? {}).map((f) => path.resolve(options.folder, f)));
   for (const entry of await readFolder(options.folder)) {
     const m = FILE_PATTERN.exec(entry);
-    if (m) names.add(m[1]!.toLowerCase());
+    if (m && !mapped.has(path.resolve(options.folder, entry))) names.add(m[1]!.toLowerCase());
   }
   return [...names].sort();
 }

@@ -79,6 +79,8 @@ export interface DialectDescriptor {
   maxInList?: number;
   /** the catalogue query behind SourceAdapter.indexedColumns, for server dialects */
   indexCatalogue?(table: string): IndexCatalogueQuery;
+  /** the catalogue query behind SourceAdapter.tableNames, for server dialects: one `table_name` per row */
+  tableCatalogue?: IndexCatalogueQuery;
   /** integration tests' private databases; absent for in-process sources (SQLite, CSV, DuckDB) */
   testDatabase?: TestDatabaseFactory;
 }

@@ -1,4 +1,4 @@
-// What SourceAdapter.indexedColumns shares across dialects: a qualified name split and folded, and the
+// What SourceAdapter.indexedColumns (and .tables) shares across dialects: a qualified name split and folded, and the
 // catalogue rows grouped into one key-column list per index, so `fhir-bridge validate` can tell an integrator
 // which index a child join needs before an export runs. Each server dialect's catalogue statement is its
 // descriptor's `indexCatalogue` (src/connectors/dialects/*.ts).
@@ -35,4 +35,16 @@ export function groupIndexColumns(rows: Iterable<Record<string, unknown>>): stri
     byIndex.set(index, list);
   }
   return [...byIndex.values()];
+}
+
+/** The dialect's statement listing the tables of the current schema (a `table_name` per row). */
+export function tableCatalogueQuery(name: Dialect): IndexCatalogueQuery {
+  const catalogue = dialect(name).tableCatalogue;
+  if (!catalogue) throw new ConnectorError(`the ${name} connector has no table catalogue to ask`);
+  return catalogue;
+}
+
+/** Catalogue rows as sorted, lower-cased table names. */
+export function catalogueTables(rows: Iterable<Record<string, unknown>>): string[] {
+  return [...new Set([...rows].map((row) => String(row.table_name ?? row.TABLE_NAME).toLowerCase()))].sort();
 }

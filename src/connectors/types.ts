@@ -87,6 +87,13 @@ export interface SourceAdapter {
    * joins that would scan a table per batch.
    */
   indexedColumns?(table: string): Promise<string[][]>;
+  /**
+   * Optional: the lower-cased names of the tables (and views) the source offers, sorted: the current schema of
+   * a database (search_path, database(), SCHEMA_NAME(), the current Oracle schema), a SQLite file's tables,
+   * the files of a CSV folder. `fhir-bridge coverage` reports every one of them; without it only the tables
+   * the mappings name are.
+   */
+  tableNames?(): Promise<string[]>;
   /** Throws a ConnectorError with a clear message when the source cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -120,4 +127,9 @@ export interface ConnectorConfig {
   groups?: Record<string, unknown>;
   /** anything else a specific adapter understands */
   options?: Record<string, unknown>;
+  /** tables and columns left out on purpose, with the reason (`fhir-bridge coverage` counts them accounted for) */
+  ignore?: Record<string, IgnoredTable>;
 }
+
+/** A connector's `ignore:` entry for one table: the whole table (a reason), or some of its columns. */
+export type IgnoredTable = string | { reason?: string; columns: Record<string, string> };

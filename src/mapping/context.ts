@@ -11,6 +11,9 @@ export interface ColumnUse {
   query: string;
   column: string;
   location: SourceLocation;
+  /** what reads it: the element a template fills ('Patient.birthDate'), or the mapping key that names it
+   *  ('source.key', 'children.lines.on'), for `fhir-bridge coverage` */
+  element: string;
 }
 
 /** A `$ref` waiting for its target mapping; `idOf` is filled in when the set is linked. */
@@ -60,7 +63,8 @@ export class CompileContext implements Reporter {
     this.errors.push(new MappingError(message, this.at(path, key)));
   }
 
-  useColumn(query: string, column: string, path: Path, key?: boolean): void {
-    this.columns.push({ query, column, location: this.at(path, key) });
+  useColumn(query: string, column: string, path: Path, key?: boolean, element?: string): void {
+    const named = element ?? path.filter((p): p is string => typeof p === 'string').join('.');
+    this.columns.push({ query, column, location: this.at(path, key), element: named });
   }
 }

@@ -28,7 +28,7 @@ export interface QueryColumns {
   name: string;
   query: SourceQuery;
   /** every column reference of the query, lower-cased, with where the mapping makes it */
-  columns: Array<{ column: string; location: SourceLocation }>;
+  columns: Array<{ column: string; location: SourceLocation; element: string }>;
 }
 
 /** For each query of a mapping (its source, then each child) the columns it reads. FHIRPath expressions
@@ -41,7 +41,7 @@ export function requiredColumns(mapping: CompiledMapping): QueryColumns[] {
   ];
   for (const u of uses) {
     const q = queries.find((x) => x.name === u.query);
-    q?.columns.push({ column: u.column, location: u.location });
+    q?.columns.push({ column: u.column, location: u.location, element: u.element });
   }
   return queries;
 }

@@ -57,7 +57,9 @@ function useRef(ctx: CompileContext, column: string, parent: boolean, path: Path
     ctx.error(path, `"parent.${column}" is only meaningful inside $each`, key);
     return;
   }
-  ctx.useColumn(parent ? 'source' : scope.query, column, path, key);
+  // a resource's `when:` is compiled in the resource's scope; say so rather than name the whole resource
+  const element = path[path.length - 1] === 'when' ? `${scope.expression} (when)` : scope.expression;
+  ctx.useColumn(parent ? 'source' : scope.query, column, path, key, element);
 }
 
 function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: Scope): Eval {
@@ -422,8 +424,19 @@ function compileRef(ctx: CompileContext, obj: Record<string, unknown>, path: Pat
 
 function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
   const name = obj.$each;
-  if (scope.inEach) {
-    ctx.error([...path, '$each'], '$each cannot be nested: child rows have no children of their own');
+  if (scope.inEach && obj.$on === undefined) {
+    ctx.error(
+      [...path, '$each'],
+      '$each inside $each needs $on: { INNER_COLUMN: OUTER_COLUMN } (child rows have no children of their own; the inner $each takes the rows of another child that match the outer row)',
+    );
+    return OMIT;
+  }
+  if (!scope.inEach && obj.$on !== undefined) {
+    ctx.error(
+      [...path, '$on'],
+      '$on matches the rows of an inner $each to the row of the $each around it: it only goes inside $each',
+      true,
+    );
     return OMIT;
   }
   if (typeof name !== 'string' || !ctx.childNames.has(name)) {
@@ -438,8 +451,28 @@ function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Pa
     ctx.error(path, '$each needs $template: what each child row becomes');
     return OMIT;
   }
+  const on = scope.inEach ? compileOn(ctx, obj.$on, [...path, '$on'], name, scope.query) : undefined;
   const tpl = compileValue(ctx, obj.$template, [...path, '$template'], { query: name, inEach: true, expression: scope.expression });
-  if (tpl === OMIT) return OMIT;
+  if (tpl === OMIT || on === null) return OMIT;
+  if (on) {
+    // Inside an outer $each, `row` is the outer child row and `parent` the source row: the inner rows are
+    // the `name` child rows of that source row whose `on` columns equal the outer row's (text-compared, as
+    // a CSV and a typed database must group alike).
+    return (row, parent, children) => {
+      const rows = children?.[name];
+      if (!rows || rows.length === 0) return undefined;
+      let out: unknown[] | undefined;
+      for (const child of rows) {
+        if (!on.every(([inner, outer]) => sameValue(child[inner], row[outer]))) continue;
+        const v = tpl(child, parent, children);
+        if (v === undefined) continue;
+        out ??= [];
+        if (Array.isArray(v)) for (const x of v) out.push(x);
+        else out.push(v);
+      }
+      return out;
+    };
+  }
   return (row, _parent, children) => {
     const rows = children?.[name];
     if (!rows || rows.length === 0) return undefined;
@@ -453,6 +486,31 @@ function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Pa
     }
     return out;
   };
+}
+
+/** `$on: { INNER: OUTER }` of a nested $each: [inner column, outer column] pairs, lower-cased; null when malformed. */
+function compileOn(ctx: CompileContext, v: unknown, path: Path, inner: string, outer: string): Array<[string, string]> | null {
+  if (!isPlainObject(v) || Object.keys(v).length === 0) {
+    ctx.error(path, 'expected { INNER_COLUMN: OUTER_COLUMN, ... }: the columns of the inner child that must equal those of the outer row');
+    return null;
+  }
+  const pairs: Array<[string, string]> = [];
+  for (const [k, o] of Object.entries(v)) {
+    if (typeof o !== 'string' || o.trim() === '') {
+      ctx.error([...path, k], 'expected the column of the outer row to match');
+      return null;
+    }
+    const pair: [string, string] = [k.trim().toLowerCase(), o.trim().toLowerCase()];
+    ctx.useColumn(inner, pair[0], [...path, k], true, `${path.filter((p) => typeof p === 'string').join('.')}`);
+    ctx.useColumn(outer, pair[1], [...path, k], false, `${path.filter((p) => typeof p === 'string').join('.')}`);
+    pairs.push(pair);
+  }
+  return pairs;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  if (a === null || a === undefined || b === null || b === undefined) return false;
+  return String(a) === String(b);
 }
 
 function compileIf(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {

@@ -28,7 +28,7 @@ export const FORMS = {
   $fhirpath: ['$as', '$tz'],
   $lookup: ['$column', '$value'],
   $ref: ['$key', '$resourceType'],
-  $each: ['$template'],
+  $each: ['$template', '$on'],
   $if: ['$then', '$else'],
   $first: [],
   $literal: [],

@@ -3,6 +3,7 @@
 // went well (its files are in the summary) and aborted (files removed) otherwise.
 import PQueue from 'p-queue';
 import { dialect } from '../connectors/registry.js';
+import { drivingTable } from '../mapping/source-tables.js';
 import { elementSubsetter } from './elements.js';
 import { ExportTally } from './export-tally.js';
 import { planExport, type MappingRun } from './plan.js';
@@ -44,6 +45,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     rejected: tally.rejected,
     durationMs: Math.round(performance.now() - started),
     files,
+    sources: tally.sources((m) => drivingTable(m.source.query, req.adapter.dialect) ?? m.source.label),
   };
   if (plan.notes.length > 0) summary.notes = plan.notes;
   return summary;

@@ -170,18 +170,23 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
     for (let i = 0; i < rows.length; i++) {
       signal.throwIfAborted();
       const result = mapRow(mapping, rows[i]!, children?.[i]);
+      let exported = false;
+      let rejected = false;
       for (const resource of result.resources) {
         if (!run.emit.has(resource.resourceType)) continue;
         if (!firstTime(`${resource.resourceType}/${resource.id}`)) continue;
         await sink.write(subset ? subset(resource) : resource);
         tally.resourceWritten(resource.resourceType);
+        exported = true;
       }
       for (const issue of result.issues) {
         if (issue.resourceType ? !run.emit.has(issue.resourceType) : !run.writesRowIssues) continue;
         if (!firstTime(`issue ${JSON.stringify([issue.key, issue.code, issue.column, issue.message])}`)) continue;
         await sink.writeError(issueOutcome(issue));
         tally.issueWritten(issue);
+        if (issue.severity === 'error' || issue.severity === 'fatal') rejected = true;
       }
+      tally.rowDone(mapping.name, exported, rejected);
     }
     tally.batchDone(mapping.name, rows.length);
   };

@@ -51,4 +51,12 @@ export interface ExportSummary {
   files: SinkResult;
   /** things a reader of the result should know, e.g. a mapping that could not apply `_since` */
   notes?: string[];
+  /** rows per source table: read, exported (gave a resource), rejected (an error dropped a resource); per mapping too */
+  sources?: Record<string, SourceRowCounts & { mappings: Record<string, SourceRowCounts> }>;
+}
+
+export interface SourceRowCounts {
+  read: number;
+  exported: number;
+  rejected: number;
 }

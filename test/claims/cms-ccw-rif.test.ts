@@ -1,5 +1,7 @@
 // connectors/cms-ccw-rif.yaml end to end: the CMS sample RIF extract → C4BB resources, checked against the
 // R4 JSON schema, the C4BB profiles' required elements, and the source text (money to the cent).
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../../src/fhir/schema-validator.js';
@@ -185,6 +187,60 @@ describe('RIF variants (test/fixtures/cms-ccw-rif)', () => {
     expect(carriers[0]!.item.map((i: Json) => i.servicedPeriod?.end)).toEqual(rows.map((r) => isoDate(r.LINE_LAST_EXPNS_DT!)));
     expectConformant(carriers[0]!);
     await expectMoneyMatchesSource(carriers[0]!, fixture);
+  });
+
+  /** Each item's diagnosisSequence, resolved to the code of the diagnosis it names (undefined: none). */
+  function lineDiagnoses(eob: Json): Array<string | undefined> {
+    return eob.item.map((i: Json) => {
+      if (!i.diagnosisSequence) return undefined;
+      expect(i.diagnosisSequence, `item ${i.sequence} names one diagnosis`).toHaveLength(1);
+      const dx = eob.diagnosis.find((d: Json) => d.sequence === i.diagnosisSequence[0]);
+      expect(dx, `item ${i.sequence}: diagnosis ${i.diagnosisSequence[0]} exists`).toBeDefined();
+      return dx.diagnosisCodeableConcept.coding[0].code;
+    });
+  }
+
+  it("multiple lines: each line's diagnosis (LINE_ICD_DGNS_CD) is an EOB diagnosis its item points at", async () => {
+    const fixture = path.join(FIXTURES, 'sample-a-bcarrier-multiple-lines.txt');
+    const rows = await readRif(fixture);
+    const result = await exportWith({ bcarrier: 'sample-a-bcarrier-multiple-lines.txt' });
+    const eob = result.byType('ExplanationOfBenefit').find((e) => e.id.startsWith('carrier-')) as Json;
+    expect(lineDiagnoses(eob)).toEqual(rows.map((r) => r.LINE_ICD_DGNS_CD));
+    // the code no claim diagnosis has is added once, as ICD-10-CM (version code 0), not once per line
+    const codes = eob.diagnosis.map((d: Json) => d.diagnosisCodeableConcept.coding[0].code);
+    expect(codes.filter((c: string) => c === rows[0]!.LINE_ICD_DGNS_CD)).toHaveLength(1);
+    const added = eob.diagnosis.find((d: Json) => d.diagnosisCodeableConcept.coding[0].code === rows[0]!.LINE_ICD_DGNS_CD);
+    expect(added.diagnosisCodeableConcept.coding[0].system).toBe('http://hl7.org/fhir/sid/icd-10-cm');
+    expectConformant(eob);
+  });
+
+  it('multiple lines with different diagnoses: each item points at its own, claim diagnoses are reused', async () => {
+    const fixture = path.join(FIXTURES, 'sample-a-bcarrier-multiple-lines.txt');
+    const text = await readFile(fixture, 'utf8');
+    const [header, ...lines] = text.trimEnd().split('\n');
+    const columns = header!.split('|');
+    const at = columns.indexOf('LINE_ICD_DGNS_CD');
+    const first = Object.fromEntries(columns.map((c, i) => [c, lines[0]!.split('|')[i]]));
+    // the principal, another claim diagnosis, a new code on two lines, a second new code, none, and the original
+    const wanted = [first.PRNCPAL_DGNS_CD!, first.ICD_DGNS_CD2!, 'Z0100', 'Z0100', 'Z0200', '', 'A52'];
+    const changed = lines.map((line, n) => {
+      const values = line.split('|');
+      values[at] = wanted[n]!;
+      return values.join('|');
+    });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-rif-dx-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const file = path.join(dir, 'bcarrier.txt');
+    await writeFile(file, [header, ...changed].join('\n') + '\n');
+    const { file: connector, cleanup } = await connectorWith(CONNECTOR, { bcarrier: file });
+    cleanups.push(cleanup);
+    const eob = (await exportConnector(connector)).byType('ExplanationOfBenefit').find((e) => e.id.startsWith('carrier-')) as Json;
+    expect(lineDiagnoses(eob)).toEqual(wanted.map((c) => c || undefined));
+    expect(eob.item[0].diagnosisSequence).toEqual([1]); // the principal diagnosis itself
+    const codes = eob.diagnosis.map((d: Json) => d.diagnosisCodeableConcept.coding[0].code);
+    expect(new Set(codes).size).toBe(codes.length);
+    expect(new Set(eob.diagnosis.map((d: Json) => d.sequence)).size).toBe(codes.length);
+    expectConformant(eob);
   });
 
   it.each([

@@ -167,6 +167,41 @@ describe('connectors/connector.schema.json', () => {
     if (loaderRejects) expect(loaderError(text, path.join(CONNECTORS, name))).toBeDefined();
   });
 
+  it('the Synthea connectors share one ignore fragment, and every shipped connector ignores with reasons', () => {
+    for (const name of shipped.filter((f) => f.startsWith('synthea-')))
+      expect(readFileSync(path.join(CONNECTORS, name), 'utf8')).toMatch(/^ignore: \{\$include: _synthea-ignore\.yaml#ignore\}$/m);
+    const ignore = compileSchema(CONNECTOR_SCHEMA, '#/properties/ignore');
+    for (const name of shipped) {
+      const file = path.join(CONNECTORS, name);
+      const config = parseConnectorConfig(readFileSync(file, 'utf8'), file, {});
+      expect(Object.keys(config.ignore ?? {}).length, `${name} ignores something`).toBeGreaterThan(0);
+      expect(ignore(config.ignore), JSON.stringify(ignore.errors)).toBe(true);
+    }
+  });
+
+  it.each([
+    ['ignore:\n  patients:\n    columns: {}\n', '/ignore/patients'],
+    ['ignore:\n  patients:\n    columns: { income: "" }\n', '/ignore/patients'],
+    ['ignore:\n  patients:\n    reason: simulation totals\n', '/ignore/patients'],
+    ['ignore:\n  patients: { colums: { income: x } }\n', '/ignore/patients'],
+    ['ignore:\n  patients: 3\n', '/ignore/patients'],
+  ])('rejects the ignore entry %j in the schema and the loader', (entry, where) => {
+    const text = `kind: csv\npath: data\n${entry}`;
+    expect(schemaProblems(validate, text, 'example.yaml').some((p) => p.includes(where))).toBe(true);
+    expect(loaderError(text)).toMatch(/ignore\.patients/);
+  });
+
+  it('accepts table → reason and table → { reason?, columns }', () => {
+    const text =
+      'kind: csv\npath: data\nignore:\n  audit_log: not clinical data\n  patients:\n    reason: simulation\n    columns: { income: simulation input }\n';
+    expect(schemaProblems(validate, text, 'example.yaml')).toEqual([]);
+    expect(loaderError(text)).toBeUndefined();
+    expect(parseConnectorConfig(text, path.join(CONNECTORS, 'example.yaml'), {}).ignore).toEqual({
+      audit_log: 'not clinical data',
+      patients: { reason: 'simulation', columns: { income: 'simulation input' } },
+    });
+  });
+
   it('rejects a group that gives both sql and table, and a roster table without its column', () => {
     const base = readFileSync(path.join(CONNECTORS, 'cms-ccw-rif.yaml'), 'utf8');
     const both = base.replace('    table: beneficiaries\n', '    table: beneficiaries\n    sql: SELECT BENE_ID FROM beneficiaries\n');

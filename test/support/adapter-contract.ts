@@ -221,6 +221,14 @@ export function describeAdapterContract<D>(
       expect(await adapter.columns({ sql: db.columnsSql })).toEqual(['one', 'two']);
     });
 
+    it("lists the tables of the connection's schema lower-cased, the contract's among them (fhir-bridge coverage)", async () => {
+      if (!adapter.tableNames) throw new Error(`${adapter.dialect} adapter has no tableNames`);
+      const tables = await adapter.tableNames();
+      expect(tables).toContain(db.table.split('.').pop()!.toLowerCase());
+      expect(tables).not.toContain(db.missingTable.split('.').pop()!.toLowerCase());
+      expect(tables).toEqual([...tables].sort());
+    });
+
     it('lists index keys lower-cased, the primary key included, and sees a new index', async () => {
       if (!adapter.indexedColumns) throw new Error(`${adapter.dialect} adapter has no indexedColumns`);
       const before = await adapter.indexedColumns(db.table);

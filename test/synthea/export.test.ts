@@ -6,7 +6,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../../src/fhir/schema-validator.js';
 import { missingRequiredElements } from '../../src/fhir/required-elements.js';
 import { emptyValues, exportConnector, referencesOf, type CollectedExport } from './collect-export.js';
-import { DIASTOLIC, SYSTOLIC, expectedCounts, expectedProfile, measurementKey, observationRowKey, readTable } from './source-counts.js';
+import { missingBaseElements } from './base-required.js';
+import {
+  BASE_R4_TYPES,
+  DIASTOLIC,
+  SYSTOLIC,
+  expectedCounts,
+  expectedProfile,
+  measurementKey,
+  observationRowKey,
+  readTable,
+} from './source-counts.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const US_CORE_MAPPINGS = path.join(ROOT, 'mappings', 'synthea');
@@ -55,6 +65,7 @@ const MEMBERS = new Set(
 
 /** The profiles a resource must claim: its US Core profile, plus the CARIN BB one where the mapping meets it. */
 function expectedProfiles(r: Obs): string[] {
+  if (BASE_R4_TYPES.includes(r.resourceType)) return [];
   const usCore = expectedProfile(r);
   if (r.resourceType === 'Practitioner') return [usCore, `${C4BB}C4BB-Practitioner`];
   if (r.resourceType === 'Organization') return [usCore, `${C4BB}C4BB-Organization`];
@@ -97,7 +108,7 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
 
     it('claims the right US Core profile (and C4BB profile where one applies) on every resource', () => {
       const wrong = out.resources
-        .filter((r) => JSON.stringify(r.meta?.profile) !== JSON.stringify(expectedProfiles(r as unknown as Obs)))
+        .filter((r) => JSON.stringify(r.meta?.profile ?? []) !== JSON.stringify(expectedProfiles(r as unknown as Obs)))
         .map((r) => ({ ref: `${r.resourceType}/${r.id}`, profile: r.meta?.profile, expected: expectedProfiles(r as unknown as Obs) }));
       expect(wrong.slice(0, 5)).toEqual([]);
       expect(out.resources.filter((r) => r.meta?.profile?.includes(`${C4BB}C4BB-Patient`))).toHaveLength(MEMBERS.size);
@@ -111,6 +122,46 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
       );
       expect(missing.slice(0, 10)).toEqual([]);
     }, 60_000);
+
+    it('gives the R4 base resources (ImagingStudy, SupplyDelivery) every element R4 requires', () => {
+      const base = out.resources.filter((r) => BASE_R4_TYPES.includes(r.resourceType));
+      expect(new Set(base.map((r) => r.resourceType))).toEqual(new Set(BASE_R4_TYPES));
+      expect(base.flatMap((r) => missingBaseElements(r).map((m) => `${r.resourceType}/${r.id}: ${m}`))).toEqual([]);
+      // the check sees what it should: a series without its uid and modality is caught
+      const study = structuredClone(base.find((r) => r.resourceType === 'ImagingStudy')!) as unknown as {
+        series: Array<Record<string, unknown>>;
+      };
+      delete study.series[0]!.uid;
+      delete study.series[0]!.modality;
+      expect(missingBaseElements(study as never)).toEqual(['ImagingStudy.series.uid', 'ImagingStudy.series.modality']);
+    });
+
+    it('groups every imaging_studies row (an image) into its study and series, once', () => {
+      const rows = readTable('imaging_studies');
+      const studies = out.resources.filter((r) => r.resourceType === 'ImagingStudy') as unknown as Array<{
+        id: string;
+        numberOfInstances: number;
+        series: Array<{
+          uid: string;
+          modality: { system: string; code: string };
+          instance: Array<{ uid: string; sopClass: { system: string; code: string } }>;
+        }>;
+      }>;
+      const images = studies.flatMap((s) => s.series.flatMap((x) => x.instance.map((i) => `${s.id}|${x.uid}|${i.uid}|${i.sopClass.code}`)));
+      expect(images.sort()).toEqual(rows.map((r) => `${r.Id}|${r.SERIES_UID}|${r.INSTANCE_UID}|urn:oid:${r.SOP_CODE}`).sort());
+      for (const s of studies) expect(s.numberOfInstances).toBe(rows.filter((r) => r.Id === s.id).length);
+      expect(studies.flatMap((s) => s.series.map((x) => x.modality.system))).toEqual(
+        studies.flatMap((s) => s.series.map(() => 'http://dicom.nema.org/resources/ontology/DCM')),
+      );
+    });
+
+    it('sums the quantity of identical supply rows into one SupplyDelivery', () => {
+      const total = readTable('supplies').reduce((n, r) => n + Number(r.QUANTITY), 0);
+      const deliveries = out.resources.filter((r) => r.resourceType === 'SupplyDelivery') as unknown as Array<{
+        suppliedItem: { quantity: { value: number } };
+      }>;
+      expect(deliveries.reduce((n, d) => n + d.suppliedItem.quantity.value, 0)).toBe(total);
+    });
 
     it('points every reference at a resource of the export', () => {
       const present = new Set(out.resources.map((r) => `${r.resourceType}/${r.id}`));

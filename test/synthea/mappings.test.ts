@@ -41,6 +41,7 @@ describe('mappings/synthea', () => {
       'Device',
       'DiagnosticReport',
       'Encounter',
+      'ImagingStudy',
       'Immunization',
       'Location',
       'MedicationRequest',
@@ -50,6 +51,7 @@ describe('mappings/synthea', () => {
       'Practitioner',
       'Procedure',
       'Provenance',
+      'SupplyDelivery',
     ]);
   });
 

@@ -62,6 +62,9 @@ export function expectedCounts(): Record<string, number> {
     Organization: organizations.length,
     Location: organizations.length,
     Practitioner: readTable('providers').length,
+    // one study per Id (a row is one image); identical supply rows (item, encounter, day) are one delivery
+    ImagingStudy: new Set(readTable('imaging_studies').map((r) => r.Id)).size,
+    SupplyDelivery: new Set(readTable('supplies').map((r) => [r.PATIENT, r.ENCOUNTER, r.CODE, r.DATE].join('|'))).size,
   };
 }
 
@@ -81,6 +84,9 @@ const VITAL_SIGN_PROFILES: Record<string, string> = {
   '2708-6': 'us-core-pulse-oximetry',
   '85354-9': 'us-core-blood-pressure',
 };
+
+/** Types the set makes to R4 base, without a profile (US Core 6.1 has none for them). */
+export const BASE_R4_TYPES = ['ImagingStudy', 'SupplyDelivery'];
 
 /** The US Core profile a resource must claim, decided from what it is (type, category, LOINC code). */
 export function expectedProfile(resource: {

@@ -42,6 +42,8 @@ export interface SummaryFile {
   counts: Record<string, number>;
   rowsRead: Record<string, number>;
   rejected: ExportSummary['rejected'];
+  /** rows read / exported / rejected per source table, and per mapping within it (`fhir-bridge coverage --summary`) */
+  sources: NonNullable<ExportSummary['sources']>;
   notes: string[];
   output: Array<Omit<OutputFile, 'path'> & { file: string }>;
   error: Array<Omit<OutputFile, 'path'> & { file: string }>;
@@ -108,6 +110,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       counts: summary.counts,
       rowsRead: summary.rowsRead,
       rejected: summary.rejected,
+      sources: summary.sources ?? {},
       notes: summary.notes ?? [],
       output: summary.files.output.map(fileEntry),
       error: summary.files.error.map(fileEntry),

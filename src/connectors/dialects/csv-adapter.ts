@@ -209,6 +209,10 @@ export class CsvAdapter implements SourceAdapter {
     return scratch.reader.columns({ sql });
   }
 
+  async tableNames(): Promise<string[]> {
+    return listTables(this.folder);
+  }
+
   async ping(): Promise<void> {
     try {
       const s = await stat(this.folder.folder);

@@ -25,6 +25,7 @@ import { csvEncoding, listTables, locateTable, transcoder, type CsvFolderOptions
 import type { DialectDescriptor } from '../dialect-descriptor.js';
 import { filterRows } from '../filter-eval.js';
 import { portableValue, throwIfAborted } from '../normalise.js';
+import { catalogueTables } from '../index-columns.js';
 import { connectorFailure } from '../redact.js';
 import { makeScratchFolder, removeScratchFolder } from '../scratch-folder.js';
 import { buildSelect, queryLabel, sqlFor } from '../sql-builder.js';
@@ -340,6 +341,22 @@ export class DuckdbAdapter implements SourceAdapter {
       return result.columnNames().map((c) => c.toLowerCase());
     } catch (err) {
       throw this.fail(queryLabel(query), err);
+    } finally {
+      this.release(conn);
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const engine = await this.start();
+    if (engine.tables) return [...engine.tables.keys()].sort();
+    const conn = await this.connect();
+    try {
+      const result = await conn.runAndReadAll(
+        `select table_name from information_schema.tables where table_schema = current_schema() order by 1`,
+      );
+      return catalogueTables(result.getRowObjectsJS() as Array<Record<string, unknown>>);
+    } catch (err) {
+      throw this.fail('list of tables', err);
     } finally {
       this.release(conn);
     }

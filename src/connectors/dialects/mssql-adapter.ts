@@ -4,7 +4,7 @@
 // Row contract promises.
 import mssqlModule from 'mssql';
 import type { Readable } from 'node:stream';
-import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
 import { normaliseRow, throwIfAborted, zeroPad } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
@@ -197,6 +197,16 @@ export class MssqlAdapter extends ServerAdapter implements SourceAdapter {
       return groupIndexColumns((await request.query(text)).recordset ?? []);
     } catch (err) {
       throw this.failure(what, err);
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const { sql: text } = tableCatalogueQuery(this.dialect);
+    const pool = await this.connected('list of tables');
+    try {
+      return catalogueTables((await pool.request().query(text)).recordset ?? []);
+    } catch (err) {
+      throw this.failure('list of tables', err);
     }
   }
 

@@ -13,6 +13,10 @@ export const mssql: DialectDescriptor = {
   // a request carries at most 2100 parameters
   exportConcurrency: 2,
   maxBindParameters: 2_100,
+  tableCatalogue: {
+    sql: `select table_name as table_name from information_schema.tables where table_schema = schema_name() order by 1`,
+    bindings: [],
+  },
   // key_ordinal 0 marks INCLUDE columns, which cannot serve a seek
   indexCatalogue: (table) => ({
     sql:

@@ -2,7 +2,7 @@
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
-import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
 import { normaliseRow } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
@@ -94,6 +94,16 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
       return groupIndexColumns(rows as Array<Record<string, unknown>>);
     } catch (err) {
       throw this.failure(`indexes of table ${table}`, err);
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const { sql, bindings } = tableCatalogueQuery(this.dialect);
+    try {
+      const [rows] = await this.pool.promise().query({ sql, values: bindings });
+      return catalogueTables(rows as Array<Record<string, unknown>>);
+    } catch (err) {
+      throw this.failure('list of tables', err);
     }
   }
 

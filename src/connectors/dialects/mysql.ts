@@ -16,6 +16,10 @@ export const mysql: DialectDescriptor = {
   sql: { knexClient: 'mysql2', bindDate: utcText },
   exportConcurrency: 2,
   maxBindParameters: 65_535,
+  tableCatalogue: {
+    sql: `select table_name as table_name from information_schema.tables where table_schema = database() order by 1`,
+    bindings: [],
+  },
   indexCatalogue: (table) => {
     const { schema, table: name } = splitTableName(table);
     return {

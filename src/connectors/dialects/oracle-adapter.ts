@@ -6,7 +6,7 @@
 // integers are fetched as the server's exact digits.
 import oracledbModule from 'oracledb';
 import { ConnectorError } from '../../errors.js';
-import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
 import { normaliseRow, throwIfAborted, zeroPad } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
@@ -242,6 +242,19 @@ export class OracleAdapter extends ServerAdapter implements SourceAdapter {
       return groupIndexColumns(result.rows ?? []);
     } catch (err) {
       throw this.failure(what, err);
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const { sql, bindings } = tableCatalogueQuery(this.dialect);
+    const conn = await this.connection('list of tables');
+    try {
+      const result = await conn.execute(sql, bindings, { outFormat: oracledb.OUT_FORMAT_OBJECT });
+      return catalogueTables((result.rows ?? []) as Array<Record<string, unknown>>);
+    } catch (err) {
+      throw this.failure('list of tables', err);
     } finally {
       await conn.close().catch(() => undefined);
     }

@@ -28,6 +28,12 @@ export const oracle: DialectDescriptor = {
   maxBindParameters: 65_535,
   // ORA-01795: at most 1000 expressions in a list
   maxInList: 1_000,
+  tableCatalogue: {
+    sql:
+      `select object_name as "table_name" from all_objects where owner = sys_context('USERENV', 'CURRENT_SCHEMA') ` +
+      `and object_type in ('TABLE', 'VIEW') order by 1`,
+    bindings: [],
+  },
   indexCatalogue: (table) => {
     const { schema, table: name } = splitTableName(table, upper);
     return {

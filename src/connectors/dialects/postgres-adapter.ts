@@ -3,7 +3,7 @@
 // built in the process' time zone or loses digits in a double.
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
-import { groupIndexColumns, indexColumnsQuery } from '../index-columns.js';
+import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
 import { normaliseRow } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
@@ -153,6 +153,11 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   async indexedColumns(table: string): Promise<string[][]> {
     const { sql, bindings } = indexColumnsQuery(this.dialect, table);
     return groupIndexColumns((await this.run(`indexes of table ${table}`, sql, bindings)).rows);
+  }
+
+  async tableNames(): Promise<string[]> {
+    const { sql, bindings } = tableCatalogueQuery(this.dialect);
+    return catalogueTables((await this.run('list of tables', sql, bindings)).rows);
   }
 
   async ping(): Promise<void> {

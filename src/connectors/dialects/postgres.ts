@@ -12,6 +12,10 @@ export const postgres: DialectDescriptor = {
   sql: { knexClient: 'pg', foldIdentifier: (name) => name.toLowerCase() },
   exportConcurrency: 2,
   maxBindParameters: 65_535,
+  tableCatalogue: {
+    sql: `select table_name as table_name from information_schema.tables where table_schema = current_schema() order by 1`,
+    bindings: [],
+  },
   // to_regclass resolves the name through the session's search_path, as the adapter's queries do;
   // attnum 0 is an expression key.
   indexCatalogue: (table) => ({

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { ConnectorError } from '../../errors.js';
 import { throwIfAborted, rowBuilder } from '../normalise.js';
 import { connectorFailure } from '../redact.js';
-import { EXPRESSION_KEY, splitTableName } from '../index-columns.js';
+import { EXPRESSION_KEY, splitTableName, catalogueTables } from '../index-columns.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
 import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
 
@@ -99,6 +99,20 @@ export class SqliteAdapter implements SourceAdapter {
       return lists;
     } catch (err) {
       throw connectorFailure(this.name, `indexes of table ${table}`, err, []);
+    } finally {
+      db.close();
+    }
+  }
+
+  async tableNames(): Promise<string[]> {
+    const db = this.connect();
+    try {
+      const rows = db
+        .prepare(`select name as table_name from sqlite_master where type in ('table', 'view') and name not like 'sqlite\\_%' escape '\\'`)
+        .all() as Array<Record<string, unknown>>;
+      return catalogueTables(rows);
+    } catch (err) {
+      throw connectorFailure(this.name, 'list of tables', err, []);
     } finally {
       db.close();
     }
