@@ -2,6 +2,7 @@
 // or this thread), add up their progress, and when all are done assemble their files into the export's
 // (assemble-parts.ts) and the summary. The first failing part aborts the others; then every part's files
 // are removed. It only coordinates: rows, mapping and writing happen inside the parts.
+import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import type { OperationOutcome } from 'fhir/r4';
 import type { CompiledMappingSet } from '../mapping/types.js';
@@ -64,6 +65,8 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
     req.onProgress,
   );
   const stop = new AbortController();
+  // every running part listens to it
+  setMaxListeners(0, stop.signal);
   const onCallerAbort = (): void => stop.abort(req.signal!.reason);
   if (req.signal?.aborted) stop.abort(req.signal.reason);
   else req.signal?.addEventListener('abort', onCallerAbort, { once: true });
