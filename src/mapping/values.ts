@@ -9,7 +9,7 @@ import { AS_TYPES, DIRECTIVES, FORMS, isAsType, type AsType } from './vocabulary
 import { RowError, type CompileContext, type Eval, type RefSlot } from './context.js';
 import { getZone } from './datetime.js';
 import { compileExpression, isTrue, type CompiledExpression } from './fhirpath.js';
-import { cloneJson, isPlainObject } from './lookups.js';
+import { isPlainObject } from './lookups.js';
 import type { Path } from './parse.js';
 import { parseTemplate } from './template.js';
 
