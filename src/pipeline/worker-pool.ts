@@ -22,7 +22,7 @@ export interface PartPoolOptions {
   /** worker threads (default: the machine's cores) */
   workers?: number;
   /**
-   * parts one thread runs at the same time (default 2): a part waits for its source between batches, and a
+   * parts one thread runs at the same time (default 1): a part waits for its source between batches, and a
    * second part's mapping fills that wait. Each running part holds one batch of rows and its resources.
    */
   partsPerWorker?: number;
@@ -41,7 +41,7 @@ export function defaultWorkers(): number {
 
 export function createPartPool(options: PartPoolOptions = {}): PartPool {
   const workers = Math.max(1, options.workers ?? defaultWorkers());
-  const perWorker = Math.max(1, options.partsPerWorker ?? 2);
+  const perWorker = Math.max(1, options.partsPerWorker ?? 1);
   const pool = new Piscina<PartTask, PartTaskResult>({
     filename: WORKER_URL.href,
     minThreads: workers,
