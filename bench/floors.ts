@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dialect } from '../src/connectors/registry.js';
 import type { Row } from '../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../src/pipeline/open-source.js';
 import { inProcessRunner } from '../src/pipeline/part-runner.js';
@@ -56,7 +57,9 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         connectorFile,
         mappings,
         request: {},
-        runner: pool ?? inProcessRunner({ adapter: source.adapter, mappings }, 1),
+        runner:
+          pool ??
+          inProcessRunner({ adapter: source.adapter, mappings }, mode.mappings ? 1 : dialect(source.adapter.dialect).exportConcurrency),
         dir: out,
       });
       rows = Object.values(summary.rowsRead).reduce((a, b) => a + b, 0);

@@ -157,6 +157,7 @@ async function floors(pg: string, copies: number): Promise<void> {
       ['raw floor: every SELECT → JSON.stringify(row)', { kind: 'raw' }],
       [`fhir-bridge export, ${workers} worker threads`, { kind: 'ours', workers }],
       ['fhir-bridge export, 1 worker thread', { kind: 'ours', workers: 1 }],
+      ['fhir-bridge export on the main thread (no pool; as before parts)', { kind: 'ours', workers: 0 }],
       ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
       ['observation-lab hand-written TypeScript', { kind: 'hand', mapping: 'observation-lab' }],
       ['observation-lab fhir-bridge (this thread)', { kind: 'ours', workers: 0, mappings: ['observation-lab'] }],
@@ -181,7 +182,7 @@ async function floors(pg: string, copies: number): Promise<void> {
     const tiny = await serverExports(undefined, '/$export?_type=Patient', 7);
     const whole = await serverExports(source.connectorFile, '/$export', 1);
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
-    const [raw, pool, one, obsRaw, obsHand, obsOurs] = results as [Measure, Measure, Measure, Measure, Measure, Measure];
+    const [raw, pool, one, main, obsRaw, obsHand, obsOurs] = results as [Measure, Measure, Measure, Measure, Measure, Measure, Measure];
     process.stdout.write(
       `\nPostgreSQL ×${copies}, ${workers} workers (CPU/wall: user+system CPU of all threads ÷ wall time)\n` +
         table(['case', 'rows', 'resources', 'time', 'CPU/wall', 'resources/s', 'peak RSS'], rows, [
@@ -202,6 +203,7 @@ async function floors(pg: string, copies: number): Promise<void> {
             ['observation-lab: hand-written / raw', (perSecond(obsHand) / perSecond(obsRaw)).toFixed(2)],
             [`whole export, ${workers} workers / raw floor`, (perSecond(pool) / perSecond(raw)).toFixed(2)],
             [`whole export, ${workers} workers / 1 worker`, (perSecond(pool) / perSecond(one)).toFixed(2)],
+            [`whole export, ${workers} workers / main thread only`, (perSecond(pool) / perSecond(main)).toFixed(2)],
             ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
             [
               'server: whole export kick-off → manifest',
