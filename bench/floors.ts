@@ -39,7 +39,8 @@ const HAND: Record<string, (row: Row) => object> = { 'observation-lab': observat
 export async function measureFloor(connectorFile: string, mode: FloorMode): Promise<Measure> {
   const out = await mkdtemp(join(tmpdir(), 'fhir-bridge-floor-'));
   let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  // unref: a failure before the try below must still let the child exit (the parent waits for it)
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20).unref();
   const source = await openSource(connectorFile);
   const pool = mode.kind === 'ours' && mode.workers > 0 ? createPartPool({ workers: mode.workers }) : undefined;
   try {

@@ -35,9 +35,10 @@ export interface BenchResult {
 async function measure(connectorFile: string): Promise<BenchResult> {
   const out = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-out-'));
   let sampled = process.memoryUsage().rss;
+  // unref: a failure before the try below must still let the child exit (the parent waits for it)
   const timer = setInterval(() => {
     sampled = Math.max(sampled, process.memoryUsage().rss);
-  }, 20);
+  }, 20).unref();
   const source = await openSource(connectorFile);
   try {
     const summary = await runExport({ adapter: source.adapter, mappings: source.mappings, sink: createNdjsonSink({ dir: out }) });
