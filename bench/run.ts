@@ -2,14 +2,25 @@
 // a child process of its own, so its peak RSS (resourceUsage().maxRSS) is its own and not the loader's.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../src/cli/format.js';
 import { openSource } from '../src/pipeline/open-source.js';
 import { runExport } from '../src/pipeline/run-export.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
-import { csvSource, mariadbSource, mariadbUrl, postgresSource, postgresUrl, sqliteSource, type BenchSource } from './sources.js';
+import { measureFloor, type FloorMode, type Measure } from './floors.js';
+import { median, serverExports } from './server-timing.js';
+import {
+  csvSource,
+  keptPostgresSource,
+  mariadbSource,
+  mariadbUrl,
+  postgresSource,
+  postgresUrl,
+  sqliteSource,
+  type BenchSource,
+} from './sources.js';
 
 export interface BenchResult {
   rows: number;
@@ -24,9 +35,10 @@ export interface BenchResult {
 async function measure(connectorFile: string): Promise<BenchResult> {
   const out = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-out-'));
   let sampled = process.memoryUsage().rss;
+  // unref: a failure before the try below must still let the child exit (the parent waits for it)
   const timer = setInterval(() => {
     sampled = Math.max(sampled, process.memoryUsage().rss);
-  }, 20);
+  }, 20).unref();
   const source = await openSource(connectorFile);
   try {
     const summary = await runExport({ adapter: source.adapter, mappings: source.mappings, sink: createNdjsonSink({ dir: out }) });
@@ -44,9 +56,10 @@ async function measure(connectorFile: string): Promise<BenchResult> {
   }
 }
 
-function runChild(connectorFile: string): Promise<BenchResult> {
+function runChild<T = BenchResult>(connectorFile: string, floor?: FloorMode): Promise<T> {
+  const args = floor ? ['--floor', connectorFile, JSON.stringify(floor)] : ['--measure', connectorFile];
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--measure', connectorFile], {
+    const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let stdout = '';
@@ -55,7 +68,7 @@ function runChild(connectorFile: string): Promise<BenchResult> {
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`benchmark child exited with code ${String(code)}`));
       try {
-        resolvePromise(JSON.parse(stdout.trim().split('\n').at(-1)!) as BenchResult);
+        resolvePromise(JSON.parse(stdout.trim().split('\n').at(-1)!) as T);
       } catch {
         reject(new Error(`benchmark child printed no result: ${stdout}`));
       }
@@ -89,6 +102,7 @@ async function main(): Promise<void> {
   const rows: Array<Array<string | number>> = [];
   for (const c of cases) {
     if (only.length > 0 && !only.some((o) => c.name.toLowerCase().startsWith(o.toLowerCase()))) continue;
+    if (only.length === 0 && c.name.includes('×')) continue; // the ×copies cases run when named (floors cover PostgreSQL ×copies)
     if (c.skip) {
       rows.push([c.name, '-', '-', '-', '-', '-', `skipped: ${c.skip}`]);
       continue;
@@ -115,14 +129,108 @@ async function main(): Promise<void> {
       await source?.dispose().catch(() => undefined);
     }
   }
-  process.stdout.write(
-    table(['source', 'rows', 'resources', 'time', 'rows/s', 'resources/s', 'peak RSS'], rows, [false, true, true, true, true, true, true]) +
-      '\n',
-  );
+  if (rows.length > 0)
+    process.stdout.write(
+      table(['source', 'rows', 'resources', 'time', 'rows/s', 'resources/s', 'peak RSS'], rows, [
+        false,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+      ]) + '\n',
+    );
+  if (only.length === 0 || only.includes('floors')) {
+    if (pg) await floors(pg, copies);
+    else process.stdout.write('floors: skipped (set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL)\n');
+  }
+}
+
+const mib = (bytes: number): string => `${Math.round(bytes / 1024 / 1024)} MiB`;
+
+/** The floors (floors.ts) and the server timings on the PostgreSQL sample ×copies, with their ratios. */
+async function floors(pg: string, copies: number): Promise<void> {
+  const source = await keptPostgresSource(pg, copies);
+  const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+  try {
+    const cases: Array<[string, FloorMode]> = [
+      ['raw floor: every SELECT → JSON.stringify(row)', { kind: 'raw' }],
+      [`fhir-bridge export, ${workers} worker threads`, { kind: 'ours', workers }],
+      ['fhir-bridge export, 1 worker thread', { kind: 'ours', workers: 1 }],
+      ['fhir-bridge export on the main thread (no pool; as before parts)', { kind: 'ours', workers: 0 }],
+      ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
+      ['observation-lab hand-written TypeScript', { kind: 'hand', mapping: 'observation-lab' }],
+      ['observation-lab fhir-bridge (this thread)', { kind: 'ours', workers: 0, mappings: ['observation-lab'] }],
+    ];
+    const results: Measure[] = [];
+    const rows: Array<Array<string | number>> = [];
+    for (const [name, mode] of cases) {
+      process.stderr.write(`floors ×${copies}: ${name}…\n`);
+      const r = await runChild<Measure>(source.connectorFile, mode);
+      results.push(r);
+      rows.push([
+        name,
+        r.rows,
+        r.resources,
+        `${(r.wallMs / 1000).toFixed(2)} s`,
+        (r.cpuMs / r.wallMs).toFixed(2),
+        Math.round(r.resources / (r.wallMs / 1000)),
+        mib(r.peakRss),
+      ]);
+    }
+    process.stderr.write('server: tiny export (Patient, 11 patients) ×7 and a whole export…\n');
+    const tiny = await serverExports(undefined, '/$export?_type=Patient', 7);
+    const whole = await serverExports(source.connectorFile, '/$export', 1);
+    const perSecond = (m: Measure): number => m.resources / m.wallMs;
+    const [raw, pool, one, main, obsRaw, obsHand, obsOurs] = results as [Measure, Measure, Measure, Measure, Measure, Measure, Measure];
+    process.stdout.write(
+      `\nPostgreSQL ×${copies}, ${workers} workers (CPU/wall: user+system CPU of all threads ÷ wall time)\n` +
+        table(['case', 'rows', 'resources', 'time', 'CPU/wall', 'resources/s', 'peak RSS'], rows, [
+          false,
+          true,
+          true,
+          true,
+          true,
+          true,
+          true,
+        ]) +
+        '\n\n' +
+        table(
+          ['ratio', 'value'],
+          [
+            ['observation-lab: fhir-bridge / hand-written (one thread)', (perSecond(obsOurs) / perSecond(obsHand)).toFixed(2)],
+            ['observation-lab: fhir-bridge / raw', (perSecond(obsOurs) / perSecond(obsRaw)).toFixed(2)],
+            ['observation-lab: hand-written / raw', (perSecond(obsHand) / perSecond(obsRaw)).toFixed(2)],
+            [`whole export, ${workers} workers / raw floor`, (perSecond(pool) / perSecond(raw)).toFixed(2)],
+            [`whole export, ${workers} workers / 1 worker`, (perSecond(pool) / perSecond(one)).toFixed(2)],
+            [`whole export, ${workers} workers / main thread only`, (perSecond(pool) / perSecond(main)).toFixed(2)],
+            ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
+            [
+              'server: whole export kick-off → manifest',
+              `${(whole.tries[0]! / 1000).toFixed(2)} s, ${Math.round(whole.resources / (whole.tries[0]! / 1000))} resources/s`,
+            ],
+            ['server: peak RSS (VmHWM) after the whole export', mib(whole.peakRss)],
+          ],
+          [false, true],
+        ) +
+        '\n',
+    );
+  } finally {
+    await source.dispose();
+  }
 }
 
 const measureAt = process.argv.indexOf('--measure');
-if (measureAt >= 0) {
+const floorAt = process.argv.indexOf('--floor');
+if (floorAt >= 0) {
+  measureFloor(process.argv[floorAt + 1]!, JSON.parse(process.argv[floorAt + 2]!) as FloorMode)
+    .then((r) => process.stdout.write(JSON.stringify(r) + '\n'))
+    .catch((err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    });
+} else if (measureAt >= 0) {
   measure(process.argv[measureAt + 1]!)
     .then((r) => process.stdout.write(JSON.stringify(r) + '\n'))
     .catch((err: unknown) => {

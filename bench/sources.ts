@@ -129,3 +129,41 @@ export function mariadbSource(url: string, copies = 1): Promise<BenchSource> {
     label: 'MariaDB',
   });
 }
+
+/**
+ * The sample loaded `copies` times into schema synthea_x<copies> of a database of its own on the server at
+ * `url` (BENCH_PG_DATABASE, default fhir_bridge_bench), kept between runs: loaded only when missing, never
+ * dropped (a ×100 load takes minutes). Drop the database to get rid of it.
+ */
+export async function keptPostgresSource(url: string, copies: number): Promise<BenchSource> {
+  const database = process.env.BENCH_PG_DATABASE || 'fhir_bridge_bench';
+  const schema = `synthea_x${copies}`;
+  const admin = knex({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+  try {
+    const exists = await admin.raw('SELECT 1 FROM pg_database WHERE datname = ?', [database]);
+    if (exists.rows.length === 0) await admin.raw('CREATE DATABASE ??', [database]);
+  } finally {
+    await admin.destroy();
+  }
+  const target = new URL(url);
+  target.pathname = `/${database}`;
+  const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-'));
+  const file = await connectorIn(dir, { name: 'bench-postgres', kind: 'postgres', connection: target.toString(), options: { schema } });
+  const db = knex({ client: 'pg', connection: target.toString(), pool: { min: 0, max: 1 } });
+  try {
+    const loaded = await db.raw('SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = ?', [
+      schema,
+      'bench_loaded',
+    ]);
+    if (loaded.rows.length === 0) {
+      process.stderr.write(`loading the sample ×${copies} into ${database}.${schema} (once)…\n`);
+      await db.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [schema]);
+      await db.raw('CREATE SCHEMA ??', [schema]);
+      await load(file, copies);
+      await db.raw('CREATE TABLE ??.bench_loaded (copies int)', [schema]);
+    }
+  } finally {
+    await db.destroy();
+  }
+  return { label: `PostgreSQL ×${copies}`, connectorFile: file, dispose: () => rm(dir, { recursive: true, force: true }) };
+}

@@ -52,7 +52,8 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--gzip', 'gzip the files (.ndjson.gz)')
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
-    .option('--concurrency <n>', 'mappings exported at the same time')
+    .option('--concurrency <n>', 'parts exported at the same time on this thread (with --workers 0)')
+    .option('--workers <n>', 'worker threads that read, map and write the parts (default: the cores; 0: this thread)')
     .action(async (opts: Record<string, unknown>) => {
       const stop = options.signal ? undefined : cancelOnSigint();
       try {

@@ -3,13 +3,13 @@
 // the error file, as the IG asks. The sink is wrapped to (a) hand the event loop back every few
 // milliseconds, so status polls stay fast while a long CPU-bound export runs in the same process, and
 // (b) add Provenance resources when `includeAssociatedData` asks for them.
-import { randomUUID } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { OperationOutcome, Provenance } from 'fhir/r4';
+import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../connectors/types.js';
-import type { CompiledMappingSet, FhirResource } from '../mapping/types.js';
+import type { CompiledMappingSet } from '../mapping/types.js';
 import { runExport } from '../pipeline/run-export.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
+import { provenanceSink } from '../sinks/provenance-sink.js';
 import type { ResourceSink } from '../sinks/types.js';
 import type { JobExecutor } from './runner.js';
 import { translateTypeFilters, type FilterProblems } from './type-filter.js';
@@ -38,7 +38,10 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
     const files = createNdjsonSink({ dir, maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000, gzip: options.gzip ?? false });
     let sink: ResourceSink = yieldingSink(files, options.yieldEveryMs ?? 20);
     if (params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance'))
-      sink = provenanceSink(sink, job, options.sourceName ?? options.adapter.name);
+      sink = provenanceSink(sink, {
+        recorded: job.transactionTime ?? new Date().toISOString(),
+        sourceName: options.sourceName ?? options.adapter.name,
+      });
     for (const issue of job.ignored) {
       const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: [issue] };
       await sink.writeError(outcome);
@@ -87,51 +90,6 @@ function yieldingSink(inner: ResourceSink, everyMs: number): ResourceSink {
       await inner.writeError(outcome);
     },
     close: () => inner.close(),
-    abort: () => inner.abort(),
-  };
-}
-
-/** LatestProvenanceResources / RelevantProvenanceResources when no mapping produces Provenance: the source
- *  keeps no history, so one Provenance per batch of exported resources (this export assembled them from
- *  the source) is both the latest and all the relevant provenance. */
-function provenanceSink(inner: ResourceSink, job: ExportJob, sourceName: string): ResourceSink {
-  const BATCH = 500;
-  let targets: string[] = [];
-  const flush = async (): Promise<void> => {
-    if (targets.length === 0) return;
-    const provenance: Provenance & FhirResource = {
-      resourceType: 'Provenance',
-      id: randomUUID(),
-      target: targets.map((reference) => ({ reference })),
-      recorded: job.transactionTime ?? new Date().toISOString(),
-      activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
-      agent: [
-        {
-          type: {
-            coding: [
-              { system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler', display: 'Assembler' },
-            ],
-          },
-          who: { display: 'fhir-bridge' },
-        },
-      ],
-      entity: [{ role: 'source', what: { display: `source ${sourceName}` } }],
-    };
-    targets = [];
-    await inner.write(provenance);
-  };
-  return {
-    async write(resource) {
-      await inner.write(resource);
-      if (resource.resourceType === 'Provenance') return;
-      targets.push(`${resource.resourceType}/${resource.id}`);
-      if (targets.length >= BATCH) await flush();
-    },
-    writeError: (outcome) => inner.writeError(outcome),
-    async close() {
-      await flush();
-      return inner.close();
-    },
     abort: () => inner.abort(),
   };
 }

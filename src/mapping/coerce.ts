@@ -76,28 +76,45 @@ export function makeCoercer(as: AsType, zone: Zone): Coercer {
     case 'boolean':
       return toBoolean;
     case 'date':
-      return (v) => {
+      return lastOne((v) => {
         if (isAbsent(v)) return undefined;
         const t = parseTemporal(v);
         if (typeof t === 'string') throw new CoercionError(`${show(v)} is not a date (${t})`);
         return t.kind === 'timestamp' ? dateOfTimestamp(t, zone) : partialDateText(t);
-      };
+      });
     case 'dateTime':
-      return (v) => {
+      return lastOne((v) => {
         if (isAbsent(v)) return undefined;
         const t = parseTemporal(v);
         if (typeof t === 'string') throw new CoercionError(`${show(v)} is not a date or timestamp (${t})`);
         return t.kind === 'timestamp' ? formatInstant(instantOf(t, zone), t.frac, zone) : partialDateText(t);
-      };
+      });
     case 'instant':
-      return (v) => {
+      return lastOne((v) => {
         if (isAbsent(v)) return undefined;
         const t = parseTemporal(v);
         if (typeof t === 'string') throw new CoercionError(`${show(v)} is not a timestamp (${t})`);
         if (t.kind !== 'timestamp') throw new CoercionError(`${show(v)} is not a timestamp (an instant needs a time of day)`);
         return formatInstant(instantOf(t, zone), t.frac, zone);
-      };
+      });
   }
+}
+
+/**
+ * A coercer that remembers its last input and answer: a template often formats the same column twice
+ * (effectiveDateTime and issued from DATE), and parsing a timestamp is the costly part. Failures are not
+ * remembered (they throw every time).
+ */
+function lastOne(coerce: Coercer): Coercer {
+  let lastIn: unknown = Symbol('none');
+  let lastOut: unknown;
+  return (v) => {
+    if (v === lastIn) return lastOut;
+    const out = coerce(v);
+    lastIn = v;
+    lastOut = out;
+    return out;
+  };
 }
 
 /** meta.lastUpdated: an instant; a bare date (a DATE column) counts as its midnight in `zone`. */

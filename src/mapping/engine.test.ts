@@ -95,11 +95,16 @@ describe('value forms', () => {
     expect(p.maritalStatus).toEqual({ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-NullFlavor', code: 'UNK' }] });
   });
 
-  it('does not share lookup objects between resources', () => {
+  it('shares lookup objects and constant parts between resources frozen: editing one in place fails, the next resource is intact', () => {
     const a = m.map(row()).resources[0] as any;
-    a.maritalStatus.coding[0].code = 'changed';
+    expect(() => {
+      a.maritalStatus.coding[0].code = 'changed';
+    }).toThrow(TypeError);
     const b = m.map(row()).resources[0] as any;
     expect(b.maritalStatus.coding[0].code).toBe('M');
+    expect(b.maritalStatus.coding[0]).toBe(a.maritalStatus.coding[0]);
+    // what depends on the row is the resource's own
+    expect(b.identifier).not.toBe(a.identifier);
   });
 
   it('reports a bad date as a located row issue and drops only that resource', () => {

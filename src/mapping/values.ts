@@ -9,7 +9,7 @@ import { AS_TYPES, DIRECTIVES, FORMS, isAsType, type AsType } from './vocabulary
 import { RowError, type CompileContext, type Eval, type RefSlot } from './context.js';
 import { getZone } from './datetime.js';
 import { compileExpression, isTrue, type CompiledExpression } from './fhirpath.js';
-import { cloneJson, isPlainObject } from './lookups.js';
+import { isPlainObject } from './lookups.js';
 import type { Path } from './parse.js';
 import { parseTemplate } from './template.js';
 
@@ -23,10 +23,40 @@ export interface Scope {
 
 const OMIT: Eval = () => undefined;
 
+/**
+ * Evaluators whose value does not depend on the row, with that value. An object or array made only of such
+ * values is built once, frozen and shared by every resource instead of being rebuilt per row (most of a
+ * template is constant: codings, systems, profiles). Frozen, so a stage that tried to edit a resource in
+ * place would fail loudly instead of changing every other resource (stages copy what they change: _elements).
+ */
+const CONSTANTS = new WeakMap<Eval, unknown>();
+
+function constant(value: unknown): Eval {
+  if (value === undefined) return OMIT;
+  const frozen = deepFreeze(value);
+  const e: Eval = () => frozen;
+  CONSTANTS.set(e, frozen);
+  return e;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
+/** When every evaluator is constant, the value `build` makes of them, as a constant evaluator. */
+function folded(evals: Eval[], build: Eval): Eval | undefined {
+  if (!evals.every((e) => CONSTANTS.has(e))) return undefined;
+  return constant(build({}, undefined, undefined));
+}
+
 export function compileValue(ctx: CompileContext, v: unknown, path: Path, scope: Scope): Eval {
   if (v === null || v === undefined) return OMIT;
   if (typeof v === 'string') return compileString(ctx, v, path, scope);
-  if (typeof v === 'number' || typeof v === 'boolean') return () => v;
+  if (typeof v === 'number' || typeof v === 'boolean') return constant(v);
   if (Array.isArray(v)) return compileArray(ctx, v, path, scope);
   if (isPlainObject(v)) {
     const keys = Object.keys(v);
@@ -43,10 +73,7 @@ function compileString(ctx: CompileContext, text: string, path: Path, scope: Sco
     ctx.error(path, tpl);
     return OMIT;
   }
-  if (tpl.constant !== undefined) {
-    const c = tpl.constant === '' ? undefined : tpl.constant;
-    return () => c;
-  }
+  if (tpl.constant !== undefined) return tpl.constant === '' ? OMIT : constant(tpl.constant);
   for (const r of tpl.refs) useRef(ctx, r.column, r.parent, path, scope);
   const render = tpl.render;
   return (row, parent) => render(row, parent);
@@ -66,7 +93,7 @@ function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: S
   const items = list.map((item, i) => compileValue(ctx, item, [...path, i], scope)).filter((e) => e !== OMIT);
   if (items.length === 0) return OMIT;
   const n = items.length;
-  return (row, parent, children) => {
+  const build: Eval = (row, parent, children) => {
     let out: unknown[] | undefined;
     for (let i = 0; i < n; i++) {
       const v = items[i]!(row, parent, children);
@@ -78,6 +105,7 @@ function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: S
     }
     return out;
   };
+  return folded(items, build) ?? build;
 }
 
 function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: string[], path: Path, scope: Scope): Eval {
@@ -91,7 +119,7 @@ function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: 
   }
   if (names.length === 0) return OMIT;
   const n = names.length;
-  return (row, parent, children) => {
+  const build: Eval = (row, parent, children) => {
     let out: Record<string, unknown> | undefined;
     for (let i = 0; i < n; i++) {
       const v = evals[i]!(row, parent, children);
@@ -102,6 +130,7 @@ function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: 
     }
     return out;
   };
+  return folded(evals, build) ?? build;
 }
 
 function compileCondition(ctx: CompileContext, v: unknown, path: Path, scope: Scope): CompiledExpression | undefined {
@@ -341,6 +370,9 @@ function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, p
   }
   if (!lookup || !input) return OMIT;
   const { entries, fallback, ignoreCase, hasDefault } = lookup;
+  // entries are shared by every resource, like constants (see CONSTANTS)
+  for (const v of entries.values()) deepFreeze(v);
+  deepFreeze(fallback);
   const loc = ctx.at([...path, '$lookup'], true);
   const expression = scope.expression;
   const read = input;
@@ -363,7 +395,7 @@ function compileLookupValue(ctx: CompileContext, obj: Record<string, unknown>, p
       v = fallback;
     }
     if (v === null || v === '') return undefined;
-    return typeof v === 'object' ? cloneJson(v) : v;
+    return v;
   };
 }
 
@@ -543,8 +575,7 @@ function compileFirst(ctx: CompileContext, obj: Record<string, unknown>, path: P
 function compileLiteral(v: unknown): Eval {
   const c = prune(v);
   if (c === undefined) return OMIT;
-  if (typeof c !== 'object' || c === null) return () => c;
-  return () => cloneJson(c);
+  return constant(c);
 }
 
 /** Removes empty strings, arrays and objects (and what becomes empty) from a literal value. */

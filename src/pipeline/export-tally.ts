@@ -45,7 +45,7 @@ export class ExportTally {
   sourceIssueWritten(issue: SourceRowIssue): void {
     this.rejected.total++;
     this.rejected.bySeverity[issue.severity] = (this.rejected.bySeverity[issue.severity] ?? 0) + 1;
-    const reason = `connector ${issue.connector}: table ${issue.table}: ${blankValues(issue.message)}`;
+    const reason = sourceIssueReason(issue);
     this.rejected.byReason[reason] = (this.rejected.byReason[reason] ?? 0) + 1;
   }
 
@@ -102,4 +102,9 @@ export class ExportTally {
       resourcesWritten: this.totalResources,
     });
   }
+}
+
+/** The summary's reason for a bad source line: its connector and table, without the line's own values. */
+export function sourceIssueReason(issue: SourceRowIssue): string {
+  return `connector ${issue.connector}: table ${issue.table}: ${blankValues(issue.message)}`;
 }

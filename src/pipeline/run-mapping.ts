@@ -13,7 +13,7 @@ import type { ElementSubsetter } from './elements.js';
 import type { ExportTally } from './export-tally.js';
 import { issueOutcome } from './issue-outcome.js';
 import type { MappingRun } from './plan.js';
-import type { SourceIssueLog } from './source-issues.js';
+import type { SourceIssueListener } from './source-issues.js';
 
 export interface MappingRunContext {
   adapter: SourceAdapter;
@@ -28,7 +28,7 @@ export interface MappingRunContext {
   /** told of each transient failure about to be retried (for logs) */
   onRetry?: (info: RetryInfo) => void;
   /** lines the source could not read as rows, written once per export */
-  sourceIssues?: SourceIssueLog;
+  sourceIssues?: SourceIssueListener;
 }
 
 export interface RetryInfo {

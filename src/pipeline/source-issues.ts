@@ -7,7 +7,21 @@ import type { SourceRowIssue } from '../connectors/types.js';
 import type { ResourceSink } from '../sinks/types.js';
 import type { ExportTally } from './export-tally.js';
 
-export class SourceIssueLog {
+/** What a mapping run tells of the lines its source could not read (run-mapping.ts). */
+export interface SourceIssueListener {
+  /** handed to adapters as StreamOptions.onBadRow: called synchronously from the row stream */
+  readonly note: (issue: SourceRowIssue) => void;
+  /** called between batches: where the issues noted so far get written */
+  flush(): Promise<void>;
+}
+
+/** One key per bad line (and column), however often the file is read. */
+export function sourceIssueKey(issue: SourceRowIssue): string {
+  return JSON.stringify([issue.connector, issue.file, issue.line, issue.column ?? null]);
+}
+
+/** Writes each bad line once into an export's sink (a whole export run on one thread, run-export.ts). */
+export class SourceIssueLog implements SourceIssueListener {
   private readonly seen = new Set<string>();
   private pending: SourceRowIssue[] = [];
 
@@ -18,7 +32,7 @@ export class SourceIssueLog {
 
   /** The listener handed to adapters (StreamOptions.onBadRow): called synchronously from the row stream. */
   readonly note = (issue: SourceRowIssue): void => {
-    const key = JSON.stringify([issue.connector, issue.file, issue.line, issue.column ?? null]);
+    const key = sourceIssueKey(issue);
     if (this.seen.has(key)) return;
     this.seen.add(key);
     this.pending.push(issue);
@@ -33,6 +47,25 @@ export class SourceIssueLog {
       await this.sink.writeError(sourceIssueOutcome(issue));
       this.tally.sourceIssueWritten(issue);
     }
+  }
+}
+
+/**
+ * Keeps a part's bad lines (each once) for its coordinator: parts read the same files (two mappings over one
+ * table, each worker's own scratch copy), so only the coordinator can write each line once per export.
+ */
+export class SourceIssueCollector implements SourceIssueListener {
+  private readonly byKey = new Map<string, SourceRowIssue>();
+
+  readonly note = (issue: SourceRowIssue): void => {
+    const key = sourceIssueKey(issue);
+    if (!this.byKey.has(key)) this.byKey.set(key, issue);
+  };
+
+  async flush(): Promise<void> {}
+
+  get issues(): SourceRowIssue[] {
+    return [...this.byKey.values()];
   }
 }
 

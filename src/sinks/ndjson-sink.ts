@@ -28,6 +28,9 @@ export interface NdjsonSinkOptions {
   openFile?: (path: string, highWaterMark: number) => Writable;
 }
 
+/** Characters collected before a write(): big enough that per-write costs vanish, small against highWaterMark. */
+const FLUSH_CHARS = 64 * 1024;
+
 /** The error file set is kept apart from a resource file set even if a mapping emits OperationOutcome. */
 const ERROR_KEY = '\0error';
 
@@ -39,6 +42,8 @@ interface OpenPart {
   bytes: number;
   /** what lines are written to (the gzip stream or the file itself) */
   input: Writable;
+  /** lines not yet handed to `input`: one write() per ~64 KiB instead of one per resource */
+  pending: string;
   /** settles when the bytes are on disk; rejects with the stream's error */
   done: Promise<void>;
   failure?: unknown;
@@ -53,6 +58,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
   const gzip = options.gzip ?? false;
   const prefix = options.filePrefix ?? '';
   const highWaterMark = options.highWaterMark ?? 256 * 1024;
+  const flushChars = Math.min(FLUSH_CHARS, highWaterMark);
   const openFile = options.openFile ?? ((path: string, hwm: number): WriteStream => createWriteStream(path, { highWaterMark: hwm }));
 
   const current = new Map<string, OpenPart>();
@@ -80,7 +86,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
       input = file;
       done = finished(file);
     }
-    const part: OpenPart = { type, isError, path, count: 0, bytes: 0, input, done };
+    const part: OpenPart = { type, isError, path, count: 0, bytes: 0, input, pending: '', done };
     // Remember the failure for the next write/close instead of leaving an unhandled rejection.
     done.catch((err: unknown) => {
       part.failure = err;
@@ -92,7 +98,17 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
   function finishPart(key: string, part: OpenPart): void {
     current.delete(key);
     closing.push(part);
-    part.input.end();
+    const rest = take(part);
+    if (rest) part.input.end(rest);
+    else part.input.end();
+  }
+
+  /** The part's pending lines, counted in bytes once per chunk rather than once per line. */
+  function take(part: OpenPart): string {
+    const chunk = part.pending;
+    part.pending = '';
+    if (chunk) part.bytes += Buffer.byteLength(chunk);
+    return chunk;
   }
 
   async function writeLine(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
@@ -110,10 +126,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     }
     part ??= openPart(key, type, isError);
     if (part.failure) throw part.failure;
-    const line = JSON.stringify(value) + '\n';
+    part.pending += JSON.stringify(value) + '\n';
     part.count++;
-    part.bytes += Buffer.byteLength(line);
-    if (!part.input.write(line)) await drained(part);
+    if (part.pending.length >= flushChars && !part.input.write(take(part))) await drained(part);
   }
 
   async function drained(part: OpenPart): Promise<void> {

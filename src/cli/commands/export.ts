@@ -5,10 +5,14 @@ import { basename, join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
-import { runExport } from '../../pipeline/run-export.js';
+import { randomUUID } from 'node:crypto';
+import { dialect } from '../../connectors/registry.js';
+import { inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
+import type { OpenedSource } from '../../pipeline/open-source.js';
+import { runPartedExport } from '../../pipeline/run-parted-export.js';
+import { canUsePool, createPartPool, defaultWorkers } from '../../pipeline/worker-pool.js';
 import type { RetryPolicy } from '../../pipeline/run-mapping.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
-import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
 import type { OutputFile } from '../../sinks/types.js';
 import { bytes, duration, shortPath, table } from '../format.js';
 import type { CliIo } from '../io.js';
@@ -27,6 +31,8 @@ export interface ExportOptions {
   patient?: string[];
   batchSize?: string | number;
   concurrency?: string | number;
+  /** worker threads (default: the cores; 0 runs every part on this thread) */
+  workers?: string | number;
   signal?: AbortSignal;
   /** not a flag: lets tests shorten the waits between retries of a lost source */
   retry?: Partial<RetryPolicy>;
@@ -58,66 +64,86 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     const batchSize = options.batchSize === undefined ? undefined : positiveInt('--batch-size', options.batchSize, 500);
     const concurrency = options.concurrency === undefined ? undefined : positiveInt('--concurrency', options.concurrency, 1);
     const patients = options.patient ? splitList(options.patient) : undefined;
+    const workers = positiveInt('--workers', options.workers, defaultWorkers(), { allowZero: true });
 
-    const source = await scope.openSource(options.connector);
-    if (types) {
-      const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
-      if (unknown.length > 0) {
-        throw new UsageError(
-          `no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`,
-        );
-      }
-    }
-
-    await mkdir(outDir, { recursive: true });
-    await removePreviousExport(outDir);
-    const startedAt = new Date();
-    const progress = progressReporter(io);
-    let summary: ExportSummary;
+    const connectorFile = options.connector ? resolve(options.connector) : undefined;
+    // The worker threads open the source (and compile the mappings) while this thread does the same.
+    const pool = workers > 0 && canUsePool() ? createPartPool({ workers }) : undefined;
+    const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
     try {
-      summary = await runExport({
-        adapter: source.adapter,
-        mappings: source.mappings,
-        sink: createNdjsonSink({ dir: outDir, maxResourcesPerFile: maxPerFile, gzip: Boolean(options.gzip) }),
-        ...(types ? { types } : {}),
-        ...(since ? { since } : {}),
-        ...(patients ? { patientKeys: patients } : {}),
-        ...(batchSize ? { batchSize } : {}),
-        ...(concurrency ? { concurrency } : {}),
-        ...(options.signal ? { signal: options.signal } : {}),
-        ...(options.retry ? { retry: options.retry } : {}),
-        onProgress: progress.update,
-        onRetry: ({ mapping, error, attempt, rowsWritten }) =>
-          logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
-      });
+      return await exportWith(await scope.openSource(options.connector));
     } finally {
-      progress.stop();
+      await warm;
+      await pool?.close();
     }
 
-    const fileEntry = (f: OutputFile) => ({ type: f.type, file: basename(f.path), count: f.count, bytes: f.bytes });
-    const summaryFile: SummaryFile = {
-      connector: source.config.name,
-      source: redactConnection(source.config),
-      startedAt: startedAt.toISOString(),
-      durationMs: summary.durationMs,
-      request: {
-        ...(types ? { types } : {}),
-        ...(since ? { since: since.toISOString() } : {}),
-        ...(patients ? { patients: patients.length } : {}),
-        gzip: Boolean(options.gzip),
-        maxPerFile,
-      },
-      counts: summary.counts,
-      rowsRead: summary.rowsRead,
-      rejected: summary.rejected,
-      sources: summary.sources ?? {},
-      notes: summary.notes ?? [],
-      output: summary.files.output.map(fileEntry),
-      error: summary.files.error.map(fileEntry),
-    };
-    await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
-    io.out(describeSummary(summaryFile, outDir));
-    return 0;
+    async function exportWith(source: OpenedSource): Promise<number> {
+      if (types) {
+        const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
+        if (unknown.length > 0) {
+          throw new UsageError(
+            `no mapping makes ${unknown.join(', ')}; this connector's mappings make ${source.mappings.resourceTypes.join(', ')}`,
+          );
+        }
+      }
+
+      await mkdir(outDir, { recursive: true });
+      await removePreviousExport(outDir);
+      const startedAt = new Date();
+      const progress = progressReporter(io);
+      let summary: ExportSummary;
+      try {
+        // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
+        const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
+        const warmFailure = await warm;
+        if (warmFailure) throw warmFailure;
+        summary = await runPartedExport({
+          exportId: randomUUID(),
+          ...(connectorFile ? { connectorFile } : {}),
+          mappings: source.mappings,
+          request: {
+            ...(types ? { types } : {}),
+            ...(since ? { since: since.toISOString() } : {}),
+            ...(patients ? { patientKeys: patients } : {}),
+            ...(batchSize ? { batchSize } : {}),
+            ...(options.retry ? { retry: options.retry } : {}),
+          },
+          runner,
+          dir: outDir,
+          maxResourcesPerFile: maxPerFile,
+          gzip: Boolean(options.gzip),
+          ...(options.signal ? { signal: options.signal } : {}),
+          onProgress: progress.update,
+        });
+      } finally {
+        progress.stop();
+      }
+
+      const fileEntry = (f: OutputFile) => ({ type: f.type, file: basename(f.path), count: f.count, bytes: f.bytes });
+      const summaryFile: SummaryFile = {
+        connector: source.config.name,
+        source: redactConnection(source.config),
+        startedAt: startedAt.toISOString(),
+        durationMs: summary.durationMs,
+        request: {
+          ...(types ? { types } : {}),
+          ...(since ? { since: since.toISOString() } : {}),
+          ...(patients ? { patients: patients.length } : {}),
+          gzip: Boolean(options.gzip),
+          maxPerFile,
+        },
+        counts: summary.counts,
+        rowsRead: summary.rowsRead,
+        rejected: summary.rejected,
+        sources: summary.sources ?? {},
+        notes: summary.notes ?? [],
+        output: summary.files.output.map(fileEntry),
+        error: summary.files.error.map(fileEntry),
+      };
+      await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
+      io.out(describeSummary(summaryFile, outDir));
+      return 0;
+    }
   });
 }
 
@@ -169,7 +195,7 @@ async function removePreviousExport(dir: string): Promise<void> {
   const names = await readdir(dir);
   await Promise.all(
     names
-      .filter((n) => /^[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
+      .filter((n) => /^(~part\d{6}\.|~lead\.)?[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
       .map((n) => rm(join(dir, n), { force: true })),
   );
 }

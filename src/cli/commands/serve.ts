@@ -12,7 +12,8 @@ import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
 import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
 import { buildServer } from '../../http/app.js';
 import { describeExportableTypes } from '../../http/kickoff/resolve.js';
-import { canUseWorkers, workerExecutor } from '../../jobs/worker-executor.js';
+import { partsExecutor } from '../../jobs/parts-executor.js';
+import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
 import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
 
@@ -33,6 +34,8 @@ export interface ServeOptions {
   minPollInterval?: string;
   tokenLifetime?: string;
   inProcess?: boolean;
+  workers?: string;
+  batchSize?: string;
   trustProxy?: boolean;
 }
 
@@ -55,6 +58,8 @@ export function registerServeCommand(program: Command): void {
     .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
     .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
     .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+    .option('--workers <n>', 'worker threads shared by all exports (default: the cores)')
+    .option('--batch-size <n>', 'source rows per batch (each running part holds one batch)', '500')
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
     .action(async (opts: ServeOptions) => {
@@ -77,23 +82,42 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
   if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
 
-  const source = await openSource(opts.connector);
+  const workers = positiveInt('--workers', opts.workers, defaultWorkers());
+  const batchSize = positiveInt('--batch-size', opts.batchSize, 500);
+  const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
+  // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
+  // job pays neither a thread start nor a compile.
+  const pool: PartPool | undefined = !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
+  const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
+  let source: Awaited<ReturnType<typeof openSource>>;
+  try {
+    source = await openSource(opts.connector);
+    const failed = await warm;
+    if (failed) throw failed;
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
   // one logger for fastify, the job runner and the job store: the redaction paths of src/log.ts apply to all
   const log = createLogger({ level: logLevel() });
   let store: JobStore | undefined;
   try {
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
     const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
-    const useWorkers = !opts.inProcess && canUseWorkers();
+    const useWorkers = pool !== undefined;
     const server = await buildServer({
       source,
       store,
-      ...(useWorkers
+      ...(pool
         ? {
-            executor: workerExecutor(opts.connector ? resolve(opts.connector) : undefined, {
+            executor: partsExecutor({
+              runner: pool,
+              ...(connectorFile ? { connectorFile } : {}),
+              mappings: source.mappings,
+              sourceName: source.config.name,
               maxResourcesPerFile,
               gzip: opts.gzipFiles ?? false,
-              sourceName: source.config.name,
+              batchSize,
             }),
           }
         : {}),
@@ -128,7 +152,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  FHIR base      ${publicBase}/fhir      (metadata, $export, Patient/$export, Group/[id]/$export)`,
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
-      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? 'in worker threads' : 'on the server thread'}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
     ];
     if (clients) {
       lines.push(
@@ -145,6 +169,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     const stop = async (signal: string): Promise<void> => {
       process.stderr.write(`${signal}: stopping (running exports resume at the next start)\n`);
       await server.close();
+      await pool?.close();
       await source.close();
       process.exit(0);
     };
@@ -152,6 +177,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     process.once('SIGTERM', () => void stop('SIGTERM'));
   } catch (err) {
     await store?.close().catch(() => undefined);
+    await pool?.close();
     await source.close();
     throw err;
   }

@@ -1,0 +1,63 @@
+// The job executor of a `serve` with a warm pool: a job's parameters become a parted export (the parts run on
+// the pool's worker threads, shared by every job of the server), written into the job's folder. The server
+// thread only coordinates, so status polls and downloads stay fast during a CPU-heavy export, and a job
+// pays no thread start. Ignored (lenient) parameters open the error file, as the IG asks.
+import type { OperationOutcome } from 'fhir/r4';
+import type { CompiledMappingSet } from '../mapping/types.js';
+import type { PartRunner } from '../pipeline/part-runner.js';
+import { runPartedExport } from '../pipeline/run-parted-export.js';
+import { sinceNotApplied } from './pipeline-executor.js';
+import type { JobExecutor } from './runner.js';
+import { translateTypeFilters, type FilterProblems } from './type-filter.js';
+
+// Queries were checked at kick-off (rejected, or dropped under handling=lenient); none is reported twice.
+const IGNORE_PROBLEMS: FilterProblems = { unsupported: () => undefined };
+
+export interface PartsExecutorOptions {
+  runner: PartRunner;
+  /** the connector the parts open (undefined: the embedded sample) */
+  connectorFile?: string;
+  /** the server's compiled mappings (the parts compile the same connector's) */
+  mappings: CompiledMappingSet;
+  /** connector name, for Provenance.entity */
+  sourceName: string;
+  maxResourcesPerFile?: number;
+  gzip?: boolean;
+  /** parent rows per batch */
+  batchSize?: number;
+}
+
+export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
+  return async ({ job, dir, signal, onProgress }) => {
+    const { params } = job;
+    const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, params.types, IGNORE_PROBLEMS);
+    const leadingErrors: OperationOutcome[] = job.ignored.map((issue) => ({ resourceType: 'OperationOutcome', issue: [issue] }));
+    const provenance =
+      params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance')
+        ? { recorded: job.transactionTime ?? new Date().toISOString(), sourceName: options.sourceName }
+        : undefined;
+    const summary = await runPartedExport({
+      exportId: job.id,
+      ...(options.connectorFile ? { connectorFile: options.connectorFile } : {}),
+      mappings: options.mappings,
+      request: {
+        types: params.types,
+        ...(params.since ? { since: new Date(params.since).toISOString() } : {}),
+        ...(job.patientKeys ? { patientKeys: job.patientKeys } : {}),
+        ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
+        ...(params.elements?.length ? { elements: params.elements } : {}),
+        ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+      },
+      runner: options.runner,
+      dir,
+      maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000,
+      gzip: options.gzip ?? false,
+      leadingErrors,
+      ...(provenance ? { provenance } : {}),
+      signal,
+      onProgress: (p) =>
+        onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
+    });
+    return { files: summary.files, sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [] };
+  };
+}

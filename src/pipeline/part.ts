@@ -1,0 +1,74 @@
+// The part: the unit of work of an export, the same one whether it runs on this thread, on a worker thread of
+// the warm pool (worker-pool.ts) or, later, on a worker process taking it from a PostgreSQL queue. A part is
+// plain data (structured-clone and JSON safe but for `Date`/Buffer patient keys), so it can travel; whoever
+// runs it re-plans the export from the same request and picks its own mapping run, so the plan never has to.
+// A part writes only its own files (`<prefix>~partNNNNNN.<Type>.NNNNNN.ndjson`), replacing any an earlier try
+// left, so running it again is harmless; assemble-parts.ts turns the parts' files into the export's files.
+import type { Filter } from '../connectors/types.js';
+import type { SinkResult } from '../sinks/types.js';
+import type { SourceRowIssue } from '../connectors/types.js';
+import type { ExportSummary } from './types.js';
+
+/** What the export asked for: the part of an ExportRequest that can travel (no adapter, sink or callback). */
+export interface PartRequest {
+  types?: string[];
+  /** `_since` as an ISO instant */
+  since?: string;
+  patientKeys?: unknown[];
+  typeFilters?: Record<string, Filter[][]>;
+  elements?: string[];
+  batchSize?: number;
+  retry?: { retries?: number; minTimeoutMs?: number; maxTimeoutMs?: number };
+}
+
+export interface ExportPart {
+  /** the export (job id, or a CLI run's id) this part belongs to */
+  exportId: string;
+  /** position in the export: the parts' files are assembled in this order, so output is deterministic */
+  index: number;
+  /** connector file the source and the mappings come from (undefined: the embedded sample) */
+  connectorFile?: string;
+  request: PartRequest;
+  /** which run of planExport(request) this part reads (checked against `mapping` when it runs) */
+  run: number;
+  mapping: string;
+  /** folder the part's files go to; `filePrefix` names them (assemble-parts.ts renames them) */
+  dir: string;
+  filePrefix: string;
+  gzip: boolean;
+  maxResourcesPerFile: number;
+  /**
+   * A consistent view of the source shared by every part of one export (e.g. a PostgreSQL exported snapshot
+   * id each part's connection adopts with SET TRANSACTION SNAPSHOT). Carried, not yet used: the adapters
+   * that can share one will read it from here.
+   */
+  snapshot?: string;
+  /** add Provenance resources (includeAssociatedData) for what this part writes */
+  provenance?: { recorded: string; sourceName: string };
+}
+
+/** What a part reports when it is done: its files and the tally of what it wrote. */
+export interface PartResult {
+  index: number;
+  mapping: string;
+  files: SinkResult;
+  counts: Record<string, number>;
+  rowsRead: number;
+  rejected: ExportSummary['rejected'];
+  /** rows of the part's source table(s): read / exported / rejected (summary.json `sources`) */
+  sources: NonNullable<ExportSummary['sources']>;
+  /** lines the source could not read as rows; the coordinator writes each once per export */
+  sourceIssues: SourceRowIssue[];
+}
+
+/** Progress a running part reports (cumulative for the part). */
+export interface PartProgress {
+  index: number;
+  rowsRead: number;
+  resourcesWritten: number;
+}
+
+/** File prefix of one part: sorts before no final file name (`~`), unique per export and part. */
+export function partFilePrefix(exportPrefix: string, index: number): string {
+  return `${exportPrefix}~part${String(index).padStart(6, '0')}.`;
+}
