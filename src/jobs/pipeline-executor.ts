@@ -56,7 +56,11 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       onProgress: (p) =>
         onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
     });
-    return { files: summary.files, sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [] };
+    return {
+      files: summary.files,
+      sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [],
+      transactionTime: summary.transactionTime,
+    };
   };
 }
 
@@ -86,6 +90,7 @@ function yieldingSink(inner: ResourceSink, everyMs: number): ResourceSink {
       await maybeYield();
       await inner.writeError(outcome);
     },
+    ...(inner.writeDeleted ? { writeDeleted: (bundle) => inner.writeDeleted!(bundle) } : {}),
     close: () => inner.close(),
     abort: () => inner.abort(),
   };
@@ -128,6 +133,7 @@ function provenanceSink(inner: ResourceSink, job: ExportJob, sourceName: string)
       if (targets.length >= BATCH) await flush();
     },
     writeError: (outcome) => inner.writeError(outcome),
+    ...(inner.writeDeleted ? { writeDeleted: (bundle) => inner.writeDeleted!(bundle) } : {}),
     async close() {
       await flush();
       return inner.close();

@@ -130,6 +130,7 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
       key,
       ...(source.patient ? { patient: source.patient } : {}),
       ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}),
+      ...(source.deleted ? { deleted: source.deleted } : {}),
     },
     children,
     resources: rules.map((r) => r.public),
@@ -151,7 +152,7 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
 
 /** The hot path: one row (and its child rows) → resources and located row issues. */
 function makeMap(
-  { name, location, source, rules }: Sections,
+  { name, location, source, rules, children }: Sections,
   ctx: CompileContext,
   idOf: (rule: ResourceRule, canon: Array<string | undefined>) => string | undefined,
   keyOf: (row: Row) => Record<string, unknown>,
@@ -161,6 +162,8 @@ function makeMap(
   const label = source.label;
   const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
   const lastUpdatedLocation = source.lastUpdated ? ctx.at(['source', 'lastUpdated']) : undefined;
+  // children whose rows carry their own last-updated column (not those whose changes are in another table)
+  const trackedChildren = children.filter((c) => c.lastUpdated && !c.lastUpdated.table);
 
   const toIssue = (e: unknown, rule: ResourceRule, row: Row): RowIssue => {
     const base = { severity: 'error' as const, mapping: name, table: label, key: keyOf(row), resourceType: rule.resourceType };
@@ -192,6 +195,13 @@ function makeMap(
     if (lastUpdated) {
       try {
         updated = lastUpdated(row[source.lastUpdated!]);
+        // a resource made of child rows too changed when the latest of them did
+        for (const child of trackedChildren) {
+          for (const childRow of childRows?.[child.name] ?? []) {
+            const t = lastUpdated(childRow[child.lastUpdated!.column]);
+            if (t !== undefined && (updated === undefined || Date.parse(t as string) > Date.parse(updated as string))) updated = t;
+          }
+        }
       } catch (e) {
         updatedError = new RowError(
           'value',

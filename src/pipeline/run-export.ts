@@ -5,7 +5,10 @@ import PQueue from 'p-queue';
 import { dialect } from '../connectors/registry.js';
 import { elementSubsetter } from './elements.js';
 import { ExportTally } from './export-tally.js';
-import { planExport, type MappingRun } from './plan.js';
+import { ConnectorError } from '../errors.js';
+import type { SourceAdapter, SourceSnapshot } from '../connectors/types.js';
+import type { DeletedBundle, ResourceSink } from '../sinks/types.js';
+import { planExport, type DeletionRun, type ExportPlan, type MappingRun } from './plan.js';
 import { runMapping, type MappingRunContext } from './run-mapping.js';
 import type { ExportRequest, ExportSummary } from './types.js';
 
@@ -13,13 +16,41 @@ export const DEFAULT_BATCH_SIZE = 500;
 
 export async function runExport(req: ExportRequest): Promise<ExportSummary> {
   const started = performance.now();
+  const startedAt = new Date();
   const batchSize = req.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${String(batchSize)}`);
+  if (req.since && req.adapter.changesUnknown) throw new ConnectorError(`_since cannot be applied: ${req.adapter.changesUnknown}`);
   const plan = planExport(req);
+  if (plan.deletions.length > 0 && !req.sink.writeDeleted)
+    throw new Error('this export lists deleted resources; its sink cannot write them');
+  let snapshot: SourceSnapshot | undefined;
+  try {
+    if ((req.snapshot ?? true) && req.adapter.beginSnapshot)
+      snapshot = await req.adapter.beginSnapshot({ concurrentReads: 2 * concurrencyFor(req) });
+  } catch (err) {
+    await req.sink.abort();
+    throw err;
+  }
+  try {
+    return await runPlan(req, plan, snapshot, started, startedAt, batchSize);
+  } finally {
+    await snapshot?.release();
+  }
+}
+
+async function runPlan(
+  req: ExportRequest,
+  plan: ExportPlan,
+  snapshot: SourceSnapshot | undefined,
+  started: number,
+  startedAt: Date,
+  batchSize: number,
+): Promise<ExportSummary> {
   const tally = new ExportTally(plan, req.onProgress);
   const stop = linkedController(req.signal);
+  const adapter = snapshot?.adapter ?? req.adapter;
   const ctx: MappingRunContext = {
-    adapter: req.adapter,
+    adapter,
     sink: req.sink,
     batchSize,
     signal: stop.signal,
@@ -29,7 +60,15 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     ...(req.onRetry ? { onRetry: req.onRetry } : {}),
   };
 
-  const failure = await runAll(plan.runs, ctx, stop, concurrencyFor(req));
+  let failure = await runAll(plan.runs, ctx, stop, concurrencyFor(req));
+  let deleted = 0;
+  if (failure === undefined) {
+    try {
+      deleted = await writeDeletions(plan.deletions, adapter, req.sink, stop.signal);
+    } catch (err) {
+      failure = err;
+    }
+  }
   stop.dispose();
   if (failure !== undefined) {
     await req.sink.abort();
@@ -42,9 +81,34 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     rejected: tally.rejected,
     durationMs: Math.round(performance.now() - started),
     files,
+    transactionTime: (snapshot?.transactionTime ?? startedAt).toISOString(),
+    deleted,
   };
-  if (plan.notes.length > 0) summary.notes = plan.notes;
+  const notes = [...plan.notes, ...(snapshot?.notes ?? [])];
+  if (notes.length > 0) summary.notes = notes;
   return summary;
+}
+
+/**
+ * The deleted rows of a `_since` export as transaction Bundles of DELETE entries, one Bundle per row, with
+ * the ids the row's resources had (the mapping's id rule applied to the key the tombstone kept).
+ */
+async function writeDeletions(deletions: DeletionRun[], adapter: SourceAdapter, sink: ResourceSink, signal: AbortSignal): Promise<number> {
+  let count = 0;
+  for (const d of deletions) {
+    for await (const row of adapter.stream(d.query, { signal })) {
+      const key = d.key.map((k) => row[k]);
+      const entry: DeletedBundle['entry'] = [];
+      for (const type of d.types) {
+        const id = d.mapping.idFor(type, key);
+        if (id !== undefined) entry.push({ request: { method: 'DELETE', url: `${type}/${id}` } });
+      }
+      if (entry.length === 0) continue;
+      await sink.writeDeleted!({ resourceType: 'Bundle', type: 'transaction', entry });
+      count += entry.length;
+    }
+  }
+  return count;
 }
 
 /** Embedded sources gain nothing from parallel readers (one file, one core); database servers do. */

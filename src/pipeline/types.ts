@@ -30,6 +30,8 @@ export interface ExportRequest {
   retry?: Partial<RetryPolicy>;
   /** told of each transient source failure about to be retried (for logs) */
   onRetry?: (info: RetryInfo) => void;
+  /** read one consistent snapshot when the adapter offers one (default true) */
+  snapshot?: boolean;
 }
 
 export interface ExportProgress {
@@ -51,4 +53,11 @@ export interface ExportSummary {
   files: SinkResult;
   /** things a reader of the result should know, e.g. a mapping that could not apply `_since` */
   notes?: string[];
+  /**
+   * Where the next incremental export starts (`_since` / `--since`): the source snapshot's time from the
+   * database clock, or, for a source without snapshots, the process clock when the export began.
+   */
+  transactionTime: string;
+  /** deleted resources listed (DELETE entries of the `deleted` Bundles) */
+  deleted: number;
 }

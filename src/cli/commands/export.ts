@@ -37,6 +37,8 @@ export interface SummaryFile {
   connector: string;
   source: string;
   startedAt: string;
+  /** where the next incremental export starts: pass it as `--since` (the source snapshot's time) */
+  transactionTime: string;
   durationMs: number;
   request: { types?: string[]; since?: string; patients?: number; gzip: boolean; maxPerFile: number };
   counts: Record<string, number>;
@@ -45,6 +47,8 @@ export interface SummaryFile {
   notes: string[];
   output: Array<Omit<OutputFile, 'path'> & { file: string }>;
   error: Array<Omit<OutputFile, 'path'> & { file: string }>;
+  /** `--since` exports: files of Bundles of DELETE entries for the resources deleted since then */
+  deleted: Array<Omit<OutputFile, 'path'> & { file: string }>;
 }
 
 export async function exportCommand(options: ExportOptions, io: CliIo): Promise<number> {
@@ -58,6 +62,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     const patients = options.patient ? splitList(options.patient) : undefined;
 
     const source = await scope.openSource(options.connector);
+    if (since && source.adapter.changesUnknown) throw new UsageError(`--since cannot be applied: ${source.adapter.changesUnknown}`);
     if (types) {
       const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
       if (unknown.length > 0) {
@@ -97,6 +102,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       connector: source.config.name,
       source: redactConnection(source.config),
       startedAt: startedAt.toISOString(),
+      transactionTime: summary.transactionTime,
       durationMs: summary.durationMs,
       request: {
         ...(types ? { types } : {}),
@@ -111,6 +117,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       notes: summary.notes ?? [],
       output: summary.files.output.map(fileEntry),
       error: summary.files.error.map(fileEntry),
+      deleted: (summary.files.deleted ?? []).map(fileEntry),
     };
     await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
     io.out(describeSummary(summaryFile, outDir));
@@ -150,9 +157,15 @@ export function describeSummary(s: SummaryFile, outDir: string): string {
     for (const [reason, n] of reasons.slice(0, 10)) lines.push(`  ${String(n).padStart(6)} × ${reason}`);
     if (reasons.length > 10) lines.push(`  … ${reasons.length - 10} more reasons in summary.json`);
   }
+  const deleted = s.deleted.reduce((n, f) => n + f.count, 0);
+  if (s.request.since)
+    lines.push(
+      `deleted since ${s.request.since}: ${plural(deleted, 'resource')}${deleted > 0 ? ` (${s.deleted.map((f) => f.file).join(', ')})` : ''}`,
+    );
   for (const note of s.notes) lines.push(`note: ${note}`);
+  lines.push(`transactionTime ${s.transactionTime}: export again with --since ${s.transactionTime} for what changes from now on`);
   lines.push(
-    `wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
+    `wrote ${plural(s.output.length + s.error.length + s.deleted.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
   );
   return lines.join('\n');
 }
@@ -166,7 +179,7 @@ async function removePreviousExport(dir: string): Promise<void> {
   const names = await readdir(dir);
   await Promise.all(
     names
-      .filter((n) => /^[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
+      .filter((n) => /^([A-Z][A-Za-z]+|deleted)\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
       .map((n) => rm(join(dir, n), { force: true })),
   );
 }
