@@ -68,7 +68,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
 export function sinceNotApplied(mappings: CompiledMappingSet, job: Pick<ExportJob, 'level' | 'params'>): string[] {
   const out = new Set<string>();
   for (const m of mappings.mappings) {
-    if (m.source.lastUpdated || (job.level !== 'system' && !m.source.patient)) continue;
+    if (m.source.lastUpdated || m.children.some((c) => c.lastUpdated) || (job.level !== 'system' && !m.source.patient)) continue;
     for (const t of m.resourceTypes) if (job.params.types.includes(t)) out.add(t);
   }
   return [...out];

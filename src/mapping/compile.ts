@@ -160,10 +160,10 @@ function makeMap(
   const { zone } = ctx;
   const key = source.key;
   const label = source.label;
-  const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
-  const lastUpdatedLocation = source.lastUpdated ? ctx.at(['source', 'lastUpdated']) : undefined;
   // children whose rows carry their own last-updated column (not those whose changes are in another table)
   const trackedChildren = children.filter((c) => c.lastUpdated && !c.lastUpdated.table);
+  const lastUpdated = source.lastUpdated || trackedChildren.length > 0 ? makeLastUpdatedCoercer(zone) : undefined;
+  const lastUpdatedLocation = source.lastUpdated ? ctx.at(['source', 'lastUpdated']) : undefined;
 
   const toIssue = (e: unknown, rule: ResourceRule, row: Row): RowIssue => {
     const base = { severity: 'error' as const, mapping: name, table: label, key: keyOf(row), resourceType: rule.resourceType };
@@ -194,7 +194,7 @@ function makeMap(
     let updatedError: RowError | undefined;
     if (lastUpdated) {
       try {
-        updated = lastUpdated(row[source.lastUpdated!]);
+        updated = source.lastUpdated ? lastUpdated(row[source.lastUpdated]) : undefined;
         // a resource made of child rows too changed when the latest of them did
         for (const child of trackedChildren) {
           for (const childRow of childRows?.[child.name] ?? []) {
@@ -205,7 +205,7 @@ function makeMap(
       } catch (e) {
         updatedError = new RowError(
           'value',
-          `${(e as Error).message} in column ${source.lastUpdated}`,
+          `${(e as Error).message} in column ${source.lastUpdated ?? 'lastUpdated of a child'}`,
           lastUpdatedLocation,
           undefined,
           source.lastUpdated,

@@ -75,10 +75,12 @@ export function planExport(req: Pick<ExportRequest, 'mappings' | 'types' | 'sinc
     let changes: Filter[][] = [[]];
     if (req.since) {
       const since = req.since;
-      if (mapping.source.lastUpdated) {
-        changes = [[{ column: mapping.source.lastUpdated, op: '>', value: since }]];
-        for (const child of mapping.children) if (child.lastUpdated) changes.push([childChangedSince(child, since)]);
-      } else notes.push(`mapping ${mapping.name}: no lastUpdated column, so _since could not filter it; all its rows were exported`);
+      // A source without its own lastUpdated whose children have one is made of its child rows (a panel of
+      // observations): the children's changes are its changes.
+      const childChanges = mapping.children.filter((c) => c.lastUpdated).map((c) => [childChangedSince(c, since)]);
+      if (mapping.source.lastUpdated) changes = [[{ column: mapping.source.lastUpdated, op: '>', value: since }], ...childChanges];
+      else if (childChanges.length > 0) changes = childChanges;
+      else notes.push(`mapping ${mapping.name}: no lastUpdated column, so _since could not filter it; all its rows were exported`);
       if (deleted) {
         const deletion = planDeletion(mapping, emitted, since, patientChunks ? distinct(req.patientKeys!) : undefined);
         if (typeof deletion === 'string') notes.push(deletion);
