@@ -24,7 +24,6 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
   let result: ExportResult;
   const claims = table('claims.csv');
   const transitions = table('payer_transitions.csv');
-  const encounters = table('encounters.csv');
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'claims-only-'));

@@ -59,7 +59,6 @@ async function collect<T>(rows: AsyncIterable<T>): Promise<T[]> {
 }
 
 const transitions = table('payer_transitions.csv');
-const encounters = table('encounters.csv');
 const claims = table('claims.csv');
 const transactions = table('claims_transactions.csv.gz');
 const byClaim = transactionsByClaim(transactions);
