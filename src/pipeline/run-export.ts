@@ -19,12 +19,13 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
   const startedAt = new Date();
   const batchSize = req.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize must be a positive integer, got ${String(batchSize)}`);
-  if (req.since && req.adapter.changesUnknown) throw new ConnectorError(`_since cannot be applied: ${req.adapter.changesUnknown}`);
-  const plan = planExport(req);
-  if (plan.deletions.length > 0 && !req.sink.writeDeleted)
-    throw new Error('this export lists deleted resources; its sink cannot write them');
   let snapshot: SourceSnapshot | undefined;
+  let plan: ExportPlan;
   try {
+    if (req.since && req.adapter.changesUnknown) throw new ConnectorError(`_since cannot be applied: ${req.adapter.changesUnknown}`);
+    plan = planExport(req);
+    if (plan.deletions.length > 0 && !req.sink.writeDeleted)
+      throw new Error('this export lists deleted resources; its sink cannot write them');
     if ((req.snapshot ?? true) && req.adapter.beginSnapshot)
       snapshot = await req.adapter.beginSnapshot({ concurrentReads: 2 * concurrencyFor(req) });
   } catch (err) {
