@@ -26,8 +26,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     plan = planExport(req);
     if (plan.deletions.length > 0 && !req.sink.writeDeleted)
       throw new Error('this export lists deleted resources; its sink cannot write them');
-    if ((req.snapshot ?? true) && req.adapter.beginSnapshot)
-      snapshot = await req.adapter.beginSnapshot({ concurrentReads: 2 * concurrencyFor(req) });
+    if ((req.snapshot ?? true) && req.adapter.beginSnapshot) snapshot = await beginSnapshot(req);
   } catch (err) {
     await req.sink.abort();
     throw err;
@@ -36,6 +35,20 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     return await runPlan(req, plan, snapshot, started, startedAt, batchSize);
   } finally {
     await snapshot?.release();
+  }
+}
+
+/**
+ * The source's snapshot. A source that cannot be reached right now (a transient failure) is left to the
+ * mapping runs, which retry and, if it stays away, fail naming the mapping and the query; read without a
+ * snapshot, transactionTime is the time the export started, which a next `_since` export may only overlap.
+ */
+async function beginSnapshot(req: ExportRequest): Promise<SourceSnapshot | undefined> {
+  try {
+    return await req.adapter.beginSnapshot!({ concurrentReads: 2 * concurrencyFor(req) });
+  } catch (err) {
+    if (err instanceof ConnectorError && err.transient) return undefined;
+    throw err;
   }
 }
 

@@ -36,29 +36,62 @@ export const START_SNAPSHOT_SQL = 'START TRANSACTION WITH CONSISTENT SNAPSHOT, R
 /** InnoDB's redo log position: unchanged across the snapshots' start, no transaction committed in between. */
 const LOG_POSITION_SQL = `show global status like 'Innodb_lsn_current'`;
 
-/** Connections of a snapshot: each one started its consistent snapshot at the same log position. */
+/**
+ * Connections of a snapshot: each one started its consistent snapshot at the same log position. When they
+ * are all lost (a failover, a kill), `take` answers undefined and the export goes on with fresh connections
+ * reading the latest rows (and says so in `notes`): transactionTime stays the snapshot's, so the next
+ * `_since` export re-reads what changed since, never less.
+ */
 class SnapshotConnections {
   private readonly idle: PoolConnection[];
-  private readonly waiting: Array<(conn: PoolConnection | Error) => void> = [];
+  private readonly waiting: Array<(conn: PoolConnection | undefined) => void> = [];
+  private readonly dead = new WeakSet<PoolConnection>();
   private alive: number;
 
-  constructor(private readonly connections: PoolConnection[]) {
+  constructor(
+    private readonly connections: PoolConnection[],
+    private readonly notes: string[],
+  ) {
     this.idle = [...connections];
     this.alive = connections.length;
+    for (const conn of connections) {
+      // an idle pinned connection that dies must not crash the process, nor be handed out again
+      conn.on('error', () => this.lose(conn));
+      conn.on('end', () => this.lose(conn));
+    }
   }
 
-  take(): Promise<PoolConnection> {
+  private lose(conn: PoolConnection): void {
+    if (this.dead.has(conn)) return;
+    this.dead.add(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.alive--;
+    if (this.alive === 0) {
+      this.notes.push(
+        'the source snapshot was lost mid-export (its connections ended); rows read after that are the latest ones, so this ' +
+          'export may hold parts of changes made after its transactionTime (the next _since export has them too)',
+      );
+      for (const w of this.waiting.splice(0)) w(undefined);
+    }
+  }
+
+  take(): Promise<PoolConnection | undefined> {
     const conn = this.idle.pop();
     if (conn) return Promise.resolve(conn);
-    if (this.alive === 0) return Promise.reject(new Error('every connection of the snapshot was lost'));
-    return new Promise((resolve, reject) => this.waiting.push((c) => (c instanceof Error ? reject(c) : resolve(c))));
+    if (this.alive === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiting.push(resolve));
   }
 
   /** `lost`: the connection was closed (a result abandoned half-read cannot be drained on MySQL's protocol) */
   give(conn: PoolConnection, lost: boolean): void {
-    if (lost) {
-      this.alive--;
-      if (this.alive === 0) for (const w of this.waiting.splice(0)) w(new Error('every connection of the snapshot was lost'));
+    if (!this.connections.includes(conn)) {
+      // a fresh connection taken after the snapshot was lost
+      if (!lost) conn.release();
+      return;
+    }
+    if (lost || this.dead.has(conn)) {
+      this.lose(conn);
       return;
     }
     const next = this.waiting.shift();
@@ -68,6 +101,7 @@ class SnapshotConnections {
 
   async release(): Promise<void> {
     for (const conn of this.connections) {
+      if (this.dead.has(conn)) continue;
       try {
         await conn.promise().query('COMMIT');
         conn.release();
@@ -140,7 +174,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
       if (!consistent)
         notes.push('snapshot: the server was never quiet while the connections started their snapshots; they may differ by a few commits');
       const reader = new MysqlAdapter(this.config, this.pool);
-      const set = new SnapshotConnections(conns);
+      const set = new SnapshotConnections(conns, notes);
       reader.snapshot = set;
       let released = false;
       return {
@@ -159,8 +193,9 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
     }
   }
 
-  private connection(what: string): Promise<PoolConnection> {
-    if (this.snapshot) return this.snapshot.take();
+  private async connection(what: string): Promise<PoolConnection> {
+    const pinned = await this.snapshot?.take();
+    if (pinned) return pinned;
     return new Promise((resolve, reject) => {
       this.pool.getConnection((err, conn) => {
         if (err) reject(this.cannotConnect(what, err));

@@ -82,6 +82,12 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   private readonly prepared = new WeakSet<pg.PoolClient>();
   /** set on the adapter a snapshot hands out: every statement runs in a transaction joining it */
   private snapshotId: string | undefined;
+  /** the snapshot's notes (shared with the SourceSnapshot) */
+  private snapshotNotes: string[] = [];
+  /** the exporting transaction ended (its connection was lost): later statements read the latest rows */
+  private snapshotLost = false;
+  /** connections in a transaction that joined the snapshot, to be committed before they go back */
+  private readonly joined = new WeakSet<pg.PoolClient>();
 
   constructor(config: ConnectorConfig, pool?: pg.Pool) {
     super(config);
@@ -117,6 +123,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
           : [];
       const reader = new PostgresAdapter(this.config, this.pool);
       reader.snapshotId = id;
+      reader.snapshotNotes = notes;
       let released = false;
       return {
         adapter: reader,
@@ -151,7 +158,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
         await client.query(this.sessionSetup);
         this.prepared.add(client);
       }
-      if (this.snapshotId) await client.query(joinSnapshotSql(this.snapshotId));
+      if (this.snapshotId && !this.snapshotLost) await this.join(client, this.snapshotId);
       return client;
     } catch (err) {
       client?.release(err as Error);
@@ -168,7 +175,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       client.release();
       return result;
     } catch (err) {
-      client.release(this.snapshotId ? (err as Error) : undefined);
+      client.release(this.joined.has(client) ? (err as Error) : undefined);
       throw this.failure(what, err);
     }
   }
@@ -218,9 +225,33 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     });
   }
 
+  /**
+   * Joins the exported snapshot. When the exporting connection was lost (a failover, a kill), the snapshot is
+   * gone: the export goes on reading the latest rows rather than failing, and says so. transactionTime
+   * stays the snapshot's, so the next `_since` export re-reads what changed since, never less.
+   */
+  private async join(client: pg.PoolClient, id: string): Promise<void> {
+    try {
+      await client.query(joinSnapshotSql(id));
+      this.joined.add(client);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        throw err; // the connection itself is gone: a transient failure for the retry to handle
+      });
+      if (!this.snapshotLost)
+        this.snapshotNotes.push(
+          `the source snapshot was lost mid-export (${(err as Error).message}); rows read after that are the latest ones, ` +
+            'so this export may hold parts of changes made after its transactionTime (the next _since export has them too)',
+        );
+      this.snapshotLost = true;
+    }
+  }
+
   /** Ends a statement's snapshot transaction before its connection goes back to the pool. */
   private async leave(client: pg.PoolClient): Promise<void> {
-    if (this.snapshotId) await client.query('COMMIT');
+    if (!this.joined.has(client)) return;
+    this.joined.delete(client);
+    await client.query('COMMIT');
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
