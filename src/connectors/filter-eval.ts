@@ -1,6 +1,7 @@
 // `where` filters evaluated in-process, for sources that cannot run SQL on a plain scan (CSV files).
 // Semantics follow SQL: a comparison with NULL is never true; numbers compare as numbers when both sides
 // are numeric, otherwise as text.
+import { ConnectorError } from '../errors.js';
 import type { Filter, Row, SourceQuery } from './types.js';
 
 const NUMERIC = /^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$/;
@@ -32,6 +33,9 @@ function holds(row: Row, filter: Filter): boolean {
       return value === null || value === undefined;
     case 'is not null':
       return value !== null && value !== undefined;
+    case 'in query':
+      // only `_since` builds these, and sources read in-process keep no change times (it is refused there)
+      throw new ConnectorError(`filter on ${filter.column}: a subquery cannot be evaluated on rows read from files`);
     case 'in':
     case 'not in': {
       if (value === null || value === undefined) return false;

@@ -71,10 +71,38 @@ export function bindValue(name: Dialect, value: unknown): unknown {
   return value;
 }
 
+/** `select <columns> from <table | (sql) sub> where ...`: the subquery of an 'in query' filter. */
+function subSelect(dialect: SqlDialect, select: NonNullable<Filter['select']>): Knex.QueryBuilder {
+  const k = builder(dialect);
+  const sql = sqlFor(select.query, dialect);
+  const columns = select.columns.map((c) => `${sql === undefined ? '' : 'sub.'}${foldIdentifier(dialect, c)}`);
+  const qb = select.query.table
+    ? k.select(columns).from(tableName(dialect, select.query.table))
+    : k.select(columns).from(k.raw(`(${cleanSql(sql ?? '')}) sub`));
+  for (const f of select.query.where ?? []) applyFilter(dialect, qb, f);
+  return qb;
+}
+
+function tableName(dialect: SqlDialect, table: string): string {
+  return table
+    .split('.')
+    .map((p) => foldIdentifier(dialect, p))
+    .join('.');
+}
+
 function applyFilter(dialect: SqlDialect, qb: Knex.QueryBuilder, filter: Filter): void {
   const column = foldIdentifier(dialect, filter.column);
   const value = bindValue(dialect, filter.value);
   switch (filter.op) {
+    case 'in query': {
+      if (!filter.select) throw new ConnectorError(`filter on ${filter.column}: 'in query' needs a select`);
+      const columns = (filter.columns ?? [filter.column]).map((c) => foldIdentifier(dialect, c));
+      if (columns.length !== filter.select.columns.length)
+        throw new ConnectorError(`filter on ${columns.join(', ')}: the subquery selects ${filter.select.columns.length} column(s)`);
+      if (columns.length === 1) qb.whereIn(columns[0]!, subSelect(dialect, filter.select));
+      else qb.whereIn(columns, subSelect(dialect, filter.select));
+      return;
+    }
     case 'is null':
       qb.whereNull(column);
       return;
@@ -138,14 +166,7 @@ export function buildSelect(dialect: SqlDialect, query: SourceQuery, options: { 
   if (sql !== undefined && !options.noRows && where.length === 0 && orderBy.length === 0 && query.limit === undefined)
     return { sql: cleanSql(sql), bindings: [] };
 
-  const qb = query.table
-    ? k.select('*').from(
-        query.table
-          .split('.')
-          .map((p) => foldIdentifier(dialect, p))
-          .join('.'),
-      )
-    : k.select('*').from(k.raw(`(${cleanSql(sql!)}) src`));
+  const qb = query.table ? k.select('*').from(tableName(dialect, query.table)) : k.select('*').from(k.raw(`(${cleanSql(sql!)}) src`));
   for (const filter of where) applyFilter(dialect, qb, filter);
   if (options.noRows) qb.whereRaw('1 = 0');
   for (const entry of orderBy) {

@@ -15,14 +15,17 @@ import type { DialectName } from './registry.js';
  */
 export type Row = Record<string, unknown>;
 
-export type FilterOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not in' | 'is null' | 'is not null';
+export type FilterOp = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'in' | 'not in' | 'is null' | 'is not null' | 'in query';
 
 /** A condition pushed down to the source (SQL WHERE; applied in-process where the source cannot). */
 export interface Filter {
   column: string;
   op: FilterOp;
-  /** scalar for comparisons, array for 'in' / 'not in', absent for null tests */
+  /** scalar for comparisons, array for 'in' / 'not in', absent for null tests and 'in query' */
   value?: unknown;
+  /** 'in query' only: `(columns) IN (SELECT select.columns FROM select.query WHERE ...)`; `columns[0]` is `column` */
+  columns?: string[];
+  select?: { query: Pick<SourceQuery, 'table' | 'sql' | 'where'>; columns: string[] };
 }
 
 /** A canonical dialect name: one per descriptor registered in src/connectors/dialects/index.ts. */
@@ -94,9 +97,43 @@ export interface SourceAdapter {
    * the mappings name are.
    */
   tableNames?(): Promise<string[]>;
+  /**
+   * Optional: one consistent snapshot of the source for a whole export, so that the rows an export reads are
+   * all as of one instant (no half-applied multi-row change, no row committed between two queries seen by
+   * one and not the other) and the next `_since` export can start exactly where this one's snapshot ended.
+   * Reads through `snapshot.adapter` see the snapshot; `release()` ends it (always call it). Each dialect
+   * does what its database offers: PostgreSQL one REPEATABLE READ snapshot exported to every pooled
+   * connection, MariaDB/MySQL connections that started their consistent snapshots together, SQLite one read
+   * transaction (see the adapters, and the README's "Incremental exports" for the limits).
+   */
+  beginSnapshot?(options?: SnapshotOptions): Promise<SourceSnapshot>;
+  /**
+   * Set by sources that keep no change times (files): mappings' `lastUpdated` and `deleted` are ignored for
+   * them and `_since` is refused. The text says why, for that error.
+   */
+  readonly changesUnknown?: string;
   /** Throws a ConnectorError with a clear message when the source cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SnapshotOptions {
+  /** queries the export may have open at once (a dialect that pins connections to the snapshot needs as many) */
+  concurrentReads?: number;
+}
+
+/** A consistent read of the source (SourceAdapter.beginSnapshot). */
+export interface SourceSnapshot {
+  /** reads through this see the snapshot; its close() does nothing (release() ends the snapshot) */
+  readonly adapter: SourceAdapter;
+  /**
+   * The export's transactionTime, from the database's clock: every change the snapshot does not show was
+   * stamped (by a last-updated trigger or default) at or after it, so `_since=<transactionTime>` finds it.
+   */
+  readonly transactionTime: Date;
+  /** what a reader of the export should know about this snapshot's limits (e.g. a missing privilege) */
+  readonly notes: string[];
+  release(): Promise<void>;
 }
 
 /** A parsed connectors/*.yaml file (after ${ENV} substitution). */

@@ -29,7 +29,9 @@ export const fileRoutes: FastifyPluginAsync<FileOptions> = async (app, { context
     const job = await context.visibleJob(request, id);
     if (job.status !== 'completed' || !job.manifest)
       throw new HttpError(404, `export job ${id} has no files (status ${job.status})`, 'not-found');
-    const entry = [...job.manifest.output, ...job.manifest.error].find((f) => f.url.endsWith(`/${encodeURIComponent(file)}`));
+    const entry = [...job.manifest.output, ...job.manifest.error, ...(job.manifest.deleted ?? [])].find((f) =>
+      f.url.endsWith(`/${encodeURIComponent(file)}`),
+    );
     if (!entry) throw new HttpError(404, `export job ${id} has no file ${file}`, 'not-found');
     if (claims && entry.type !== 'OperationOutcome' && !canExport(claims.scopes, entry.type)) {
       throw new HttpError(403, `the access token's scopes do not allow reading ${entry.type}`, 'forbidden');

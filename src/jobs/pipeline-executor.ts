@@ -59,7 +59,11 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       onProgress: (p) =>
         onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
     });
-    return { files: summary.files, sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [] };
+    return {
+      files: summary.files,
+      sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [],
+      transactionTime: summary.transactionTime,
+    };
   };
 }
 
@@ -67,7 +71,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
 export function sinceNotApplied(mappings: CompiledMappingSet, job: Pick<ExportJob, 'level' | 'params'>): string[] {
   const out = new Set<string>();
   for (const m of mappings.mappings) {
-    if (m.source.lastUpdated || (job.level !== 'system' && !m.source.patient)) continue;
+    if (m.source.lastUpdated || m.children.some((c) => c.lastUpdated) || (job.level !== 'system' && !m.source.patient)) continue;
     for (const t of m.resourceTypes) if (job.params.types.includes(t)) out.add(t);
   }
   return [...out];
@@ -89,6 +93,7 @@ function yieldingSink(inner: ResourceSink, everyMs: number): ResourceSink {
       await maybeYield();
       await inner.writeError(outcome);
     },
+    ...(inner.writeDeleted ? { writeDeleted: (bundle) => inner.writeDeleted!(bundle) } : {}),
     close: () => inner.close(),
     abort: () => inner.abort(),
   };

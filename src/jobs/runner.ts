@@ -37,6 +37,8 @@ export interface JobResult {
   files: SinkResult;
   /** resource types `_since` could not filter (no lastUpdated column) */
   sinceNotApplied?: string[];
+  /** the source snapshot's time (the manifest's transactionTime, where the next `_since` starts) */
+  transactionTime?: string;
 }
 
 /** What running a job means; the default runs the pipeline (pipeline-executor.ts), tests inject fakes. */
@@ -275,7 +277,7 @@ export class JobRunner {
         });
         controller.signal.throwIfAborted();
         manifest = buildManifest({
-          job,
+          job: result.transactionTime ? { ...job, transactionTime: result.transactionTime } : job,
           files: result.files,
           requiresAccessToken: this.options.requiresAccessToken,
           sinceNotApplied: result.sinceNotApplied ?? [],

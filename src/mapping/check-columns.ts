@@ -5,6 +5,7 @@ import type { SourceAdapter, SourceQuery } from '../connectors/types.js';
 import { formatLocation, type SourceLocation } from '../errors.js';
 import { requiredColumns } from './index.js';
 import { closest } from './suggest.js';
+import { childChangesQuery, DELETED_QUERY } from './source.js';
 import type { CompiledMapping } from './types.js';
 
 export interface ColumnProblem {
@@ -28,7 +29,10 @@ export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMap
   };
 
   for (const mapping of mappings) {
-    const queries = requiredColumns(mapping);
+    // A source that keeps no change times (files) has no last-updated or deletion columns: the mapping's
+    // change tracking is ignored there (and `_since` refused), so it is not checked either.
+    const tracking = adapter.changesUnknown ? trackingColumns(mapping) : undefined;
+    const queries = requiredColumns(mapping).filter((q) => !tracking?.queries.has(q.name));
     const available = new Map<string, Set<string> | undefined>();
     for (const q of queries) {
       try {
@@ -46,6 +50,7 @@ export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMap
     const check = (queryName: string, column: string, location: SourceLocation): void => {
       const cols = available.get(queryName);
       const col = column.toLowerCase();
+      if (tracking && (tracking.queries.has(queryName) || tracking.columns.has(`${queryName}\0${col}`))) return;
       const id = `${queryName}\0${col}\0${formatLocation(location)}`;
       if (!cols || cols.has(col) || seen.has(id)) return;
       seen.add(id);
@@ -75,9 +80,25 @@ export async function checkColumns(adapter: SourceAdapter, mappings: CompiledMap
         if (!queries[0]!.columns.some((u) => u.column === on.parent.toLowerCase())) check('source', on.parent, mapping.location);
       }
       for (const col of child.orderBy.map(orderColumn)) check(child.name, col, mapping.location);
+      // changes found in another table are looked up by the child's own join columns
+      if (child.lastUpdated?.table) for (const on of child.on) check(childChangesQuery(child.name), on.child, mapping.location);
     }
   }
   return problems;
+}
+
+/** The queries and (query, column) pairs a mapping reads only for change tracking. */
+function trackingColumns(mapping: CompiledMapping): { queries: Set<string>; columns: Set<string> } {
+  const queries = new Set<string>([DELETED_QUERY]);
+  const columns = new Set<string>();
+  const { lastUpdated, deleted } = mapping.source;
+  if (lastUpdated) columns.add(`source\0${lastUpdated}`);
+  if (deleted?.kind === 'column') columns.add(`source\0${deleted.column}`);
+  for (const child of mapping.children) {
+    queries.add(childChangesQuery(child.name));
+    if (child.lastUpdated && !child.lastUpdated.table) columns.add(`${child.name}\0${child.lastUpdated.column}`);
+  }
+  return { queries, columns };
 }
 
 function orderColumn(entry: string): string {

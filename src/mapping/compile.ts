@@ -130,6 +130,7 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
       key,
       ...(source.patient ? { patient: source.patient } : {}),
       ...(source.lastUpdated ? { lastUpdated: source.lastUpdated } : {}),
+      ...(source.deleted ? { deleted: source.deleted } : {}),
     },
     children,
     resources: rules.map((r) => r.public),
@@ -151,7 +152,7 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
 
 /** The hot path: one row (and its child rows) → resources and located row issues. */
 function makeMap(
-  { name, location, source, rules }: Sections,
+  { name, location, source, rules, children }: Sections,
   ctx: CompileContext,
   idOf: (rule: ResourceRule, canon: Array<string | undefined>) => string | undefined,
   keyOf: (row: Row) => Record<string, unknown>,
@@ -159,7 +160,9 @@ function makeMap(
   const { zone } = ctx;
   const key = source.key;
   const label = source.label;
-  const lastUpdated = source.lastUpdated ? makeLastUpdatedCoercer(zone) : undefined;
+  // children whose rows carry their own last-updated column (not those whose changes are in another table)
+  const trackedChildren = children.filter((c) => c.lastUpdated && !c.lastUpdated.table);
+  const lastUpdated = source.lastUpdated || trackedChildren.length > 0 ? makeLastUpdatedCoercer(zone) : undefined;
   const lastUpdatedLocation = source.lastUpdated ? ctx.at(['source', 'lastUpdated']) : undefined;
 
   const toIssue = (e: unknown, rule: ResourceRule, row: Row): RowIssue => {
@@ -191,11 +194,18 @@ function makeMap(
     let updatedError: RowError | undefined;
     if (lastUpdated) {
       try {
-        updated = lastUpdated(row[source.lastUpdated!]);
+        updated = source.lastUpdated ? lastUpdated(row[source.lastUpdated]) : undefined;
+        // a resource made of child rows too changed when the latest of them did
+        for (const child of trackedChildren) {
+          for (const childRow of childRows?.[child.name] ?? []) {
+            const t = lastUpdated(childRow[child.lastUpdated!.column]);
+            if (t !== undefined && (updated === undefined || Date.parse(t as string) > Date.parse(updated as string))) updated = t;
+          }
+        }
       } catch (e) {
         updatedError = new RowError(
           'value',
-          `${(e as Error).message} in column ${source.lastUpdated}`,
+          `${(e as Error).message} in column ${source.lastUpdated ?? 'lastUpdated of a child'}`,
           lastUpdatedLocation,
           undefined,
           source.lastUpdated,

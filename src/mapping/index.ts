@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { SourceQuery } from '../connectors/types.js';
 import type { SourceLocation } from '../errors.js';
 import { columnUses, compileFiles, type CompileOptions } from './set.js';
+import { childChangesQuery, DELETED_QUERY } from './source.js';
 export { closest } from './suggest.js';
 import type { CompiledMapping, CompiledMappingSet } from './types.js';
 
@@ -39,6 +40,11 @@ export function requiredColumns(mapping: CompiledMapping): QueryColumns[] {
     { name: 'source', query: mapping.source.query, columns: [] },
     ...mapping.children.map((c) => ({ name: c.name, query: c.query, columns: [] as QueryColumns['columns'] })),
   ];
+  // where change tracking is read: the tombstone table and the tables children's changes are found in
+  const { deleted } = mapping.source;
+  if (deleted?.kind === 'tombstone') queries.push({ name: DELETED_QUERY, query: deleted.query, columns: [] });
+  for (const c of mapping.children)
+    if (c.lastUpdated?.table) queries.push({ name: childChangesQuery(c.name), query: { table: c.lastUpdated.table }, columns: [] });
   for (const u of uses) {
     const q = queries.find((x) => x.name === u.query);
     q?.columns.push({ column: u.column, location: u.location, element: u.element });

@@ -3,9 +3,13 @@ import type { Dialect, Filter, FilterOp, SourceQuery } from '../connectors/types
 import { DIALECT_NAMES } from '../connectors/registry.js';
 import type { CompileContext } from './context.js';
 import { isPlainObject } from './lookups.js';
-import type { CompiledChild } from './types.js';
+import type { ChildLastUpdated, CompiledChild, CompiledDeleted } from './types.js';
 import type { Path } from './parse.js';
-import { CHILD_KEYS, SOURCE_KEYS, WHERE_OPS } from './vocabulary.js';
+import { CHILD_KEYS, CHILD_LAST_UPDATED_KEYS, DELETED_KEYS, SOURCE_KEYS, WHERE_OPS } from './vocabulary.js';
+
+/** Query names (besides 'source' and the children's) whose columns `validate` and open-source check. */
+export const DELETED_QUERY = '(deleted)';
+export const childChangesQuery = (child: string): string => `(changes of ${child})`;
 
 export interface CompiledSource {
   query: SourceQuery;
@@ -13,6 +17,7 @@ export interface CompiledSource {
   key: string[];
   patient?: string;
   lastUpdated?: string;
+  deleted?: CompiledDeleted;
 }
 
 /** Keys of a per-dialect `sql:` map: every registered dialect, and the fallback. */
@@ -131,7 +136,80 @@ export function compileSource(ctx: CompileContext, v: unknown): CompiledSource {
   if (v.patient !== undefined && v.patient !== null) out.patient = columnName(ctx, v.patient, [...path, 'patient'], 'source', 'patient');
   if (v.lastUpdated !== undefined && v.lastUpdated !== null)
     out.lastUpdated = columnName(ctx, v.lastUpdated, [...path, 'lastUpdated'], 'source', 'lastUpdated');
+  if (v.deleted !== undefined && v.deleted !== null) {
+    const deleted = compileDeleted(ctx, v.deleted, key.length);
+    if (deleted) out.deleted = deleted;
+  }
   return out;
+}
+
+/**
+ * `source.deleted`: `{ column }` (soft delete: a source column set when the row is deleted), or a tombstone
+ * `{ table | sql, where?, key: [...], at, patient? }` whose `key` columns give the deleted row's source key,
+ * in the order of `source.key`, so the deleted resource's id is the one it was exported with.
+ */
+function compileDeleted(ctx: CompileContext, v: unknown, keyLength: number): CompiledDeleted | undefined {
+  const path = ['source', 'deleted'];
+  const shape = '{ column } (soft delete) or { table or sql, key, at, where?, patient? } (tombstone)';
+  if (!isPlainObject(v)) {
+    ctx.error(path, `expected ${shape}`);
+    return undefined;
+  }
+  checkKeys(ctx, v, DELETED_KEYS, path, 'source.deleted');
+  if (v.column !== undefined) {
+    for (const k of ['table', 'sql', 'key', 'at', 'patient', 'where'])
+      if (v[k] !== undefined) ctx.error([...path, k], `"${k}" belongs to a tombstone table; a soft-delete "column" stands alone`, true);
+    const column = columnName(ctx, v.column, [...path, 'column'], 'source', 'deleted.column');
+    return column ? { kind: 'column', column } : undefined;
+  }
+  const q = tableOrSql(ctx, v, path, 'source.deleted');
+  if (!q.table && !q.sql) return undefined;
+  const where = compileWhere(ctx, v.where, [...path, 'where'], DELETED_QUERY);
+  let key: string[] = [];
+  if (!Array.isArray(v.key) && typeof v.key !== 'string')
+    ctx.error(path, 'source.deleted needs "key": the tombstone columns holding the source key');
+  else {
+    const list = typeof v.key === 'string' ? [v.key] : v.key;
+    key = list
+      .map((c, i) => columnName(ctx, c, typeof v.key === 'string' ? [...path, 'key'] : [...path, 'key', i], DELETED_QUERY, 'deleted.key'))
+      .filter((c): c is string => !!c);
+    if (key.length !== list.length) return undefined;
+    if (key.length !== keyLength)
+      ctx.error(
+        [...path, 'key'],
+        `source.deleted.key names ${key.length} column(s); source.key has ${keyLength}: one per key column, in order`,
+      );
+  }
+  if (v.at === undefined) ctx.error(path, 'source.deleted needs "at": the tombstone column holding when the row was deleted');
+  const at = v.at === undefined ? undefined : columnName(ctx, v.at, [...path, 'at'], DELETED_QUERY, 'deleted.at');
+  const patient = v.patient === undefined ? undefined : columnName(ctx, v.patient, [...path, 'patient'], DELETED_QUERY, 'deleted.patient');
+  if (!at || key.length !== keyLength) return undefined;
+  return { kind: 'tombstone', query: { ...q, ...(where ? { where } : {}) }, key, at, ...(patient ? { patient } : {}) };
+}
+
+/** A child's `lastUpdated`: a column of its own rows, or `{ table, column }` (a table with the child's `on` columns). */
+function compileChildLastUpdated(ctx: CompileContext, v: unknown, path: Path, name: string): ChildLastUpdated | undefined {
+  if (typeof v === 'string') {
+    const column = columnName(ctx, v, path, name, 'lastUpdated');
+    return column ? { column } : undefined;
+  }
+  if (!isPlainObject(v)) {
+    ctx.error(path, 'expected a column of the child, or { table, column }: a table holding the child\'s "on" columns');
+    return undefined;
+  }
+  checkKeys(ctx, v, CHILD_LAST_UPDATED_KEYS, path, `child "${name}" lastUpdated`);
+  if (typeof v.table !== 'string' || v.table.trim() === '') {
+    ctx.error(v.table === undefined ? path : [...path, 'table'], 'expected a table name');
+    return undefined;
+  }
+  const column = columnName(
+    ctx,
+    v.column,
+    v.column === undefined ? path : [...path, 'column'],
+    childChangesQuery(name),
+    'lastUpdated.column',
+  );
+  return column ? { column, table: v.table.trim() } : undefined;
 }
 
 export function compileChildren(ctx: CompileContext, v: unknown): CompiledChild[] {
@@ -172,7 +250,11 @@ export function compileChildren(ctx: CompileContext, v: unknown): CompiledChild[
           .map((c, i) => columnName(ctx, c, typeof def.orderBy === 'string' ? [...p, 'orderBy'] : [...p, 'orderBy', i], name, 'orderBy'))
           .filter((c): c is string => !!c);
     }
-    out.push({ name, query: { ...q, ...(where ? { where } : {}) }, on, orderBy });
+    const lastUpdated =
+      def.lastUpdated === undefined || def.lastUpdated === null
+        ? undefined
+        : compileChildLastUpdated(ctx, def.lastUpdated, [...p, 'lastUpdated'], name);
+    out.push({ name, query: { ...q, ...(where ? { where } : {}) }, on, orderBy, ...(lastUpdated ? { lastUpdated } : {}) });
   }
   return out;
 }

@@ -41,7 +41,35 @@ export interface CompiledChild {
   /** join: child column → parent column (lower-cased) */
   on: Array<{ child: string; parent: string }>;
   orderBy: string[];
+  /** where the child's changes are found, so a parent is re-exported by `_since` when one of its child
+   *  rows changed: a column of the child's rows, or of another table holding the child's `on` columns */
+  lastUpdated?: ChildLastUpdated;
 }
+
+export interface ChildLastUpdated {
+  column: string;
+  /** the table to look in; absent: the child's own table or sql (whose rows then carry the column) */
+  table?: string;
+}
+
+/** Where a mapping's deleted rows are found, for the `deleted` list of a `_since` export. */
+export type CompiledDeleted =
+  | {
+      kind: 'tombstone';
+      /** the tombstone table or sql, with its static `where` */
+      query: SourceQuery;
+      /** tombstone columns holding the deleted row's key values, in the order of source.key */
+      key: string[];
+      /** tombstone column: when the row was deleted */
+      at: string;
+      /** tombstone column holding the patient key (patient and Group exports need it) */
+      patient?: string;
+    }
+  | {
+      /** soft delete: a column of the source that is set when a row is deleted (NULL while it is not) */
+      kind: 'column';
+      column: string;
+    };
 
 export interface CompiledResource {
   resourceType: string;
@@ -66,6 +94,8 @@ export interface CompiledMapping {
     patient?: string;
     /** last-updated column: fills meta.lastUpdated, lets `_since` push down */
     lastUpdated?: string;
+    /** where deleted rows are found (`_since` exports list them under `deleted`) */
+    deleted?: CompiledDeleted;
   };
   children: CompiledChild[];
   resources: CompiledResource[];

@@ -7,9 +7,13 @@ import type { FilterOp } from '../connectors/types.js';
 /** Keys of a mapping document (after `$include` / `extends` are expanded). */
 export const TOP_KEYS = ['mapping', 'description', 'source', 'children', 'lookups', 'search', 'resources'] as const;
 /** Keys of `source:`. */
-export const SOURCE_KEYS = ['table', 'sql', 'key', 'patient', 'lastUpdated', 'where'] as const;
+export const SOURCE_KEYS = ['table', 'sql', 'key', 'patient', 'lastUpdated', 'deleted', 'where'] as const;
+/** Keys of `source.deleted:`: a tombstone table (or sql), or a soft-delete `column` of the source alone. */
+export const DELETED_KEYS = ['table', 'sql', 'where', 'key', 'at', 'patient', 'column'] as const;
 /** Keys of one child under `children:`. */
-export const CHILD_KEYS = ['table', 'sql', 'where', 'on', 'orderBy'] as const;
+export const CHILD_KEYS = ['table', 'sql', 'where', 'on', 'orderBy', 'lastUpdated'] as const;
+/** Keys of a child's `lastUpdated:` written as a map (another table holding the child's `on` columns). */
+export const CHILD_LAST_UPDATED_KEYS = ['table', 'column'] as const;
 /** Keys of one entry of `resources:`. */
 export const RESOURCE_KEYS = ['resourceType', 'profile', 'id', 'when', 'template'] as const;
 /** Keys of one lookup under `lookups:` (`use` names a shared lookups/<name>.yaml and stands alone). */

@@ -57,7 +57,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
   const sink: ResourceSink = part.provenance ? provenanceSink(files, part.provenance) : files;
   let rowsRead = 0;
   let resourcesWritten = 0;
-  const tally = new ExportTally({ runs: [run], mappings: [run.mapping], notes: [] }, (p) => {
+  const tally = new ExportTally({ runs: [run], mappings: [run.mapping], notes: [], deletions: [] }, (p) => {
     rowsRead = p.rowsRead;
     resourcesWritten = p.resourcesWritten;
     options.onProgress?.({ index: part.index, rowsRead, resourcesWritten });

@@ -30,6 +30,8 @@ export interface ExportRequest {
   retry?: Partial<RetryPolicy>;
   /** told of each transient source failure about to be retried (for logs) */
   onRetry?: (info: RetryInfo) => void;
+  /** read one consistent snapshot when the adapter offers one (default true) */
+  snapshot?: boolean;
 }
 
 export interface ExportProgress {
@@ -53,6 +55,13 @@ export interface ExportSummary {
   notes?: string[];
   /** rows per source table: read, exported (gave a resource), rejected (an error dropped a resource); per mapping too */
   sources?: Record<string, SourceRowCounts & { mappings: Record<string, SourceRowCounts> }>;
+  /**
+   * Where the next incremental export starts (`_since` / `--since`): the source snapshot's time from the
+   * database clock, or, for a source without snapshots, the process clock when the export began.
+   */
+  transactionTime: string;
+  /** deleted resources listed (DELETE entries of the `deleted` Bundles) */
+  deleted: number;
 }
 
 export interface SourceRowCounts {

@@ -18,11 +18,13 @@ const building = new Map<string, Promise<void>>();
 
 /**
  * Builds the shipped sample a connector names (`sample:`) when it is kept in a file (SQLite) that does not
- * exist yet; anything else (no sample, a server database, which `load-sample` fills) is left alone.
+ * exist yet or was built by an older version; anything else (no sample, a server database, which `load-sample` fills) is left alone.
  */
 export async function ensureSampleFor(config: ConnectorConfig): Promise<void> {
   const file = config.path;
-  if (!config.sample || dialect(config.kind).needs !== 'path' || !file || file === ':memory:' || existsSync(file)) return;
+  if (!config.sample || dialect(config.kind).needs !== 'path' || !file || file === ':memory:') return;
+  // one built by an older fhir-bridge lacks what the mappings now read (e.g. the change-tracking columns)
+  if (existsSync(file) && builtVersion(file) === SYNTHEA_SCHEMA_VERSION) return;
   await ensureSampleDatabase(config);
 }
 

@@ -8,7 +8,7 @@ import { readCsv, locateTable } from '../connectors/csv-files.js';
 import { openAdapter } from '../connectors/index.js';
 import type { ConnectorConfig, Row, SourceAdapter } from '../connectors/types.js';
 import { loadSample, sampleFolder, type LoadProgress } from './load-sample.js';
-import { SYNTHEA_TABLES } from './synthea-schema.js';
+import { LAST_UPDATED_COLUMN, SAMPLE_LAST_UPDATED, SYNTHEA_TABLES } from './synthea-schema.js';
 
 /** Rows per table counted from the CSV files themselves (SOURCE.md lists the same numbers). */
 async function csvCounts(): Promise<Record<string, number>> {
@@ -114,7 +114,9 @@ for (const target of targets) {
       const fromDb = await first(adapter, 'encounters', { id });
       const fromCsv = await first(csv, 'encounters', { id });
       expect(fromDb).toBeDefined();
-      expect(Object.keys(fromDb!).sort()).toEqual(Object.keys(fromCsv!).sort());
+      // the database's table has the CSV file's columns, plus the change-tracking column the loader adds
+      expect(Object.keys(fromDb!).sort()).toEqual([...Object.keys(fromCsv!), LAST_UPDATED_COLUMN].sort());
+      expect(instant(fromDb![LAST_UPDATED_COLUMN])).toBe(instant(SAMPLE_LAST_UPDATED));
       expect(instant(fromDb!.start)).toBe(instant(fromCsv!.start));
       expect(Number(fromDb!.base_encounter_cost)).toBe(Number(fromCsv!.base_encounter_cost));
       expect(String(fromDb!.code)).toBe(fromCsv!.code);

@@ -11,7 +11,15 @@ import { locateTable, readCsv, readCsvHeader, type CsvFile, type CsvLineIssue } 
 import { connectorFailure, redactConnection, redactText, secretsOf } from '../connectors/redact.js';
 import type { ConnectorConfig, Row } from '../connectors/types.js';
 import { openMysqlWriter, openPostgresWriter, openSqliteWriter, type BulkWriter } from './bulk-writer.js';
-import { SYNTHEA_TABLES, type ColumnKind, type TableSpec } from './synthea-schema.js';
+import { addChangeTriggers, addLastUpdatedColumn, createTombstoneTable } from './change-tracking.js';
+import {
+  LAST_UPDATED_COLUMN,
+  SAMPLE_LAST_UPDATED,
+  SYNTHEA_TABLES,
+  TOMBSTONE_TABLE,
+  type ColumnKind,
+  type TableSpec,
+} from './synthea-schema.js';
 
 export interface LoadProgress {
   table: string;
@@ -260,15 +268,18 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
     step = 'prepare tables';
     const existing: string[] = [];
     for (const spec of SYNTHEA_TABLES) if (await knex.schema.hasTable(spec.name)) existing.push(spec.name);
+    if (await knex.schema.hasTable(TOMBSTONE_TABLE)) existing.push(TOMBSTONE_TABLE);
     if (existing.length > 0 && !options.replace)
       throw new ConnectorError(
         `${config.name}: tables ${existing.join(', ')} already exist in ${where}; use replace (--replace) to drop and reload them`,
       );
     for (const spec of [...SYNTHEA_TABLES].reverse()) await knex.schema.dropTableIfExists(spec.name);
+    await knex.schema.dropTableIfExists(TOMBSTONE_TABLE);
     for (const spec of SYNTHEA_TABLES) {
       step = `create table ${spec.name}`;
       await knex.schema.createTable(spec.name, (t) => {
         for (const plan of plans.get(spec.name)!) addColumn(t, target, plan);
+        addLastUpdatedColumn(t, knex, target);
         if (spec.primaryKey) t.primary(spec.primaryKey);
         // MariaDB needs an index for each foreign key (it would make one itself): declared here so there is
         // one index per column. SQLite and PostgreSQL get theirs after the load, which builds them in one pass.
@@ -301,6 +312,12 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
           for (const columns of spec.indexes) t.index(columns, indexName(spec.name, columns));
         });
       }
+    }
+    step = `create table ${TOMBSTONE_TABLE}`;
+    await createTombstoneTable(knex, target);
+    for (const spec of SYNTHEA_TABLES) {
+      step = `add change tracking to ${spec.name}`;
+      await addChangeTriggers(knex, target, spec);
     }
     if (target === 'postgres') {
       for (const spec of SYNTHEA_TABLES) {
@@ -358,8 +375,9 @@ async function loadRows(
   onBatch: (copy: number, rows: number) => void,
 ): Promise<void> {
   const size = Math.max(1, batchSize ?? 1000);
-  const names = plans.map((p) => p.name);
+  const names = [...plans.map((p) => p.name), LAST_UPDATED_COLUMN];
   const converters = Array.from({ length: copies }, (_, k) => plans.map((p) => valueConverter(p.kind, target, k + 1)));
+  const loadedAt = target === 'sqlite' ? SAMPLE_LAST_UPDATED : utcTimestampText(SAMPLE_LAST_UPDATED);
   let batch: Row[] = [];
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return;
@@ -367,6 +385,7 @@ async function loadRows(
       const convert = converters[k]!;
       const rows = batch.map((row) =>
         names.map((name, i) => {
+          if (i === plans.length) return loadedAt;
           const v = row[name];
           return v === null || v === undefined ? null : convert[i]!(v as string);
         }),

@@ -17,9 +17,18 @@ export interface TableSpec {
   foreignKeys: Array<{ column: string; references: string }>;
   /** secondary indexes (column lists): every foreign key column that does not lead the primary key */
   indexes: string[][];
+  /** the columns a DELETE trigger copies into the tombstone table (key1, key2, ...): the primary key, or
+   *  for a table without one the columns the shipped mappings identify its rows by */
+  rowKey: string[];
 }
 
-function table(name: string, columns: string, primaryKey: string[] | undefined, foreignKeys: Record<string, string> = {}): TableSpec {
+function table(
+  name: string,
+  columns: string,
+  primaryKey: string[] | undefined,
+  foreignKeys: Record<string, string> = {},
+  rowKey?: string[],
+): TableSpec {
   const pk = primaryKey?.map((c) => c.toLowerCase());
   // The mappings join and filter on these columns (children's IN lists, Patient compartments, SQL joins such
   // as claims_transactions.claimid or claims.appointmentid); unindexed, every child batch scans the table.
@@ -38,6 +47,7 @@ function table(name: string, columns: string, primaryKey: string[] | undefined, 
       }),
     primaryKey: pk,
     indexes,
+    rowKey: (rowKey ?? primaryKey ?? []).map((c) => c.toLowerCase()),
     foreignKeys: Object.entries(foreignKeys).map(([column, references]) => ({ column: column.toLowerCase(), references })),
   };
 }
@@ -47,7 +57,24 @@ const PATIENT_ENCOUNTER = { PATIENT: 'patients', ENCOUNTER: 'encounters' };
 /** In load order: every table after the tables its foreign keys point at. */
 /** Bump when the tables, types or indexes below change: sample databases built by older versions are
  *  then rebuilt on next open (see ensure-sample.ts) instead of silently lacking, say, an index. */
-export const SYNTHEA_SCHEMA_VERSION = 2;
+export const SYNTHEA_SCHEMA_VERSION = 3;
+
+/**
+ * Change tracking, as a DBA would add it (see README, "Change tracking for DBAs"): every table gets this
+ * column, set when a row is inserted and by an UPDATE trigger, and DELETE triggers record the deleted row's
+ * key in TOMBSTONE_TABLE.
+ */
+export const LAST_UPDATED_COLUMN = 'last_updated';
+export const TOMBSTONE_TABLE = 'deleted_rows';
+/** key1 … keyN of the tombstone table: wide enough for the longest rowKey below */
+export const TOMBSTONE_KEYS = 5;
+/**
+ * What the loader writes as every sample row's last-updated time: the day the shipped sample was generated
+ * (samples/synthea-11pt/SOURCE.md). A load-time clock would make every export of a freshly built sample
+ * differ (meta.lastUpdated) and the golden hashes meaningless; rows changed after loading get the
+ * database's clock from the triggers.
+ */
+export const SAMPLE_LAST_UPDATED = '2024-04-29T00:00:00Z';
 
 export const SYNTHEA_TABLES: TableSpec[] = [
   table('organizations', 'Id:id NAME:str ADDRESS:str CITY:str STATE:code ZIP:code LAT:num LON:num PHONE:str REVENUE:num UTILIZATION:int', [
@@ -130,12 +157,14 @@ export const SYNTHEA_TABLES: TableSpec[] = [
       'TOTALCOST:num REASONCODE:code REASONDESCRIPTION:str',
     undefined,
     { ...PATIENT_ENCOUNTER, PAYER: 'payers' },
+    ['PATIENT', 'ENCOUNTER', 'CODE', 'START', 'STOP'],
   ),
   table(
     'observations',
     'DATE:ts PATIENT:id ENCOUNTER:id CATEGORY:code CODE:code DESCRIPTION:str VALUE:str UNITS:code TYPE:code',
     undefined, // some rows have no ENCOUNTER, so no composite key
     PATIENT_ENCOUNTER,
+    ['PATIENT', 'ENCOUNTER', 'CODE', 'DATE'],
   ),
   table(
     'procedures',
@@ -143,7 +172,12 @@ export const SYNTHEA_TABLES: TableSpec[] = [
     ['PATIENT', 'ENCOUNTER', 'CODE', 'START'],
     PATIENT_ENCOUNTER,
   ),
-  table('supplies', 'DATE:date PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str QUANTITY:int', undefined, PATIENT_ENCOUNTER),
+  table('supplies', 'DATE:date PATIENT:id ENCOUNTER:id CODE:code DESCRIPTION:str QUANTITY:int', undefined, PATIENT_ENCOUNTER, [
+    'PATIENT',
+    'ENCOUNTER',
+    'CODE',
+    'DATE',
+  ]),
   table(
     'claims',
     'Id:id PATIENTID:id PROVIDERID:id PRIMARYPATIENTINSURANCEID:id SECONDARYPATIENTINSURANCEID:id DEPARTMENTID:code PATIENTDEPARTMENTID:code ' +

@@ -1,5 +1,6 @@
 // NDJSON files on disk: one file set per resourceType (`Patient.000001.ndjson[.gz]`, split every
-// maxResourcesPerFile lines) plus `OperationOutcome.000001.ndjson` for rows that could not be mapped.
+// maxResourcesPerFile lines) plus `OperationOutcome.000001.ndjson` for rows that could not be mapped and
+// `deleted.000001.ndjson` for the deleted-resource Bundles of a `_since` export.
 // Safe for several concurrent writers (the pipeline may run mappings in parallel): rotating a file is
 // synchronous, so two writers never open the same part twice.
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -11,7 +12,7 @@ import type { Writable } from 'node:stream';
 import { createGzip } from 'node:zlib';
 import type { OperationOutcome } from 'fhir/r4';
 import type { FhirResource } from '../mapping/types.js';
-import type { OutputFile, ResourceSink, SinkResult } from './types.js';
+import type { DeletedBundle, OutputFile, ResourceSink, SinkResult } from './types.js';
 
 export interface NdjsonSinkOptions {
   /** folder the files go to (created when missing) */
@@ -33,10 +34,14 @@ const FLUSH_CHARS = 64 * 1024;
 
 /** The error file set is kept apart from a resource file set even if a mapping emits OperationOutcome. */
 const ERROR_KEY = '\0error';
+/** Deleted-resource Bundles: `deleted.000001.ndjson` (lower case: no resourceType file can take the name). */
+const DELETED_KEY = '\0deleted';
+const DELETED_FILE = 'deleted';
 
 interface OpenPart {
   type: string;
   isError: boolean;
+  isDeleted: boolean;
   path: string;
   count: number;
   bytes: number;
@@ -73,7 +78,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
   function openPart(key: string, type: string, isError: boolean): OpenPart {
     const n = (partNumbers.get(key) ?? 0) + 1;
     partNumbers.set(key, n);
-    const path = join(dir, `${prefix}${type}.${String(n).padStart(6, '0')}.ndjson${gzip ? '.gz' : ''}`);
+    const isDeleted = key === DELETED_KEY;
+    const stem = isDeleted ? DELETED_FILE : type;
+    const path = join(dir, `${prefix}${stem}.${String(n).padStart(6, '0')}.ndjson${gzip ? '.gz' : ''}`);
     created.push(path);
     const file = openFile(path, highWaterMark);
     let input: Writable;
@@ -86,7 +93,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
       input = file;
       done = finished(file);
     }
-    const part: OpenPart = { type, isError, path, count: 0, bytes: 0, input, pending: '', done };
+    const part: OpenPart = { type, isError, isDeleted, path, count: 0, bytes: 0, input, pending: '', done };
     // Remember the failure for the next write/close instead of leaving an unhandled rejection.
     done.catch((err: unknown) => {
       part.failure = err;
@@ -152,6 +159,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     writeError(outcome: OperationOutcome): Promise<void> {
       return writeLine(ERROR_KEY, 'OperationOutcome', true, outcome);
     },
+    writeDeleted(bundle: DeletedBundle): Promise<void> {
+      return writeLine(DELETED_KEY, 'Bundle', false, bundle);
+    },
     async close(): Promise<SinkResult> {
       if (state === 'closed') throw new Error('NDJSON sink already closed');
       if (state === 'aborted') throw new Error('NDJSON sink was aborted');
@@ -167,7 +177,10 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
         // For gzip the size on disk is what a client downloads; for plain files it equals the count.
         const bytes = gzip ? (await stat(part.path)).size : part.bytes;
         const file: OutputFile = { type: part.type, path: part.path, count: part.count, bytes };
-        (part.isError ? result.error : result.output).push(file);
+        if (part.isDeleted) {
+          result.deleted ??= [];
+          result.deleted.push(file);
+        } else (part.isError ? result.error : result.output).push(file);
       }
       return result;
     },

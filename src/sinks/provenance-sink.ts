@@ -48,6 +48,7 @@ export function provenanceSink(inner: ResourceSink, options: ProvenanceOptions):
       if (targets.length >= BATCH) await flush();
     },
     writeError: (outcome) => inner.writeError(outcome),
+    ...(inner.writeDeleted ? { writeDeleted: (bundle) => inner.writeDeleted!(bundle) } : {}),
     async close() {
       await flush();
       return inner.close();

@@ -16,12 +16,24 @@ export interface SinkResult {
   output: OutputFile[];
   /** OperationOutcome files for rows that could not be mapped (and ignored parameters) */
   error: OutputFile[];
+  /** files of transaction Bundles of DELETE entries (`_since` exports of mappings that declare deletions) */
+  deleted?: OutputFile[];
+}
+
+/** One line of a `deleted` file (Bulk Data IG 2.0, export manifest `deleted`). */
+export interface DeletedBundle {
+  resourceType: 'Bundle';
+  type: 'transaction';
+  meta?: { lastUpdated: string };
+  entry: Array<{ request: { method: 'DELETE'; url: string } }>;
 }
 
 export interface ResourceSink {
   /** Resolves when the resource is accepted; waits (backpressure) when the underlying stream is full. */
   write(resource: FhirResource): Promise<void>;
   writeError(outcome: OperationOutcome): Promise<void>;
+  /** Records deleted resources (a sink without it cannot take a `_since` export that lists deletions). */
+  writeDeleted?(bundle: DeletedBundle): Promise<void>;
   /** Flushes and closes every file. */
   close(): Promise<SinkResult>;
   /** Closes and deletes what was written (cancelled job). */

@@ -48,8 +48,8 @@ export function imagePins(): Record<TestDatabaseKind, string> {
   >;
 }
 
-function uniqueName(): string {
-  return `fbt_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
+function uniqueName(prefix = 'fbt'): string {
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 }
 
 async function dockerReachable(): Promise<boolean> {
@@ -64,8 +64,8 @@ async function dockerReachable(): Promise<boolean> {
 }
 
 /** A private database on the server named by `url`. */
-async function onServer(kind: TestDatabaseKind, url: string): Promise<TestDatabase> {
-  const db = await factory(kind).provision(url, uniqueName());
+async function onServer(kind: TestDatabaseKind, url: string, prefix?: string): Promise<TestDatabase> {
+  const db = await factory(kind).provision(url, uniqueName(prefix));
   return {
     kind,
     url: db.url,
@@ -97,10 +97,10 @@ async function inContainer(kind: TestDatabaseKind): Promise<TestDatabase> {
 }
 
 /** A private database of the kind, or `{ skip }` explaining how to get one (use with `describe.skipIf`). */
-export async function testDatabase(kind: TestDatabaseKind): Promise<TestDatabase | { skip: string }> {
+export async function testDatabase(kind: TestDatabaseKind, prefix?: string): Promise<TestDatabase | { skip: string }> {
   const { envVar, example } = factory(kind);
   const url = process.env[envVar];
-  if (url) return onServer(kind, url);
+  if (url) return onServer(kind, url, prefix);
   if (await dockerReachable()) return inContainer(kind);
   return { skip: `no ${kind} database: set ${envVar}=${example} (or start a Docker engine) to run` };
 }

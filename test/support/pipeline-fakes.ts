@@ -66,6 +66,8 @@ function matches(row: Row, f: Filter): boolean {
       return v === null || v === undefined;
     case 'is not null':
       return v !== null && v !== undefined;
+    case 'in query':
+      throw new Error('FakeAdapter: subquery filters need a SQL database');
   }
 }
 

@@ -80,8 +80,19 @@ export function emptyValues(value: unknown, at = '', out: string[] = []): string
   return out;
 }
 
-/** Resources sorted by type and id, with keys sorted, for comparing exports of different sources. */
-export function canonical(resources: FhirResource[]): string[] {
+/**
+ * Resources sorted by type and id, with keys sorted, for comparing exports of different sources.
+ * `withoutLastUpdated` drops meta.lastUpdated, for comparing a database (whose change-tracking column gives
+ * it) with CSV files (which keep no change times).
+ */
+export function canonical(resources: FhirResource[], options: { withoutLastUpdated?: boolean } = {}): string[] {
+  if (options.withoutLastUpdated)
+    resources = resources.map((r) => {
+      if (!r.meta) return r;
+      const { lastUpdated: _dropped, ...meta } = r.meta as Record<string, unknown>;
+      const { meta: _all, ...rest } = r;
+      return Object.keys(meta).length > 0 ? { ...rest, meta } : (rest as FhirResource);
+    });
   const sortKeys = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sortKeys);
     if (v && typeof v === 'object') {

@@ -10,7 +10,9 @@ import { dialect } from '../../connectors/registry.js';
 import { inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
 import type { OpenedSource } from '../../pipeline/open-source.js';
 import { runPartedExport } from '../../pipeline/run-parted-export.js';
-import { canUsePool, createPartPool, defaultWorkers } from '../../pipeline/worker-pool.js';
+import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
+import { runExport } from '../../pipeline/run-export.js';
+import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
 import type { RetryPolicy } from '../../pipeline/run-mapping.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
 import type { OutputFile } from '../../sinks/types.js';
@@ -43,6 +45,8 @@ export interface SummaryFile {
   connector: string;
   source: string;
   startedAt: string;
+  /** where the next incremental export starts: pass it as `--since` (the source snapshot's time) */
+  transactionTime: string;
   durationMs: number;
   request: { types?: string[]; since?: string; patients?: number; gzip: boolean; maxPerFile: number };
   counts: Record<string, number>;
@@ -53,6 +57,8 @@ export interface SummaryFile {
   notes: string[];
   output: Array<Omit<OutputFile, 'path'> & { file: string }>;
   error: Array<Omit<OutputFile, 'path'> & { file: string }>;
+  /** `--since` exports: files of Bundles of DELETE entries for the resources deleted since then */
+  deleted: Array<Omit<OutputFile, 'path'> & { file: string }>;
 }
 
 export async function exportCommand(options: ExportOptions, io: CliIo): Promise<number> {
@@ -67,17 +73,15 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     const workers = positiveInt('--workers', options.workers, defaultWorkers(), { allowZero: true });
 
     const connectorFile = options.connector ? resolve(options.connector) : undefined;
-    // The worker threads open the source (and compile the mappings) while this thread does the same.
-    const pool = workers > 0 && canUsePool() ? createPartPool({ workers }) : undefined;
-    const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
+    let pool: PartPool | undefined;
     try {
       return await exportWith(await scope.openSource(options.connector));
     } finally {
-      await warm;
       await pool?.close();
     }
 
     async function exportWith(source: OpenedSource): Promise<number> {
+      if (since && source.adapter.changesUnknown) throw new UsageError(`--since cannot be applied: ${source.adapter.changesUnknown}`);
       if (types) {
         const unknown = types.filter((t) => !source.mappings.resourceTypes.includes(t));
         if (unknown.length > 0) {
@@ -93,28 +97,48 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       const progress = progressReporter(io);
       let summary: ExportSummary;
       try {
-        // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
-        const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
-        const warmFailure = await warm;
-        if (warmFailure) throw warmFailure;
-        summary = await runPartedExport({
-          exportId: randomUUID(),
-          ...(connectorFile ? { connectorFile } : {}),
-          mappings: source.mappings,
-          request: {
+        if (readsOneSnapshot(source)) {
+          // A source with change tracking is read through one snapshot (transactionTime, `deleted`), which
+          // the pool's threads cannot share yet: the export runs on this thread.
+          summary = await runExport({
+            adapter: source.adapter,
+            mappings: source.mappings,
+            sink: createNdjsonSink({ dir: outDir, maxResourcesPerFile: maxPerFile, gzip: Boolean(options.gzip) }),
             ...(types ? { types } : {}),
-            ...(since ? { since: since.toISOString() } : {}),
+            ...(since ? { since } : {}),
             ...(patients ? { patientKeys: patients } : {}),
             ...(batchSize ? { batchSize } : {}),
+            ...(concurrency ? { concurrency } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
             ...(options.retry ? { retry: options.retry } : {}),
-          },
-          runner,
-          dir: outDir,
-          maxResourcesPerFile: maxPerFile,
-          gzip: Boolean(options.gzip),
-          ...(options.signal ? { signal: options.signal } : {}),
-          onProgress: progress.update,
-        });
+            onProgress: progress.update,
+            onRetry: ({ mapping, error, attempt, rowsWritten }) =>
+              logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
+          });
+        } else {
+          // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
+          pool = workers > 0 && canUsePool() ? createPartPool({ workers }) : undefined;
+          if (pool) await pool.warm(connectorFile);
+          const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
+          summary = await runPartedExport({
+            exportId: randomUUID(),
+            ...(connectorFile ? { connectorFile } : {}),
+            mappings: source.mappings,
+            request: {
+              ...(types ? { types } : {}),
+              ...(since ? { since: since.toISOString() } : {}),
+              ...(patients ? { patientKeys: patients } : {}),
+              ...(batchSize ? { batchSize } : {}),
+              ...(options.retry ? { retry: options.retry } : {}),
+            },
+            runner,
+            dir: outDir,
+            maxResourcesPerFile: maxPerFile,
+            gzip: Boolean(options.gzip),
+            ...(options.signal ? { signal: options.signal } : {}),
+            onProgress: progress.update,
+          });
+        }
       } finally {
         progress.stop();
       }
@@ -124,6 +148,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         connector: source.config.name,
         source: redactConnection(source.config),
         startedAt: startedAt.toISOString(),
+        transactionTime: summary.transactionTime,
         durationMs: summary.durationMs,
         request: {
           ...(types ? { types } : {}),
@@ -139,6 +164,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         notes: summary.notes ?? [],
         output: summary.files.output.map(fileEntry),
         error: summary.files.error.map(fileEntry),
+        deleted: (summary.files.deleted ?? []).map(fileEntry),
       };
       await writeFile(join(outDir, 'summary.json'), JSON.stringify(summaryFile, null, 2) + '\n');
       io.out(describeSummary(summaryFile, outDir));
@@ -179,9 +205,15 @@ export function describeSummary(s: SummaryFile, outDir: string): string {
     for (const [reason, n] of reasons.slice(0, 10)) lines.push(`  ${String(n).padStart(6)} × ${reason}`);
     if (reasons.length > 10) lines.push(`  … ${reasons.length - 10} more reasons in summary.json`);
   }
+  const deleted = s.deleted.reduce((n, f) => n + f.count, 0);
+  if (s.request.since)
+    lines.push(
+      `deleted since ${s.request.since}: ${plural(deleted, 'resource')}${deleted > 0 ? ` (${s.deleted.map((f) => f.file).join(', ')})` : ''}`,
+    );
   for (const note of s.notes) lines.push(`note: ${note}`);
+  lines.push(`transactionTime ${s.transactionTime}: export again with --since ${s.transactionTime} for what changes from now on`);
   lines.push(
-    `wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
+    `wrote ${plural(s.output.length + s.error.length + s.deleted.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
   );
   return lines.join('\n');
 }
@@ -190,12 +222,21 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
+/**
+ * Sources that keep change times (database servers, SQLite) are read through one snapshot per export and
+ * list deleted resources, on this thread until the pool's threads can adopt a shared snapshot; file sources
+ * run as parts on the pool.
+ */
+function readsOneSnapshot(source: OpenedSource): boolean {
+  return !source.adapter.changesUnknown;
+}
+
 /** Parts of an earlier export in the same folder would otherwise be mixed with this one's. */
 async function removePreviousExport(dir: string): Promise<void> {
   const names = await readdir(dir);
   await Promise.all(
     names
-      .filter((n) => /^(~part\d{6}\.|~lead\.)?[A-Z][A-Za-z]+\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
+      .filter((n) => /^(~part\d{6}\.|~lead\.|~source\.)?([A-Z][A-Za-z]+|deleted)\.\d{6}\.ndjson(\.gz)?$/.test(n) || n === 'summary.json')
       .map((n) => rm(join(dir, n), { force: true })),
   );
 }

@@ -87,13 +87,19 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
   // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
   // job pays neither a thread start nor a compile.
-  const pool: PartPool | undefined = !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
+  let pool: PartPool | undefined = !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
   const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
     source = await openSource(opts.connector);
     const failed = await warm;
     if (failed) throw failed;
+    // A source that keeps change times is read through one snapshot per export (transactionTime, `deleted`),
+    // which the pool's threads cannot share yet: its jobs run on this thread (pipeline-executor.ts).
+    if (pool && !source.adapter.changesUnknown) {
+      await pool.close();
+      pool = undefined;
+    }
   } catch (err) {
     await pool?.close();
     throw err;

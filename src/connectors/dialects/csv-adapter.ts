@@ -33,6 +33,9 @@ function quoteIdent(name: string): string {
 export class CsvAdapter implements SourceAdapter {
   readonly dialect = 'csv' as const;
   readonly name: string;
+  get changesUnknown(): string {
+    return `${this.name} reads CSV files, which keep no change times (no last-updated column, no deletions); export everything instead`;
+  }
   private readonly folder: CsvFolderOptions;
   private scratch?: Promise<Scratch>;
   private closed = false;

@@ -35,10 +35,21 @@ async function exportOf(config: ConnectorConfig): Promise<Map<string, { sha: str
   }
   const files = new Map<string, { sha: string; lines: string[] }>();
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.ndjson')).sort()) {
-    const bytes = await readFile(path.join(dir, name));
-    files.set(name, { sha: createHash('sha256').update(bytes).digest('hex'), lines: bytes.toString('utf8').split('\n') });
+    const lines = (await readFile(path.join(dir, name), 'utf8')).split('\n').map(withoutLastUpdated);
+    files.set(name, { sha: createHash('sha256').update(lines.join('\n')).digest('hex'), lines });
   }
   return files;
+}
+
+/** meta.lastUpdated comes from SQLite's change-tracking column; files keep no change times: the rest must match. */
+function withoutLastUpdated(line: string): string {
+  if (line === '') return line;
+  const resource = JSON.parse(line) as { meta?: Record<string, unknown> };
+  if (resource.meta) {
+    delete resource.meta.lastUpdated;
+    if (Object.keys(resource.meta).length === 0) delete resource.meta;
+  }
+  return JSON.stringify(resource);
 }
 
 /** Every NDJSON file byte-identical (eob.yaml keeps claims.csv's order and days supply the same way on both). */

@@ -157,8 +157,13 @@ export class DuckdbAdapter implements SourceAdapter {
   private readonly connections = new Set<DuckDBConnection>();
   private closed = false;
 
+  /** a folder of files keeps no change times; a .duckdb database file may (its tables' own columns) */
+  readonly changesUnknown?: string;
+
   constructor(private readonly config: ConnectorConfig & { path: string }) {
     this.name = config.name;
+    if (!/\.(duckdb|db)$/i.test(config.path))
+      this.changesUnknown = `${config.name} reads files (${config.path}), which keep no change times; export everything instead`;
   }
 
   private fail(what: string, err: unknown): Error {

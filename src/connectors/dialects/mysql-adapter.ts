@@ -6,7 +6,7 @@ import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTab
 import { normaliseRow } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, SnapshotOptions, SourceSnapshot, StreamOptions } from '../types.js';
 
 /** Driver settings that keep values portable (see Row in types.ts); they override the connector's own. */
 export const PORTABLE_VALUES = {
@@ -28,12 +28,104 @@ function poolOptions(config: ConnectorConfig): PoolOptions {
   };
 }
 
+/** The oldest start of another open InnoDB transaction (or now): read before the snapshots start (see beginSnapshot). */
+export const OLDEST_OPEN_TRANSACTION_SQL =
+  `select date_format(least(now(6), coalesce(min(trx_started), now(6))), '%Y-%m-%dT%H:%i:%s.%fZ') as since ` +
+  `from information_schema.innodb_trx where trx_mysql_thread_id <> connection_id()`;
+export const START_SNAPSHOT_SQL = 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY';
+/** InnoDB's redo log position: unchanged across the snapshots' start, no transaction committed in between. */
+const LOG_POSITION_SQL = `show global status like 'Innodb_lsn_current'`;
+
+/**
+ * Connections of a snapshot: each one started its consistent snapshot at the same log position. When they
+ * are all lost (a failover, a kill), `take` answers undefined and the export goes on with fresh connections
+ * reading the latest rows (and says so in `notes`): transactionTime stays the snapshot's, so the next
+ * `_since` export re-reads what changed since, never less.
+ */
+class SnapshotConnections {
+  private readonly idle: PoolConnection[];
+  private readonly waiting: Array<(conn: PoolConnection | undefined) => void> = [];
+  private readonly dead = new WeakSet<PoolConnection>();
+  private alive: number;
+
+  constructor(
+    private readonly connections: PoolConnection[],
+    private readonly notes: string[],
+  ) {
+    this.idle = [...connections];
+    this.alive = connections.length;
+    for (const conn of connections) {
+      // an idle pinned connection that dies must not crash the process, nor be handed out again
+      conn.on('error', () => this.lose(conn));
+      conn.on('end', () => this.lose(conn));
+    }
+  }
+
+  private lose(conn: PoolConnection): void {
+    if (this.dead.has(conn)) return;
+    this.dead.add(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.alive--;
+    if (this.alive === 0) {
+      this.notes.push(
+        'the source snapshot was lost mid-export (its connections ended); rows read after that are the latest ones, so this ' +
+          'export may hold parts of changes made after its transactionTime (the next _since export has them too)',
+      );
+      for (const w of this.waiting.splice(0)) w(undefined);
+    }
+  }
+
+  take(): Promise<PoolConnection | undefined> {
+    const conn = this.idle.pop();
+    if (conn) return Promise.resolve(conn);
+    if (this.alive === 0) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  /** `lost`: the connection was closed (a result abandoned half-read cannot be drained on MySQL's protocol) */
+  give(conn: PoolConnection, lost: boolean): void {
+    if (!this.connections.includes(conn)) {
+      // a fresh connection taken after the snapshot was lost
+      if (!lost) conn.release();
+      return;
+    }
+    if (lost || this.dead.has(conn)) {
+      this.lose(conn);
+      return;
+    }
+    const next = this.waiting.shift();
+    if (next) next(conn);
+    else this.idle.push(conn);
+  }
+
+  async release(): Promise<void> {
+    for (const conn of this.connections) {
+      if (this.dead.has(conn)) continue;
+      try {
+        await conn.promise().query('COMMIT');
+        conn.release();
+      } catch {
+        conn.destroy();
+      }
+    }
+  }
+}
+
 export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'mysql' as const;
   private readonly pool: Pool;
+  private readonly config: ConnectorConfig;
+  /** set on the adapter a snapshot hands out: statements run on the snapshot's connections */
+  private snapshot: SnapshotConnections | undefined;
 
-  constructor(config: ConnectorConfig) {
+  constructor(config: ConnectorConfig, pool?: Pool) {
     super(config);
+    this.config = config;
+    if (pool) {
+      this.pool = pool;
+      return;
+    }
     this.pool = mysql.createPool(poolOptions(config));
     // DATETIME has no zone; the loader writes UTC and TIMESTAMP columns convert through the session zone.
     this.pool.on('connection', (conn) => {
@@ -41,7 +133,69 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
     });
   }
 
-  private connection(what: string): Promise<PoolConnection> {
+  /**
+   * MariaDB and MySQL cannot share one snapshot between connections, so the export gets a fixed set of
+   * connections (two per mapping run at once: a parent scan and its child fetches), each started with
+   * START TRANSACTION WITH CONSISTENT SNAPSHOT; the starts are repeated until no transaction committed
+   * between the first and the last (the InnoDB log position did not move), which makes them one snapshot.
+   * On a server too busy for that after a few tries, the export goes on with the last set and says so.
+   * transactionTime: the oldest start of another open transaction (information_schema.innodb_trx, which
+   * needs the PROCESS privilege), read before the snapshots start; without the privilege, the time then.
+   */
+  async beginSnapshot(options: SnapshotOptions = {}): Promise<SourceSnapshot> {
+    const limit = (this.pool as unknown as { config: { connectionLimit: number } }).config.connectionLimit ?? 10;
+    const count = Math.max(1, Math.min(options.concurrentReads ?? 4, limit));
+    const conns: PoolConnection[] = [];
+    const notes: string[] = [];
+    try {
+      for (let i = 0; i < count; i++) conns.push(await this.connection('begin a snapshot'));
+      const first = conns[0]!.promise();
+      await Promise.all(conns.map((c) => c.promise().query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ')));
+      let since: string;
+      try {
+        since = ((await first.query(OLDEST_OPEN_TRANSACTION_SQL))[0] as Array<{ since: string }>)[0]!.since;
+      } catch (err) {
+        since = ((await first.query(`select date_format(now(6), '%Y-%m-%dT%H:%i:%s.%fZ') as since`))[0] as Array<{ since: string }>)[0]!
+          .since;
+        notes.push(
+          `snapshot: open transactions could not be read (${(err as Error).message}; grant PROCESS to the export's user); ` +
+            'a change committed during the export may be missed by the next _since export',
+        );
+      }
+      let consistent = false;
+      for (let attempt = 0; attempt < 5 && !consistent; attempt++) {
+        const before = await logPosition(first);
+        for (const c of conns) {
+          if (attempt > 0) await c.promise().query('COMMIT');
+          await c.promise().query(START_SNAPSHOT_SQL);
+        }
+        consistent = conns.length === 1 || (await logPosition(first)) === before;
+      }
+      if (!consistent)
+        notes.push('snapshot: the server was never quiet while the connections started their snapshots; they may differ by a few commits');
+      const reader = new MysqlAdapter(this.config, this.pool);
+      const set = new SnapshotConnections(conns, notes);
+      reader.snapshot = set;
+      let released = false;
+      return {
+        adapter: reader,
+        transactionTime: new Date(since),
+        notes,
+        release: async () => {
+          if (released) return;
+          released = true;
+          await set.release();
+        },
+      };
+    } catch (err) {
+      for (const c of conns) c.destroy();
+      throw this.failure('begin a snapshot', err);
+    }
+  }
+
+  private async connection(what: string): Promise<PoolConnection> {
+    const pinned = await this.snapshot?.take();
+    if (pinned) return pinned;
     return new Promise((resolve, reject) => {
       this.pool.getConnection((err, conn) => {
         if (err) reject(this.cannotConnect(what, err));
@@ -68,13 +222,19 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
         conn.off('error', lost);
         // A result cannot be abandoned half-read on the MySQL protocol without reading the rest; closing the
         // connection stops the server instead, and the pool opens a fresh one when needed.
-        if (complete) conn.release();
+        if (complete) this.giveBack(conn, false);
         else {
           rows.on('error', () => undefined);
           conn.destroy();
+          this.giveBack(conn, true);
         }
       },
     });
+  }
+
+  private giveBack(conn: PoolConnection, lost: boolean): void {
+    if (this.snapshot) this.snapshot.give(conn, lost);
+    else if (!lost) conn.release();
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
@@ -116,8 +276,14 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async close(): Promise<void> {
-    await this.pool.promise().end();
+    // a snapshot's reader shares its parent's pool, which the parent closes
+    if (!this.snapshot) await this.pool.promise().end();
   }
+}
+
+async function logPosition(conn: ReturnType<PoolConnection['promise']>): Promise<string> {
+  const [rows] = await conn.query(LOG_POSITION_SQL);
+  return String((rows as Array<{ Value?: unknown }>)[0]?.Value ?? '');
 }
 
 export async function openMysql(config: ConnectorConfig): Promise<SourceAdapter> {

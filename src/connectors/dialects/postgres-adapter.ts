@@ -7,7 +7,7 @@ import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTab
 import { normaliseRow } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
-import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
+import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, SourceSnapshot, StreamOptions } from '../types.js';
 
 const AS_TEXT = (value: string): string => value;
 
@@ -58,20 +58,92 @@ function poolConfig(config: ConnectorConfig): pg.PoolConfig {
   };
 }
 
+/**
+ * The oldest start of a transaction open in this database (or now, when none is): read before the snapshot
+ * is taken, it is a time every change the snapshot will not show was stamped at or after (the triggers
+ * stamp now(), the writing transaction's start). Sessions of other roles show no xact_start without
+ * pg_read_all_stats; they are counted so the export can say its transactionTime may be too late.
+ */
+export const OLDEST_OPEN_TRANSACTION_SQL =
+  `select to_char(least(clock_timestamp(), min(xact_start)) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as since, ` +
+  `count(*) filter (where state is null) as hidden from pg_stat_activity ` +
+  `where pid <> pg_backend_pid() and backend_type = 'client backend' and datname = current_database()`;
+
+/** Every pooled connection of a snapshot reads in this transaction (pg_export_snapshot / SET TRANSACTION SNAPSHOT). */
+export function joinSnapshotSql(snapshotId: string): string {
+  if (!/^[0-9A-F-]+$/i.test(snapshotId)) throw new Error(`unexpected snapshot id ${snapshotId}`);
+  return `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${snapshotId}'`;
+}
+
 export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly sessionSetup: string;
   private readonly prepared = new WeakSet<pg.PoolClient>();
+  /** set on the adapter a snapshot hands out: every statement runs in a transaction joining it */
+  private snapshotId: string | undefined;
+  /** the snapshot's notes (shared with the SourceSnapshot) */
+  private snapshotNotes: string[] = [];
+  /** the exporting transaction ended (its connection was lost): later statements read the latest rows */
+  private snapshotLost = false;
+  /** connections in a transaction that joined the snapshot, to be committed before they go back */
+  private readonly joined = new WeakSet<pg.PoolClient>();
 
-  constructor(config: ConnectorConfig) {
+  constructor(config: ConnectorConfig, pool?: pg.Pool) {
     super(config);
-    this.pool = new pg.Pool(poolConfig(config));
+    this.pool = pool ?? new pg.Pool(poolConfig(config));
+    this.config = config;
     const schema = typeof config.options?.schema === 'string' ? config.options.schema : undefined;
     // Timestamps WITH time zone are printed in the session zone; UTC keeps them independent of the server's.
     this.sessionSetup = `SET TIME ZONE 'UTC'${schema ? `; SET search_path TO ${pg.escapeIdentifier(schema)}` : ''}`;
     // An idle client losing its connection must not crash the process; the next query reports it.
-    this.pool.on('error', () => undefined);
+    if (!pool) this.pool.on('error', () => undefined);
+  }
+
+  private readonly config: ConnectorConfig;
+
+  /**
+   * One REPEATABLE READ READ ONLY transaction whose snapshot (pg_export_snapshot) every connection of the
+   * export imports, so all queries, run on however many pooled connections, see the same committed state.
+   * The exporting connection holds the transaction open until release().
+   */
+  async beginSnapshot(): Promise<SourceSnapshot> {
+    const holder = await this.client('begin a snapshot');
+    try {
+      const before = await holder.query(OLDEST_OPEN_TRANSACTION_SQL);
+      const { since, hidden } = before.rows[0] as { since: string; hidden: string };
+      await holder.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const id = (await holder.query('select pg_export_snapshot() as id')).rows[0].id as string;
+      const notes =
+        Number(hidden) > 0
+          ? [
+              `snapshot: ${hidden} session(s) of other roles could not be seen (grant pg_read_all_stats to the export's role); ` +
+                'a change they commit during the export may be missed by the next _since export',
+            ]
+          : [];
+      const reader = new PostgresAdapter(this.config, this.pool);
+      reader.snapshotId = id;
+      reader.snapshotNotes = notes;
+      let released = false;
+      return {
+        adapter: reader,
+        transactionTime: new Date(since),
+        notes,
+        release: async () => {
+          if (released) return;
+          released = true;
+          try {
+            await holder.query('COMMIT');
+            holder.release();
+          } catch (err) {
+            holder.release(err as Error);
+          }
+        },
+      };
+    } catch (err) {
+      holder.release(err as Error);
+      throw this.failure('begin a snapshot', err);
+    }
   }
 
   private async client(what: string): Promise<pg.PoolClient> {
@@ -86,6 +158,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
         await client.query(this.sessionSetup);
         this.prepared.add(client);
       }
+      if (this.snapshotId && !this.snapshotLost) await this.join(client, this.snapshotId);
       return client;
     } catch (err) {
       client?.release(err as Error);
@@ -98,10 +171,11 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     const client = await this.client(what);
     try {
       const result = await client.query({ text: sql, values });
+      await this.leave(client);
       client.release();
       return result;
     } catch (err) {
-      client.release();
+      client.release(this.joined.has(client) ? (err as Error) : undefined);
       throw this.failure(what, err);
     }
   }
@@ -138,10 +212,46 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
           if (!rows.destroyed) rows.destroy();
           await Promise.race([closed, died]);
           client.off('error', onLost).off('end', onLost);
+          if (lost === undefined) {
+            try {
+              await this.leave(client);
+            } catch (err) {
+              lost = err as Error;
+            }
+          }
         } else if (!rows.destroyed) rows.destroy();
         client.release(broken ?? lost ?? rows.errored ?? undefined);
       },
     });
+  }
+
+  /**
+   * Joins the exported snapshot. When the exporting connection was lost (a failover, a kill), the snapshot is
+   * gone: the export goes on reading the latest rows rather than failing, and says so. transactionTime
+   * stays the snapshot's, so the next `_since` export re-reads what changed since, never less.
+   */
+  private async join(client: pg.PoolClient, id: string): Promise<void> {
+    try {
+      await client.query(joinSnapshotSql(id));
+      this.joined.add(client);
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {
+        throw err; // the connection itself is gone: a transient failure for the retry to handle
+      });
+      if (!this.snapshotLost)
+        this.snapshotNotes.push(
+          `the source snapshot was lost mid-export (${(err as Error).message}); rows read after that are the latest ones, ` +
+            'so this export may hold parts of changes made after its transactionTime (the next _since export has them too)',
+        );
+      this.snapshotLost = true;
+    }
+  }
+
+  /** Ends a statement's snapshot transaction before its connection goes back to the pool. */
+  private async leave(client: pg.PoolClient): Promise<void> {
+    if (!this.joined.has(client)) return;
+    this.joined.delete(client);
+    await client.query('COMMIT');
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
@@ -165,7 +275,8 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    // a snapshot's reader shares its parent's pool, which the parent closes
+    if (this.snapshotId === undefined) await this.pool.end();
   }
 }
 

@@ -1,5 +1,7 @@
 // SQLite through better-sqlite3. Each stream gets its own read-only connection: better-sqlite3 keeps a
 // connection busy while an iterator is open, and the pipeline fetches child rows while a parent scan runs.
+// A snapshot (beginSnapshot) is the exception: one connection in one read transaction serves every query,
+// in better-sqlite3's unsafe mode, which lets a statement run while another one's iterator is open.
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConnectorError } from '../../errors.js';
@@ -7,21 +9,79 @@ import { throwIfAborted, rowBuilder } from '../normalise.js';
 import { connectorFailure } from '../redact.js';
 import { EXPRESSION_KEY, splitTableName, catalogueTables } from '../index-columns.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
-import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, StreamOptions } from '../types.js';
+import type { ConnectorConfig, Dialect, Row, SourceAdapter, SourceQuery, SourceSnapshot, StreamOptions } from '../types.js';
 
 export class SqliteAdapter implements SourceAdapter {
   readonly dialect: Dialect;
   readonly name: string;
   readonly file: string;
+  /** the snapshot's connection, which every call uses (and none closes) */
+  private readonly pinned: Database.Database | undefined;
 
   /** `dialect` is 'csv' when this reads a CSV connector's scratch database. */
-  constructor(name: string, file: string, dialect: Dialect = 'sqlite') {
+  constructor(name: string, file: string, dialect: Dialect = 'sqlite', pinned?: Database.Database) {
     this.name = name;
     this.file = file;
     this.dialect = dialect;
+    this.pinned = pinned;
+  }
+
+  private done(db: Database.Database): void {
+    if (db !== this.pinned) db.close();
+  }
+
+  /**
+   * One read transaction for the whole export. Writers are waited out first (a write transaction taken and
+   * given back at once), so every change the snapshot misses was written after transactionTime: SQLite's
+   * triggers stamp a change when its statement runs, which may be well before its commit. A file this
+   * process may not write to gets the read transaction alone (and a note).
+   */
+  async beginSnapshot(): Promise<SourceSnapshot> {
+    const notes: string[] = [];
+    let gate: Database.Database | undefined;
+    try {
+      gate = new Database(this.file, { fileMustExist: true, timeout: 10_000 });
+      gate.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      gate?.close();
+      gate = undefined;
+      notes.push(
+        `snapshot of ${this.file}: could not wait for writers (${(err as Error).message}); a change committed while the export ` +
+          'started may be missed by the next _since export',
+      );
+    }
+    let db: Database.Database | undefined;
+    try {
+      db = this.connect();
+      db.unsafeMode(true);
+      db.exec('BEGIN');
+      // a deferred transaction's snapshot starts at its first read of the database
+      db.prepare('select count(*) from sqlite_master').get();
+      const now = (db.prepare(`select strftime('%Y-%m-%dT%H:%M:%fZ', 'now') as now`).get() as { now: string }).now;
+      const snapshotDb = db;
+      return {
+        adapter: new SqliteAdapter(this.name, this.file, this.dialect, snapshotDb),
+        transactionTime: new Date(now),
+        notes,
+        release: async () => {
+          if (!snapshotDb.open) return;
+          if (snapshotDb.inTransaction) snapshotDb.exec('COMMIT');
+          snapshotDb.close();
+        },
+      };
+    } catch (err) {
+      db?.close();
+      throw connectorFailure(this.name, 'begin a snapshot', err, []);
+    } finally {
+      if (gate) {
+        gate.exec('ROLLBACK');
+        gate.close();
+      }
+    }
   }
 
   private connect(): Database.Database {
+    if (this.pinned) return this.pinned;
     if (this.file !== ':memory:' && !existsSync(this.file))
       throw new ConnectorError(`${this.name}: SQLite database ${this.file} does not exist`);
     try {
@@ -62,7 +122,7 @@ export class SqliteAdapter implements SourceAdapter {
         iterator.return?.();
       }
     } finally {
-      db.close();
+      this.done(db);
     }
   }
 
@@ -77,7 +137,7 @@ export class SqliteAdapter implements SourceAdapter {
     } catch (err) {
       throw connectorFailure(this.name, queryLabel(query), err, []);
     } finally {
-      db.close();
+      this.done(db);
     }
   }
 
@@ -100,7 +160,7 @@ export class SqliteAdapter implements SourceAdapter {
     } catch (err) {
       throw connectorFailure(this.name, `indexes of table ${table}`, err, []);
     } finally {
-      db.close();
+      this.done(db);
     }
   }
 
@@ -125,7 +185,7 @@ export class SqliteAdapter implements SourceAdapter {
     } catch (err) {
       throw connectorFailure(this.name, 'ping', err, []);
     } finally {
-      db.close();
+      this.done(db);
     }
   }
 

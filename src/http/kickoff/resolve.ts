@@ -70,7 +70,11 @@ export async function resolveKickoff(raw: RawKickoffParams, ctx: KickoffContext)
   }
 
   const params: ExportParams = { outputFormat: 'application/fhir+ndjson', types };
-  if (raw.since) params.since = raw.since;
+  if (raw.since) {
+    // files keep no change times: refused (400), or ignored under handling=lenient (a full export, said so)
+    if (ctx.adapter.changesUnknown) problems.unsupported('_since', `cannot be applied: ${ctx.adapter.changesUnknown}`);
+    else params.since = raw.since;
+  }
   if (raw.elements) params.elements = raw.elements;
   if (raw.includeAssociatedData) {
     if (!allowed('Provenance'))
