@@ -17,6 +17,10 @@ export interface TypeInfo {
   targetTypes?: ReadonlySet<string>;
   /** the JSON key suffix of a choice (`Quantity` in valueQuantity) */
   suffix: string;
+  /** cached by the validator: the node describing a value's content (null: none), the primitive check */
+  content?: ElementNode | null;
+  primitive?: ((v: unknown) => string | undefined) | null;
+  resource?: boolean;
 }
 
 export interface Binding {
@@ -46,8 +50,10 @@ export interface ElementNode {
   mustSupport: boolean;
   /** children from the snapshot, when it lists them */
   children: ElementNode[];
-  /** JSON key → element and type (choices have one key per type) */
+  /** JSON key → element and type (choices have one key per type; `_key` for primitives' extensions) */
   keys: Map<string, Slot>;
+  /** children with min ≥ 1 (checked when absent) */
+  required: ElementNode[];
   contentReference?: string;
   slicing?: Slicing;
   /** slice nodes, when this element is sliced */
@@ -61,6 +67,10 @@ export interface ElementNode {
 export interface Slot {
   node: ElementNode;
   type: TypeInfo;
+  /** the key is `_name`: the extension part of a primitive */
+  ext: boolean;
+  /** the other key of the pair (`_name` for `name` and the other way round) */
+  pair: string;
 }
 
 export interface Structure {
@@ -154,7 +164,12 @@ export class StructureCompiler {
         if (parent) {
           parent.children.push(node);
           // Elements a profile prohibits (max 0) keep their key: present, they are "not allowed", not "unknown".
-          for (const t of node.types.length ? node.types : [EMPTY_TYPE]) parent.keys.set(node.name + t.suffix, { node, type: t });
+          for (const t of node.types.length ? node.types : [EMPTY_TYPE]) {
+            const key = node.name + t.suffix;
+            parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}` });
+            parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key });
+          }
+          if (node.min > 0) parent.required.push(node);
         }
       }
     }
@@ -199,6 +214,7 @@ export class StructureCompiler {
       mustSupport: def.mustSupport === true,
       children: [],
       keys: new Map(),
+      required: [],
       slices: [],
       owner,
     };

@@ -112,67 +112,62 @@ export class ProfileValidator implements Validator {
       return;
     }
     const o = obj as Json;
-    const keyCount = Object.keys(o).length - (isResource ? 1 : 0);
+    let keyCount = 0;
+    let choices: ElementNode[] | undefined;
+    let unknown = false;
+    const keys = content.keys;
+    // One pass over the object's own keys (a handful) rather than over the definition's children (dozens).
+    for (const key in o) {
+      if (isResource && key === 'resourceType') continue;
+      const value = o[key];
+      // JSON has no undefined; objects built in JS may (`{ ...r, x: undefined }` means "no x").
+      if (value === undefined) continue;
+      keyCount++;
+      const slot = keys.get(key);
+      if (!slot) {
+        unknown = true;
+        continue;
+      }
+      const pairValue = o[slot.pair];
+      // `name` and `_name` are checked together, once (from `name`, or from `_name` when alone).
+      if (slot.ext && pairValue !== undefined) continue;
+      const node = slot.node;
+      if (node.choice) {
+        choices ??= [];
+        if (choices.includes(node)) {
+          this.issue(ctx, 'error', 'structure', `${path}.${node.name}`, `only one type of ${node.name}[x] is allowed`, node.id);
+          continue;
+        }
+        choices.push(node);
+      }
+      if (slot.ext) this.checkElement(node, slot.type, undefined, value, path, ctx);
+      else this.checkElement(node, slot.type, value, pairValue, path, ctx);
+    }
     if (keyCount === 0) {
       this.issue(ctx, 'error', 'structure', path, 'empty object: an element must have a value or children', content.id);
       return;
     }
-    let recognised = 0;
-    for (const child of content.children) {
-      let value: unknown;
-      let ext: unknown;
-      let type: TypeInfo | undefined;
+    for (const child of content.required) {
       if (child.choice) {
-        for (const t of child.types) {
-          const v = o[child.name + t.suffix];
-          const x = o[`_${child.name}${t.suffix}`];
-          if (v === undefined && x === undefined) continue;
-          recognised += (v === undefined ? 0 : 1) + (x === undefined ? 0 : 1);
-          if (type) {
-            this.issue(
-              ctx,
-              'error',
-              'structure',
-              `${path}.${child.name}`,
-              `only one type of ${child.name}[x] is allowed (found ${type.code} and ${t.code})`,
-              child.id,
-            );
-            continue;
-          }
-          value = v;
-          ext = x;
-          type = t;
-        }
-      } else {
-        value = o[child.name];
-        ext = o[`_${child.name}`];
-        if (value !== undefined) recognised++;
-        if (ext !== undefined) recognised++;
-        type = child.types[0];
-      }
-      if (value === undefined && ext === undefined) {
-        if (child.min > 0) {
-          this.issue(
-            ctx,
-            'error',
-            'required',
-            `${path}.${child.name}`,
-            `missing required element ${child.name}${child.choice ? '[x]' : ''} (min ${child.min})`,
-            child.id,
-          );
-        }
-        continue;
-      }
-      this.checkElement(child, type ?? FALLBACK_TYPE, value, ext, path, ctx);
+        if (choices?.includes(child)) continue;
+      } else if (o[child.name] !== undefined || o[`_${child.name}`] !== undefined) continue;
+      this.issue(
+        ctx,
+        'error',
+        'required',
+        `${path}.${child.name}`,
+        `missing required element ${child.name}${child.choice ? '[x]' : ''} (min ${child.min})`,
+        child.id,
+      );
     }
-    if (recognised < keyCount) this.reportUnknown(content, o, path, ctx, isResource);
+    if (unknown) this.reportUnknown(content, o, path, ctx, isResource);
   }
 
   private reportUnknown(content: ElementNode, o: Json, path: string, ctx: Ctx, isResource: boolean): void {
     for (const key of Object.keys(o)) {
       if (isResource && key === 'resourceType') continue;
       const bare = key.startsWith('_') ? key.slice(1) : key;
-      if (content.keys.has(bare)) continue;
+      if (content.keys.has(key)) continue;
       const choice = content.children.find((c) => c.choice && bare.startsWith(c.name) && /^[A-Z]/.test(bare.slice(c.name.length)));
       const message = choice
         ? `${bare.slice(choice.name.length)} is not an allowed type for ${choice.name}[x] (allowed: ${choice.types.map((t) => t.code).join(', ')})`
@@ -229,7 +224,10 @@ export class ProfileValidator implements Validator {
     }
     for (let i = 0; i < n; i++) {
       const itemPath = node.array ? `${path}[${i}]${ofType}` : `${path}${ofType}`;
-      this.checkItem(itemNodes?.[i] ?? node, type, items[i], extItems?.[i], itemPath, ctx);
+      const itemNode = itemNodes?.[i] ?? node;
+      // A slice has its own types (an extension slice's profile); cached content belongs to the node's own type.
+      const itemType = itemNode === node ? type : (itemNode.types.find((t) => t.code === type.code) ?? itemNode.types[0] ?? type);
+      this.checkItem(itemNode, itemType, items[i], extItems?.[i], itemPath, ctx);
     }
   }
 
@@ -286,7 +284,8 @@ export class ProfileValidator implements Validator {
         this.issue(ctx, 'error', 'structure', path, 'null is not a value (leave the element out)', node.id);
       return;
     }
-    const primitive = this.primitives.check(type.code);
+    if (type.primitive === undefined) type.primitive = this.primitives.check(type.code) ?? null;
+    const primitive = type.primitive;
     if (primitive) {
       this.checkPrimitive(node, type, item, path, ctx, primitive);
       return;
@@ -296,11 +295,13 @@ export class ProfileValidator implements Validator {
       return;
     }
     const o = item as Json;
-    if (type.code === 'Resource' || this.compiler.base(type.code)?.kind === 'resource') {
+    type.resource ??= type.code === 'Resource' || this.compiler.base(type.code)?.kind === 'resource';
+    if (type.resource) {
       this.checkContained(o, path, ctx);
       return;
     }
-    let content = this.compiler.content(node, type);
+    if (type.content === undefined) type.content = this.compiler.content(node, type) ?? null;
+    let content = type.content;
     if (type.code === 'Extension') {
       if (!type.profile && node.children.length === 0 && typeof o.url === 'string') {
         const defined = this.compiler.structure(o.url);
@@ -324,7 +325,7 @@ export class ProfileValidator implements Validator {
     }
     if (node.binding?.matcher) this.checkCodedBinding(node, type, o, path, ctx);
     if (type.targetTypes && type.code === 'Reference') this.checkReference(node, type, o, path, ctx);
-    if (node.invariants.length > 0) this.runInvariants(node, o, path, ctx);
+    if (node.invariants.length > 0) this.runInvariants(node, o, path, ctx, type.code);
   }
 
   private checkPrimitive(
@@ -348,7 +349,7 @@ export class ProfileValidator implements Validator {
     if (binding?.matcher && CODE_TYPES.has(type.code) && !binding.matcher.hasCode(item)) {
       this.bindingIssue(node, path, ctx, `${JSON.stringify(item)} is not in the value set ${binding.valueSet}`);
     }
-    if (node.invariants.length > 0) this.runInvariants(node, item, path, ctx);
+    if (node.invariants.length > 0) this.runInvariants(node, item, path, ctx, type.code);
   }
 
   private checkCodedBinding(node: ElementNode, type: TypeInfo, o: Json, path: string, ctx: Ctx): void {
@@ -415,11 +416,11 @@ export class ProfileValidator implements Validator {
     this.checkResource(base, o, path, inner);
   }
 
-  private runInvariants(node: ElementNode, value: unknown, path: string, ctx: Ctx): void {
+  private runInvariants(node: ElementNode, value: unknown, path: string, ctx: Ctx, contextType?: string): void {
     for (const inv of node.invariants) {
       let holds: boolean;
       try {
-        holds = inv.holds(value, ctx.resource);
+        holds = inv.holds(value, ctx.resource, this.memberOf, contextType);
       } catch (e) {
         // A constraint fhirpath.js cannot run on this data is not the data's fault: not reported per resource.
         this.invariantFailures.set(inv.key, (e as Error).message);
@@ -428,6 +429,17 @@ export class ProfileValidator implements Validator {
       if (!holds) this.issue(ctx, 'error', 'invariant', path, `${inv.key}: ${inv.human}`, node.id, inv.key);
     }
   }
+
+  /** memberOf() for invariants: undefined when the value set cannot be expanded here. */
+  private readonly memberOf = (url: string, value: unknown): boolean | undefined => {
+    const m = this.terminology.valueSet(url);
+    if (!m) return undefined;
+    if (typeof value === 'string') return m.hasCode(value);
+    const o = value as Json | null;
+    if (!o || typeof o !== 'object') return false;
+    if (Array.isArray(o.coding)) return (o.coding as Json[]).some((c) => m.hasCoding(c?.system, c?.code));
+    return m.hasCoding(o.system, o.code);
+  };
 
   private elementRootNode: ElementNode | undefined;
   private elementRoot(): ElementNode {
