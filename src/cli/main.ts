@@ -51,6 +51,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
     .option('--concurrency <n>', 'mappings exported at the same time')
+    .option('--no-validate', 'skip profile validation (by default a resource failing its profile goes to the error file)')
     .action(async (opts: Record<string, unknown>) => {
       const stop = options.signal ? undefined : cancelOnSigint();
       try {

@@ -8,6 +8,7 @@ import { ExportTally } from './export-tally.js';
 import { planExport, type MappingRun } from './plan.js';
 import { runMapping, type MappingRunContext } from './run-mapping.js';
 import type { ExportRequest, ExportSummary } from './types.js';
+import { ExportValidation } from './validate-resource.js';
 
 export const DEFAULT_BATCH_SIZE = 500;
 
@@ -18,6 +19,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
   const plan = planExport(req);
   const tally = new ExportTally(plan, req.onProgress);
   const stop = linkedController(req.signal);
+  const validation = req.validator ? new ExportValidation(req.validator) : undefined;
   const ctx: MappingRunContext = {
     adapter: req.adapter,
     sink: req.sink,
@@ -27,6 +29,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     ...(req.elements && req.elements.length > 0 ? { subset: elementSubsetter(req.elements) } : {}),
     ...(req.retry ? { retry: req.retry } : {}),
     ...(req.onRetry ? { onRetry: req.onRetry } : {}),
+    ...(validation ? { validate: validation.check } : {}),
   };
 
   const failure = await runAll(plan.runs, ctx, stop, concurrencyFor(req));
@@ -43,6 +46,7 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
     durationMs: Math.round(performance.now() - started),
     files,
   };
+  if (validation) summary.validation = validation.summary();
   if (plan.notes.length > 0) summary.notes = plan.notes;
   return summary;
 }

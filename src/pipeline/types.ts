@@ -2,7 +2,9 @@
 import type { Filter, SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import type { ResourceSink, SinkResult } from '../sinks/types.js';
+import type { ProfileValidator } from '../validation/index.js';
 import type { RetryInfo, RetryPolicy } from './run-mapping.js';
+import type { ValidationSummary } from './validate-resource.js';
 
 export interface ExportRequest {
   adapter: SourceAdapter;
@@ -30,6 +32,9 @@ export interface ExportRequest {
   retry?: Partial<RetryPolicy>;
   /** told of each transient source failure about to be retried (for logs) */
   onRetry?: (info: RetryInfo) => void;
+  /** validate each resource against its meta.profile before writing it (see validate-resource.ts);
+   *  absent: no validation */
+  validator?: ProfileValidator;
 }
 
 export interface ExportProgress {
@@ -49,6 +54,8 @@ export interface ExportSummary {
   rejected: { total: number; bySeverity: Record<string, number>; byReason: Record<string, number> };
   durationMs: number;
   files: SinkResult;
+  /** profile validation counts and must-support coverage, when the export validated */
+  validation?: ValidationSummary;
   /** things a reader of the result should know, e.g. a mapping that could not apply `_since` */
   notes?: string[];
 }

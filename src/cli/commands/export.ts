@@ -6,6 +6,7 @@ import cliProgress from 'cli-progress';
 import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
 import { runExport } from '../../pipeline/run-export.js';
+import { sharedValidator, type ValidationSummary } from '../../pipeline/validate-resource.js';
 import type { RetryPolicy } from '../../pipeline/run-mapping.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
 import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
@@ -27,6 +28,8 @@ export interface ExportOptions {
   patient?: string[];
   batchSize?: string | number;
   concurrency?: string | number;
+  /** profile validation of every resource (default on; `--no-validate` sets it false) */
+  validate?: boolean;
   signal?: AbortSignal;
   /** not a flag: lets tests shorten the waits between retries of a lost source */
   retry?: Partial<RetryPolicy>;
@@ -42,6 +45,8 @@ export interface SummaryFile {
   counts: Record<string, number>;
   rowsRead: Record<string, number>;
   rejected: ExportSummary['rejected'];
+  /** absent when the export ran with --no-validate */
+  validation?: ValidationSummary;
   notes: string[];
   output: Array<Omit<OutputFile, 'path'> & { file: string }>;
   error: Array<Omit<OutputFile, 'path'> & { file: string }>;
@@ -67,6 +72,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       }
     }
 
+    // loaded before any file is touched: a validator that cannot load stops the export early
+    const validator = options.validate === false ? undefined : await sharedValidator();
     await mkdir(outDir, { recursive: true });
     await removePreviousExport(outDir);
     const startedAt = new Date();
@@ -84,6 +91,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         ...(concurrency ? { concurrency } : {}),
         ...(options.signal ? { signal: options.signal } : {}),
         ...(options.retry ? { retry: options.retry } : {}),
+        ...(validator ? { validator } : {}),
         onProgress: progress.update,
         onRetry: ({ mapping, error, attempt, rowsWritten }) =>
           logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
@@ -108,6 +116,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       counts: summary.counts,
       rowsRead: summary.rowsRead,
       rejected: summary.rejected,
+      ...(summary.validation ? { validation: summary.validation } : {}),
       notes: summary.notes ?? [],
       output: summary.files.output.map(fileEntry),
       error: summary.files.error.map(fileEntry),
@@ -150,11 +159,19 @@ export function describeSummary(s: SummaryFile, outDir: string): string {
     for (const [reason, n] of reasons.slice(0, 10)) lines.push(`  ${String(n).padStart(6)} × ${reason}`);
     if (reasons.length > 10) lines.push(`  … ${reasons.length - 10} more reasons in summary.json`);
   }
+  if (s.validation) lines.push(describeValidation(s.validation));
   for (const note of s.notes) lines.push(`note: ${note}`);
   lines.push(
     `wrote ${plural(s.output.length + s.error.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
   );
   return lines.join('\n');
+}
+
+function describeValidation(v: ValidationSummary): string {
+  const sum = (by: Record<string, Record<string, number>>): number =>
+    Object.values(by).reduce((n, profiles) => n + Object.values(profiles).reduce((a, b) => a + b, 0), 0);
+  const rejected = v.rejected > 0 ? `, ${plural(v.rejected, 'resource')} rejected (${plural(sum(v.errors), 'error')})` : ', no errors';
+  return `validation: ${plural(v.resources, 'resource')} checked against their profiles${rejected}, ${plural(sum(v.warnings), 'warning')}; must-support coverage in summary.json`;
 }
 
 function plural(n: number, word: string): string {

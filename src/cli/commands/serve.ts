@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openSource } from '../../pipeline/open-source.js';
+import { sharedValidator } from '../../pipeline/validate-resource.js';
 import { ClientRegistry } from '../../http/auth/client-registry.js';
 import type { JobStore } from '../../jobs/job-store.js';
 import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
@@ -34,6 +35,8 @@ export interface ServeOptions {
   tokenLifetime?: string;
   inProcess?: boolean;
   trustProxy?: boolean;
+  /** profile validation of exported resources (default on; `--no-validate` sets it false) */
+  validate?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -56,6 +59,10 @@ export function registerServeCommand(program: Command): void {
     .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
     .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
+    .option(
+      '--no-validate',
+      'skip profile validation of exported resources (by default a resource failing its profile goes to the error file)',
+    )
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
     .action(async (opts: ServeOptions) => {
       await serve(opts);
@@ -85,6 +92,9 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
     const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
     const useWorkers = !opts.inProcess && canUseWorkers();
+    const validate = opts.validate !== false;
+    // built now rather than at the first export (seconds of package loading); a worker thread builds its own
+    if (validate && !useWorkers) await sharedValidator();
     const server = await buildServer({
       source,
       store,
@@ -94,6 +104,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
               maxResourcesPerFile,
               gzip: opts.gzipFiles ?? false,
               sourceName: source.config.name,
+              validate,
             }),
           }
         : {}),
@@ -112,6 +123,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
       maxResourcesPerFile,
       gzipFiles: opts.gzipFiles ?? false,
+      validate,
       retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
       minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
       logger: log,
