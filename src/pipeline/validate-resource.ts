@@ -52,7 +52,7 @@ export class ExportValidation {
       if (issue.severity === 'error') rejected = true;
       const by = issue.severity === 'error' ? this.counts.errors : issue.severity === 'warning' ? this.counts.warnings : undefined;
       if (!by) continue;
-      const perProfile = (by[mapping] ??= {});
+      const perProfile = entry(by, mapping, () => ({}));
       perProfile[issue.profile] = (perProfile[issue.profile] ?? 0) + 1;
     }
     if (rejected) this.counts.rejected++;
@@ -64,7 +64,7 @@ export class ExportValidation {
     for (const [mapping, coverage] of [...this.coverage].sort(([a], [b]) => a.localeCompare(b))) {
       const profiles: Record<string, MustSupportTally> = {};
       for (const row of coverage.rows()) {
-        const t = (profiles[row.profile] ??= { resources: row.total, elements: {} });
+        const t = entry(profiles, row.profile, () => ({ resources: row.total, elements: {} }));
         t.elements[row.element] = row.populated;
       }
       // a profile with no must-support element still says how many resources were checked against it
@@ -81,19 +81,28 @@ export function mergeValidationSummaries(into: ValidationSummary, from: Validati
   into.rejected += from.rejected;
   for (const key of ['errors', 'warnings'] as const) {
     for (const [mapping, profiles] of Object.entries(from[key])) {
-      const target = (into[key][mapping] ??= {});
+      const target = entry(into[key], mapping, () => ({}));
       for (const [profile, n] of Object.entries(profiles)) target[profile] = (target[profile] ?? 0) + n;
     }
   }
   for (const [mapping, profiles] of Object.entries(from.mustSupport)) {
-    const target = (into.mustSupport[mapping] ??= {});
+    const target = entry(into.mustSupport, mapping, () => ({}));
     for (const [profile, tally] of Object.entries(profiles)) {
-      const t = (target[profile] ??= { resources: 0, elements: {} });
+      const t = entry(target, profile, () => ({ resources: 0, elements: {} }));
       t.resources += tally.resources;
       for (const [element, n] of Object.entries(tally.elements)) t.elements[element] = (t.elements[element] ?? 0) + n;
     }
   }
   return into;
+}
+
+function entry<T>(record: Record<string, T>, key: string, make: () => T): T {
+  let value = record[key];
+  if (value === undefined) {
+    value = make();
+    record[key] = value;
+  }
+  return value;
 }
 
 let shared: Promise<ProfileValidator> | undefined;
