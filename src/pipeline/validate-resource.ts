@@ -96,7 +96,7 @@ export function mergeValidationSummaries(into: ValidationSummary, from: Validati
   return into;
 }
 
-function entry<T>(record: Record<string, T>, key: string, make: () => T): T {
+function entry<T>(record: Record<string, T>, key: string, make: () => NoInfer<T>): T {
   let value = record[key];
   if (value === undefined) {
     value = make();
