@@ -11,6 +11,7 @@ import { previewCommand } from './commands/preview.js';
 import { registerServeCommand } from './commands/serve.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
+import { validateOutputCommand, type ValidateOutputOptions } from './commands/validate-output.js';
 import { invokedDirectly } from './invoked-directly.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -66,6 +67,19 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .description('check the mapping files and that every column they name exists in the source')
     .addOption(connectorOption())
     .action(async (opts: { connector?: string }) => done(await validateCommand(opts, io())));
+
+  program
+    .command('validate-output')
+    .description(
+      'validate the NDJSON files of a folder against their profiles (meta.profile, else the base type) and report must-support coverage',
+    )
+    .argument('<dir>', 'folder of .ndjson / .ndjson.gz files (an export of this tool or of another system)')
+    .option('--html <file>', 'also write the report as one self-contained HTML page')
+    .option('--json <file>', 'also write the report as JSON')
+    .option('--issues <n>', 'distinct issues to print', '20')
+    .option('--package <tgz...>', 'FHIR package files to validate against (default: the shipped US Core 6.1.0 and CARIN BB 2.0.0)')
+    .option('--no-coverage', 'leave the must-support table out of the printed report')
+    .action(async (dir: string, opts: ValidateOutputOptions) => done(await validateOutputCommand(dir, opts, io())));
 
   program
     .command('preview')

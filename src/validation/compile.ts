@@ -21,6 +21,8 @@ export interface TypeInfo {
   content?: ElementNode | null;
   primitive?: ((v: unknown) => string | undefined) | null;
   resource?: boolean;
+  /** the element's own invariants plus its type's (per-1 lives on Period, not on each Period element) */
+  invariants?: Invariant[];
 }
 
 export interface Binding {
@@ -94,8 +96,6 @@ const SYSTEM_TYPES: Record<string, string> = {
   'http://hl7.org/fhirpath/System.Time': 'time',
 };
 
-const EMPTY_TYPE: TypeInfo = { code: 'BackboneElement', suffix: '' };
-
 export class StructureCompiler {
   private readonly structures = new Map<string, Structure | null>();
   constructor(
@@ -131,6 +131,18 @@ export class StructureCompiler {
     return this.base(type.code)?.root;
   }
 
+  /** The invariants to run on a value of `node` with `type`: the node's, then its type's and type
+   *  profile's root constraints not already among them. */
+  invariants(node: ElementNode, type: TypeInfo): Invariant[] {
+    const out = [...node.invariants];
+    const roots = [this.base(type.code)?.root, type.profile ? this.structure(type.profile)?.root : undefined];
+    for (const root of roots) {
+      if (!root || root === node) continue;
+      for (const inv of root.invariants) if (!out.some((o) => o.key === inv.key)) out.push(inv);
+    }
+    return out;
+  }
+
   private reference(node: ElementNode): ElementNode | undefined {
     const ref = node.contentReference!;
     const hash = ref.indexOf('#');
@@ -164,7 +176,9 @@ export class StructureCompiler {
         if (parent) {
           parent.children.push(node);
           // Elements a profile prohibits (max 0) keep their key: present, they are "not allowed", not "unknown".
-          for (const t of node.types.length ? node.types : [EMPTY_TYPE]) {
+          // An element without types (a contentReference) gets its own: the validator caches content per type.
+          if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '' });
+          for (const t of node.types) {
             const key = node.name + t.suffix;
             parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}` });
             parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key });

@@ -38,9 +38,15 @@ export interface Invariant {
   holds(value: unknown, resource: unknown, memberOf?: Env['memberOf'], contextType?: string): boolean;
   /** evaluated by the JSON subset compiler (else always by fhirpath.js) */
   fast: boolean;
+  /** both evaluators' verdicts, for tests: undefined where one cannot judge (outside the subset, async) */
+  verdicts(value: unknown, resource: unknown, memberOf?: Env['memberOf'], contextType?: string): { fast?: boolean; slow?: boolean };
 }
 
 const compiled = new Map<string, Invariant | null>();
+/** Every invariant compiled so far (tests compare the two evaluators on them). */
+export function compiledInvariants(): Invariant[] {
+  return [...compiled.values()].filter((i): i is Invariant => i !== null);
+}
 /** Constraints whose expression fhirpath.js cannot compile: key → message (reported, not evaluated). */
 export const uncompilableInvariants = new Map<string, string>();
 /** Constraints not evaluated because they follow references (resolve()). */
@@ -89,6 +95,20 @@ export function compileInvariant(constraint: Constraint, path: string): Invarian
         // FHIRPath: an empty result passes (nothing to contradict), as does true.
         slowRuns.set(constraint.key, (slowRuns.get(constraint.key) ?? 0) + 1);
         return passes(slow(value, { resource, rootResource: resource }) as unknown[]);
+      },
+      verdicts(value, resource, memberOf, contextType) {
+        const out: { fast?: boolean; slow?: boolean } = {};
+        try {
+          if (fast) out.fast = passes(fast(value, { resource, context: value, memberOf, contextType }));
+        } catch (e) {
+          if (e !== FALLBACK && e !== UNDECIDABLE) throw e;
+        }
+        try {
+          out.slow = passes(slow(structuredClone(value), { resource, rootResource: resource }) as unknown[]);
+        } catch {
+          // async functions (memberOf, resolve) or a fhirpath.js limitation: no verdict
+        }
+        return out;
       },
     };
   } catch (e) {

@@ -1,8 +1,9 @@
 // The profile validator: walks a resource against a compiled profile tree (compile.ts). No FHIRPath runs
 // per resource except the profiles' invariants; everything else is a property read, a Map lookup or a
 // regex on precomputed element nodes.
-import { type ElementNode, type Slot, type Structure, StructureCompiler, type TypeInfo } from './compile.js';
+import { type ElementNode, type Structure, StructureCompiler, type TypeInfo } from './compile.js';
 import { type Conformance, type ConformanceOptions, loadConformance } from './conformance.js';
+import type { Invariant } from './invariants.js';
 import type { MustSupportCoverage } from './must-support.js';
 import { Primitives } from './primitives.js';
 import { Terminology } from './terminology.js';
@@ -102,7 +103,7 @@ export class ProfileValidator implements Validator {
 
   private checkResource(structure: Structure, resource: Json, path: string, ctx: Ctx): void {
     this.checkContent(structure.root, resource, path, ctx, true);
-    this.runInvariants(structure.root, resource, path, ctx);
+    this.runInvariants(structure.root.invariants, structure.root, resource, path, ctx);
   }
 
   /** The properties of one JSON object against the element nodes `content` lists. */
@@ -302,21 +303,23 @@ export class ProfileValidator implements Validator {
     }
     if (type.content === undefined) type.content = this.compiler.content(node, type) ?? null;
     let content = type.content;
+    if (type.code === 'Extension' && !type.profile && node.children.length === 0 && typeof o.url === 'string') {
+      // An extension no slice describes is checked against its definition when that is loaded.
+      const defined = this.compiler.structure(o.url);
+      if (defined?.type === 'Extension') content = defined.root;
+    }
+    if (content) this.checkContent(content, o, path, ctx, false);
     if (type.code === 'Extension') {
-      if (!type.profile && node.children.length === 0 && typeof o.url === 'string') {
-        const defined = this.compiler.structure(o.url);
-        if (defined?.type === 'Extension') content = defined.root;
-      }
-      const hasValue = Object.keys(o).some((k) => k.startsWith('value'));
+      let hasValue = false;
+      for (const k in o) if (k.startsWith('value')) hasValue = true;
       const hasExtensions = Array.isArray(o.extension) && o.extension.length > 0;
       if (hasValue === hasExtensions) {
         const message = hasValue
           ? 'an extension must have a value or nested extensions, not both'
           : 'an extension must have a value or nested extensions';
-        this.issue(ctx, 'error', 'invariant', path, message, node.id, 'ext-1');
+        this.issue(ctx, 'error', 'invariant', path, `ext-1: ${message}`, node.id, 'ext-1');
       }
     }
-    if (content) this.checkContent(content, o, path, ctx, false);
     if (node.fixed !== undefined && !deepEqual(o, node.fixed)) {
       this.issue(ctx, 'error', 'value', path, `must be exactly ${JSON.stringify(node.fixed)}`, node.id);
     }
@@ -325,7 +328,8 @@ export class ProfileValidator implements Validator {
     }
     if (node.binding?.matcher) this.checkCodedBinding(node, type, o, path, ctx);
     if (type.targetTypes && type.code === 'Reference') this.checkReference(node, type, o, path, ctx);
-    if (node.invariants.length > 0) this.runInvariants(node, o, path, ctx, type.code);
+    type.invariants ??= this.compiler.invariants(node, type);
+    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, o, path, ctx, type.code);
   }
 
   private checkPrimitive(
@@ -349,7 +353,8 @@ export class ProfileValidator implements Validator {
     if (binding?.matcher && CODE_TYPES.has(type.code) && !binding.matcher.hasCode(item)) {
       this.bindingIssue(node, path, ctx, `${JSON.stringify(item)} is not in the value set ${binding.valueSet}`);
     }
-    if (node.invariants.length > 0) this.runInvariants(node, item, path, ctx, type.code);
+    type.invariants ??= this.compiler.invariants(node, type);
+    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, item, path, ctx, type.code);
   }
 
   private checkCodedBinding(node: ElementNode, type: TypeInfo, o: Json, path: string, ctx: Ctx): void {
@@ -416,8 +421,8 @@ export class ProfileValidator implements Validator {
     this.checkResource(base, o, path, inner);
   }
 
-  private runInvariants(node: ElementNode, value: unknown, path: string, ctx: Ctx, contextType?: string): void {
-    for (const inv of node.invariants) {
+  private runInvariants(invariants: Invariant[], node: ElementNode, value: unknown, path: string, ctx: Ctx, contextType?: string): void {
+    for (const inv of invariants) {
       let holds: boolean;
       try {
         holds = inv.holds(value, ctx.resource, this.memberOf, contextType);
@@ -463,8 +468,6 @@ export class ProfileValidator implements Validator {
   }
 }
 
-const FALLBACK_TYPE: TypeInfo = { code: 'Element', suffix: '' };
-
 function unknownProfile(url: string, resourceType: string): ValidationIssue {
   return {
     severity: 'warning',
@@ -497,5 +500,3 @@ function dedupe(issues: ValidationIssue[]): ValidationIssue[] {
 export async function createValidator(options: ConformanceOptions = {}): Promise<ProfileValidator> {
   return new ProfileValidator(await loadConformance(options));
 }
-
-export type { Slot };
