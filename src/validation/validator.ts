@@ -206,6 +206,11 @@ export class ProfileValidator implements Validator {
         this.issue(ctx, 'error', 'structure', '', `${node.name} does not repeat: it must not be a JSON array`, node.id);
         return;
       }
+      // Most elements hold one value and are not sliced: no arrays built for them.
+      if (!node.slicing || node.typeSlices) {
+        this.checkSingle(node, type, value, ext, ctx);
+        return;
+      }
       items = value === undefined ? [] : [value];
       extItems = ext === undefined ? undefined : [ext];
     }
@@ -246,6 +251,25 @@ export class ProfileValidator implements Validator {
       if (node.choice) segs.pop();
       if (node.array) segs.pop();
     }
+  }
+
+  /** An element that does not repeat and is not sliced (choice elements sliced by type included). */
+  private checkSingle(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
+    if (node.max === 0) this.issue(ctx, 'error', 'structure', '', `${node.name} is not allowed by the profile`, node.id);
+    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    let itemNode = node;
+    let itemType = type;
+    const slice = node.typeSlices?.get(type.code);
+    if (slice) {
+      if (ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
+      itemNode = slice;
+      itemType = slice.types.find((t) => t.code === type.code) ?? slice.types[0] ?? type;
+    }
+    if (node.choice) {
+      ctx.segs.push(type.ofType);
+      this.checkItem(itemNode, itemType, value, ext, ctx);
+      ctx.segs.pop();
+    } else this.checkItem(itemNode, itemType, value, ext, ctx);
   }
 
   /** Which slice each item belongs to, with the slices' cardinality and closed-slicing checks. */
