@@ -17,6 +17,8 @@ export interface TypeInfo {
   targetTypes?: ReadonlySet<string>;
   /** the JSON key suffix of a choice (`Quantity` in valueQuantity) */
   suffix: string;
+  /** `.ofType(Quantity)`: the FHIRPath step of a choice's value */
+  ofType: string;
   /** cached by the validator: the node describing a value's content (null: none), the primitive check */
   content?: ElementNode | null;
   primitive?: ((v: unknown) => string | undefined) | null;
@@ -38,6 +40,8 @@ export interface ElementNode {
   path: string;
   /** JSON property name (choices without `[x]`: `value`) */
   name: string;
+  /** `.name`, the FHIRPath step (kept to build paths without allocating) */
+  dotName: string;
   choice: boolean;
   min: number;
   max: number;
@@ -177,7 +181,7 @@ export class StructureCompiler {
           parent.children.push(node);
           // Elements a profile prohibits (max 0) keep their key: present, they are "not allowed", not "unknown".
           // An element without types (a contentReference) gets its own: the validator caches content per type.
-          if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '' });
+          if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '', ofType: '' });
           for (const t of node.types) {
             const key = node.name + t.suffix;
             parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}` });
@@ -208,7 +212,7 @@ export class StructureCompiler {
     const types: TypeInfo[] = (def.type ?? []).map((t) => {
       const fhirType = t.extension?.find((x) => x.url === FHIR_TYPE_EXT)?.valueUrl;
       const code = fhirType ?? SYSTEM_TYPES[t.code] ?? t.code;
-      const info: TypeInfo = { code, suffix: choice ? code[0]!.toUpperCase() + code.slice(1) : '' };
+      const info: TypeInfo = { code, suffix: choice ? code[0]!.toUpperCase() + code.slice(1) : '', ofType: `.ofType(${code})` };
       if (t.profile?.[0]) info.profile = t.profile[0];
       if (t.targetProfile?.length && (code === 'Reference' || code === 'canonical')) info.targetTypes = this.targetTypes(t.targetProfile);
       return info;
@@ -219,6 +223,7 @@ export class StructureCompiler {
       id: def.id,
       path: def.path,
       name: choice ? pathLast.slice(0, -3) : pathLast,
+      dotName: `.${choice ? pathLast.slice(0, -3) : pathLast}`,
       choice,
       min: def.min ?? 0,
       max,

@@ -16,6 +16,16 @@ describe('FHIRPath subset over JSON', () => {
       { ...patient, name: [{ text: 'no family or given' }] },
       { ...patient, identifier: [{ system: 'urn:x', value: '1', period: { start: '2020-01-02', end: '2019-01-01' } }] },
       { ...patient, telecom: [{ value: '555-1234' }] },
+      // dateTimes in different zones order by instant, not by text; a 1970 end is before its start
+      {
+        ...patient,
+        identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20T18:34:30+02:00', end: '2015-02-20T17:00:00+00:00' } }],
+      },
+      {
+        ...patient,
+        identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20T18:34:30+00:00', end: '1970-01-01T00:00:00+00:00' } }],
+      },
+      { ...patient, identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20', end: '2015-02-20T00:00:00Z' } }] },
     );
     for (const r of resources) validator.validate(r); // compiles every profile the examples use
     const mismatches: string[] = [];

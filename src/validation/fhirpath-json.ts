@@ -235,9 +235,12 @@ function node(n: AstNode): Fn | undefined {
         const x = a(focus, env, self);
         const y = b(focus, env, self);
         if (x.length === 0 || y.length === 0) return EMPTY;
-        // Dates and quantities compare with precision rules: fhirpath.js does those.
-        if (x.length !== 1 || y.length !== 1 || typeof x[0] !== 'number' || typeof y[0] !== 'number') throw FALLBACK;
-        const [p, q] = [x[0] as number, y[0] as number];
+        if (x.length !== 1 || y.length !== 1) throw FALLBACK;
+        let p = x[0];
+        let q = y[0];
+        if (typeof p === 'string' && typeof q === 'string') [p, q] = comparableDates(p, q);
+        // Other values (quantities, mixed precision dates) compare with rules fhirpath.js implements.
+        if (typeof p !== 'number' || typeof q !== 'number') throw FALLBACK;
         return bool(op === '<' ? p < q : op === '>' ? p > q : op === '<=' ? p <= q : p >= q);
       };
     }
@@ -331,6 +334,29 @@ function node(n: AstNode): Fn | undefined {
 }
 
 const TYPE_NAME = /^[A-Za-z]+$/;
+
+const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Two date/dateTime strings as numbers that order like FHIRPath orders them, when they have the same
+ * precision (dates of the same length; dateTimes to the second with a zone and the same fraction digits).
+ * Anything else (different precisions, which FHIRPath may call uncertain) throws FALLBACK.
+ */
+function comparableDates(a: string, b: string): [number, number] {
+  if (DATE.test(a) && DATE.test(b) && a.length === b.length) {
+    const n = (d: string): number => Number(d.replaceAll('-', ''));
+    return [n(a), n(b)];
+  }
+  const ma = DATE_TIME.exec(a);
+  const mb = DATE_TIME.exec(b);
+  if (ma && mb && (ma[1] ?? '').length === (mb[1] ?? '').length) {
+    const ta = Date.parse(a);
+    const tb = Date.parse(b);
+    if (Number.isFinite(ta) && Number.isFinite(tb)) return [ta, tb];
+  }
+  throw FALLBACK;
+}
 
 function invocation(n: AstNode): Fn | undefined {
   if (n.children?.length !== 2) return undefined;

@@ -2,6 +2,7 @@
 // (slices included) and how many of those resources populate it. Filled as a side effect of validation
 // (the validator marks the elements it meets), so it costs a Set per resource and no second walk.
 import type { Structure } from './compile.js';
+import type { ValidationIssue } from './types.js';
 
 export interface CoverageRow {
   profile: string;
@@ -49,4 +50,17 @@ export class MustSupportCoverage {
   totals(): Map<string, number> {
     return new Map([...this.profiles].map(([url, t]) => [url, t.total]));
   }
+}
+
+/** Validates `resources` (each against its meta.profile, or `profileUrl`) and returns the coverage with the
+ *  issues found, for callers that want both from one pass. */
+export function mustSupportCoverage(
+  validator: { validate(resource: unknown, profileUrl?: string, coverage?: MustSupportCoverage): ValidationIssue[] },
+  resources: Iterable<unknown>,
+  profileUrl?: string,
+): { coverage: MustSupportCoverage; issues: ValidationIssue[] } {
+  const coverage = new MustSupportCoverage();
+  const issues: ValidationIssue[] = [];
+  for (const r of resources) issues.push(...validator.validate(r, profileUrl, coverage));
+  return { coverage, issues };
 }

@@ -2,6 +2,7 @@
 // FHIRPath location) and no other error.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { example, sharedValidator } from '../../test/support/validation.js';
+import { mustSupportCoverage } from './must-support.js';
 import type { FhirJson } from './package-loader.js';
 import type { ValidationIssue } from './types.js';
 import type { ProfileValidator } from './validator.js';
@@ -205,5 +206,22 @@ describe('deliberately broken resources', () => {
   it('what is not a resource is one structure error', () => {
     expect(errors(validator.validate({ resourceType: 'Banana' }))).toEqual([{ code: 'structure', expression: 'Banana' }]);
     expect(errors(validator.validate('Patient'))).toEqual([{ code: 'structure', expression: '' }]);
+  });
+});
+
+describe('must-support coverage', () => {
+  it('counts, per profile, the resources that populate each must-support element and slice', async () => {
+    const patient = await example(US_CORE_PATIENT);
+    const { telecom: _telecom, ...withoutTelecom } = patient as Json;
+    const bp = await example(BLOOD_PRESSURE);
+    const { coverage, issues } = mustSupportCoverage(validator, [patient, withoutTelecom, bp]);
+    expect(issues.filter((i) => i.severity === 'error')).toEqual([]);
+    const row = (profile: string, element: string) => coverage.rows().find((r) => r.profile.endsWith(profile) && r.element === element);
+    expect(row('us-core-patient', 'Patient.telecom.system')).toMatchObject({ populated: 1, total: 2 });
+    expect(row('us-core-patient', 'Patient.identifier')).toMatchObject({ populated: 2, total: 2 });
+    expect(row('us-core-blood-pressure', 'Observation.component:diastolic')).toMatchObject({ populated: 1, total: 1 });
+    // a must-support element nobody populates is listed with 0
+    expect(row('us-core-blood-pressure', 'Observation.dataAbsentReason')).toMatchObject({ populated: 0, total: 1 });
+    expect(coverage.totals().get('http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient')).toBe(2);
   });
 });

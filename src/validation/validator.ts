@@ -12,6 +12,9 @@ import { deepEqual, matchesPattern } from './values.js';
 
 interface Ctx {
   issues: ValidationIssue[];
+  /** the FHIRPath of the value being checked, as pieces (`Patient`, `.name`, 0, `.ofType(Quantity)`): joined
+   *  only when an issue is recorded, so that valid data allocates no path strings */
+  segs: Array<string | number>;
   profile: string;
   resource: unknown;
   seen: Set<string> | undefined;
@@ -84,32 +87,32 @@ export class ProfileValidator implements Validator {
     }
     for (const structure of structures) {
       const seen = coverage ? new Set<string>() : undefined;
-      const ctx: Ctx = { issues, profile: structure.url, resource, seen };
+      const ctx: Ctx = { issues, profile: structure.url, resource, seen, segs: [rt as string] };
       if (structure.type !== rt) {
         this.issue(
           ctx,
           'error',
           'structure',
-          rt as string,
+          '',
           `resourceType ${String(rt)} does not match profile ${structure.url} (for ${structure.type})`,
         );
         continue;
       }
-      this.checkResource(structure, resource as Json, rt as string, ctx);
+      this.checkResource(structure, resource as Json, ctx);
       if (coverage && seen) coverage.record(structure, seen);
     }
     return structures.length > 1 ? dedupe(issues) : issues;
   }
 
-  private checkResource(structure: Structure, resource: Json, path: string, ctx: Ctx): void {
-    this.checkContent(structure.root, resource, path, ctx, true);
-    this.runInvariants(structure.root.invariants, structure.root, resource, path, ctx);
+  private checkResource(structure: Structure, resource: Json, ctx: Ctx): void {
+    this.checkContent(structure.root, resource, ctx, true);
+    this.runInvariants(structure.root.invariants, structure.root, resource, ctx);
   }
 
   /** The properties of one JSON object against the element nodes `content` lists. */
-  private checkContent(content: ElementNode, obj: unknown, path: string, ctx: Ctx, isResource: boolean): void {
+  private checkContent(content: ElementNode, obj: unknown, ctx: Ctx, isResource: boolean): void {
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
-      this.issue(ctx, 'error', 'structure', path, `expected an object, found ${describe(obj)}`, content.id);
+      this.issue(ctx, 'error', 'structure', '', `expected an object, found ${describe(obj)}`, content.id);
       return;
     }
     const o = obj as Json;
@@ -136,16 +139,16 @@ export class ProfileValidator implements Validator {
       if (node.choice) {
         choices ??= [];
         if (choices.includes(node)) {
-          this.issue(ctx, 'error', 'structure', `${path}.${node.name}`, `only one type of ${node.name}[x] is allowed`, node.id);
+          this.issue(ctx, 'error', 'structure', `.${node.name}`, `only one type of ${node.name}[x] is allowed`, node.id);
           continue;
         }
         choices.push(node);
       }
-      if (slot.ext) this.checkElement(node, slot.type, undefined, value, path, ctx);
-      else this.checkElement(node, slot.type, value, pairValue, path, ctx);
+      if (slot.ext) this.checkElement(node, slot.type, undefined, value, ctx);
+      else this.checkElement(node, slot.type, value, pairValue, ctx);
     }
     if (keyCount === 0) {
-      this.issue(ctx, 'error', 'structure', path, 'empty object: an element must have a value or children', content.id);
+      this.issue(ctx, 'error', 'structure', '', 'empty object: an element must have a value or children', content.id);
       return;
     }
     for (const child of content.required) {
@@ -156,15 +159,15 @@ export class ProfileValidator implements Validator {
         ctx,
         'error',
         'required',
-        `${path}.${child.name}`,
+        `.${child.name}`,
         `missing required element ${child.name}${child.choice ? '[x]' : ''} (min ${child.min})`,
         child.id,
       );
     }
-    if (unknown) this.reportUnknown(content, o, path, ctx, isResource);
+    if (unknown) this.reportUnknown(content, o, ctx, isResource);
   }
 
-  private reportUnknown(content: ElementNode, o: Json, path: string, ctx: Ctx, isResource: boolean): void {
+  private reportUnknown(content: ElementNode, o: Json, ctx: Ctx, isResource: boolean): void {
     for (const key of Object.keys(o)) {
       if (isResource && key === 'resourceType') continue;
       const bare = key.startsWith('_') ? key.slice(1) : key;
@@ -173,24 +176,39 @@ export class ProfileValidator implements Validator {
       const message = choice
         ? `${bare.slice(choice.name.length)} is not an allowed type for ${choice.name}[x] (allowed: ${choice.types.map((t) => t.code).join(', ')})`
         : `unknown element ${JSON.stringify(key)}`;
-      this.issue(ctx, 'error', 'structure', `${path}.${key}`, message, choice?.id ?? content.id);
+      this.issue(ctx, 'error', 'structure', `.${key}`, message, choice?.id ?? content.id);
     }
   }
 
-  private checkElement(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, parentPath: string, ctx: Ctx): void {
-    const path = `${parentPath}.${node.name}`;
+  private checkElement(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
+    const segs = ctx.segs;
+    segs.push(node.dotName);
+    try {
+      this.checkValues(node, type, value, ext, ctx);
+    } finally {
+      segs.pop();
+    }
+  }
+
+  /** The value(s) of one element; ctx.segs ends with the element's name. */
+  private checkValues(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
     let items: unknown[];
     let extItems: unknown[] | undefined;
     if (node.array) {
       if ((value !== undefined && !Array.isArray(value)) || (ext !== undefined && ext !== null && !Array.isArray(ext))) {
-        this.issue(ctx, 'error', 'structure', path, `${node.name} repeats: it must be a JSON array`, node.id);
+        this.issue(ctx, 'error', 'structure', '', `${node.name} repeats: it must be a JSON array`, node.id);
         return;
       }
       items = (value as unknown[] | undefined) ?? [];
       extItems = ext as unknown[] | undefined;
     } else {
       if (Array.isArray(value) || Array.isArray(ext)) {
-        this.issue(ctx, 'error', 'structure', path, `${node.name} does not repeat: it must not be a JSON array`, node.id);
+        this.issue(ctx, 'error', 'structure', '', `${node.name} does not repeat: it must not be a JSON array`, node.id);
+        return;
+      }
+      // Most elements hold one value and are not sliced: no arrays built for them.
+      if (!node.slicing || node.typeSlices) {
+        this.checkSingle(node, type, value, ext, ctx);
         return;
       }
       items = value === undefined ? [] : [value];
@@ -198,20 +216,19 @@ export class ProfileValidator implements Validator {
     }
     const n = Math.max(items.length, extItems?.length ?? 0);
     if (n === 0) {
-      this.issue(ctx, 'error', 'structure', path, 'empty array: leave the element out instead', node.id);
+      this.issue(ctx, 'error', 'structure', '', 'empty array: leave the element out instead', node.id);
       return;
     }
     if (n < node.min)
-      this.issue(ctx, 'error', 'required', path, `${node.name} has ${n} value(s), the profile requires at least ${node.min}`, node.id);
+      this.issue(ctx, 'error', 'required', '', `${node.name} has ${n} value(s), the profile requires at least ${node.min}`, node.id);
     if (n > node.max) {
       const message =
         node.max === 0
           ? `${node.name} is not allowed by the profile`
           : `${node.name} has ${n} values, the profile allows at most ${node.max}`;
-      this.issue(ctx, 'error', 'structure', path, message, node.id);
+      this.issue(ctx, 'error', 'structure', '', message, node.id);
     }
     if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
-    const ofType = node.choice ? `.ofType(${type.code})` : '';
 
     let itemNodes: Array<ElementNode | undefined> | undefined;
     if (node.typeSlices) {
@@ -221,31 +238,53 @@ export class ProfileValidator implements Validator {
         itemNodes = items.map(() => slice);
       }
     } else if (node.slicing && node.slices.length > 0) {
-      itemNodes = this.assignSlices(node, items, path, ctx);
+      itemNodes = this.assignSlices(node, items, ctx);
     }
+    const segs = ctx.segs;
     for (let i = 0; i < n; i++) {
-      const itemPath = node.array ? `${path}[${i}]${ofType}` : `${path}${ofType}`;
       const itemNode = itemNodes?.[i] ?? node;
       // A slice has its own types (an extension slice's profile); cached content belongs to the node's own type.
       const itemType = itemNode === node ? type : (itemNode.types.find((t) => t.code === type.code) ?? itemNode.types[0] ?? type);
-      this.checkItem(itemNode, itemType, items[i], extItems?.[i], itemPath, ctx);
+      if (node.array) segs.push(i);
+      if (node.choice) segs.push(type.ofType);
+      this.checkItem(itemNode, itemType, items[i], extItems?.[i], ctx);
+      if (node.choice) segs.pop();
+      if (node.array) segs.pop();
     }
   }
 
+  /** An element that does not repeat and is not sliced (choice elements sliced by type included). */
+  private checkSingle(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
+    if (node.max === 0) this.issue(ctx, 'error', 'structure', '', `${node.name} is not allowed by the profile`, node.id);
+    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    let itemNode = node;
+    let itemType = type;
+    const slice = node.typeSlices?.get(type.code);
+    if (slice) {
+      if (ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
+      itemNode = slice;
+      itemType = slice.types.find((t) => t.code === type.code) ?? slice.types[0] ?? type;
+    }
+    if (node.choice) {
+      ctx.segs.push(type.ofType);
+      this.checkItem(itemNode, itemType, value, ext, ctx);
+      ctx.segs.pop();
+    } else this.checkItem(itemNode, itemType, value, ext, ctx);
+  }
+
   /** Which slice each item belongs to, with the slices' cardinality and closed-slicing checks. */
-  private assignSlices(node: ElementNode, items: unknown[], path: string, ctx: Ctx): Array<ElementNode | undefined> {
+  private assignSlices(node: ElementNode, items: unknown[], ctx: Ctx): Array<ElementNode | undefined> {
     const slicing = node.slicing!;
     const counts = new Map<ElementNode, number>();
     const out = items.map((item, i) => {
       const slice = slicing.match(item);
       if (slice) counts.set(slice, (counts.get(slice) ?? 0) + 1);
       else if (slicing.rules === 'closed' && slicing.decidable.size === node.slices.length) {
-        const itemPath = node.array ? `${path}[${i}]` : path;
         this.issue(
           ctx,
           'error',
           'structure',
-          itemPath,
+          node.array ? `[${i}]` : '',
           `matches none of the slices of ${node.name} (${node.slices.map((s) => s.sliceName).join(', ')}), and the slicing is closed`,
           node.id,
         );
@@ -259,7 +298,7 @@ export class ProfileValidator implements Validator {
           ctx,
           'error',
           'required',
-          path,
+          '',
           `slice ${slice.sliceName} of ${node.name}: found ${count}, the profile requires at least ${slice.min}`,
           slice.id,
         );
@@ -268,7 +307,7 @@ export class ProfileValidator implements Validator {
           ctx,
           'error',
           'structure',
-          path,
+          '',
           `slice ${slice.sliceName} of ${node.name}: found ${count}, the profile allows at most ${slice.max}`,
           slice.id,
         );
@@ -278,27 +317,27 @@ export class ProfileValidator implements Validator {
     return out;
   }
 
-  private checkItem(node: ElementNode, type: TypeInfo, item: unknown, extItem: unknown, path: string, ctx: Ctx): void {
-    if (extItem !== undefined && extItem !== null) this.checkContent(this.elementRoot(), extItem, path, ctx, false);
+  private checkItem(node: ElementNode, type: TypeInfo, item: unknown, extItem: unknown, ctx: Ctx): void {
+    if (extItem !== undefined && extItem !== null) this.checkContent(this.elementRoot(), extItem, ctx, false);
     if (item === null || item === undefined) {
       if (extItem === undefined || extItem === null)
-        this.issue(ctx, 'error', 'structure', path, 'null is not a value (leave the element out)', node.id);
+        this.issue(ctx, 'error', 'structure', '', 'null is not a value (leave the element out)', node.id);
       return;
     }
     if (type.primitive === undefined) type.primitive = this.primitives.check(type.code) ?? null;
     const primitive = type.primitive;
     if (primitive) {
-      this.checkPrimitive(node, type, item, path, ctx, primitive);
+      this.checkPrimitive(node, type, item, ctx, primitive);
       return;
     }
     if (typeof item !== 'object' || Array.isArray(item)) {
-      this.issue(ctx, 'error', 'structure', path, `expected a ${type.code} object, found ${describe(item)}`, node.id);
+      this.issue(ctx, 'error', 'structure', '', `expected a ${type.code} object, found ${describe(item)}`, node.id);
       return;
     }
     const o = item as Json;
     type.resource ??= type.code === 'Resource' || this.compiler.base(type.code)?.kind === 'resource';
     if (type.resource) {
-      this.checkContained(o, path, ctx);
+      this.checkContained(o, ctx);
       return;
     }
     if (type.content === undefined) type.content = this.compiler.content(node, type) ?? null;
@@ -308,7 +347,7 @@ export class ProfileValidator implements Validator {
       const defined = this.compiler.structure(o.url);
       if (defined?.type === 'Extension') content = defined.root;
     }
-    if (content) this.checkContent(content, o, path, ctx, false);
+    if (content) this.checkContent(content, o, ctx, false);
     if (type.code === 'Extension') {
       let hasValue = false;
       for (const k in o) if (k.startsWith('value')) hasValue = true;
@@ -317,47 +356,40 @@ export class ProfileValidator implements Validator {
         const message = hasValue
           ? 'an extension must have a value or nested extensions, not both'
           : 'an extension must have a value or nested extensions';
-        this.issue(ctx, 'error', 'invariant', path, `ext-1: ${message}`, node.id, 'ext-1');
+        this.issue(ctx, 'error', 'invariant', '', `ext-1: ${message}`, node.id, 'ext-1');
       }
     }
     if (node.fixed !== undefined && !deepEqual(o, node.fixed)) {
-      this.issue(ctx, 'error', 'value', path, `must be exactly ${JSON.stringify(node.fixed)}`, node.id);
+      this.issue(ctx, 'error', 'value', '', `must be exactly ${JSON.stringify(node.fixed)}`, node.id);
     }
     if (node.pattern !== undefined && !matchesPattern(o, node.pattern)) {
-      this.issue(ctx, 'error', 'value', path, `must match the pattern ${JSON.stringify(node.pattern)}`, node.id);
+      this.issue(ctx, 'error', 'value', '', `must match the pattern ${JSON.stringify(node.pattern)}`, node.id);
     }
-    if (node.binding?.matcher) this.checkCodedBinding(node, type, o, path, ctx);
-    if (type.targetTypes && type.code === 'Reference') this.checkReference(node, type, o, path, ctx);
+    if (node.binding?.matcher) this.checkCodedBinding(node, type, o, ctx);
+    if (type.targetTypes && type.code === 'Reference') this.checkReference(node, type, o, ctx);
     type.invariants ??= this.compiler.invariants(node, type);
-    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, o, path, ctx, type.code);
+    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, o, ctx, type.code);
   }
 
-  private checkPrimitive(
-    node: ElementNode,
-    type: TypeInfo,
-    item: unknown,
-    path: string,
-    ctx: Ctx,
-    check: (v: unknown) => string | undefined,
-  ): void {
+  private checkPrimitive(node: ElementNode, type: TypeInfo, item: unknown, ctx: Ctx, check: (v: unknown) => string | undefined): void {
     const problem = check(item);
     if (problem) {
-      this.issue(ctx, 'error', 'value', path, problem, node.id);
+      this.issue(ctx, 'error', 'value', '', problem, node.id);
       return;
     }
     const expected = node.fixed ?? node.pattern;
     if (expected !== undefined && item !== expected) {
-      this.issue(ctx, 'error', 'value', path, `must be ${JSON.stringify(expected)}, found ${JSON.stringify(item)}`, node.id);
+      this.issue(ctx, 'error', 'value', '', `must be ${JSON.stringify(expected)}, found ${JSON.stringify(item)}`, node.id);
     }
     const binding = node.binding;
     if (binding?.matcher && CODE_TYPES.has(type.code) && !binding.matcher.hasCode(item)) {
-      this.bindingIssue(node, path, ctx, `${JSON.stringify(item)} is not in the value set ${binding.valueSet}`);
+      this.bindingIssue(node, ctx, `${JSON.stringify(item)} is not in the value set ${binding.valueSet}`);
     }
     type.invariants ??= this.compiler.invariants(node, type);
-    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, item, path, ctx, type.code);
+    if (type.invariants.length > 0) this.runInvariants(type.invariants, node, item, ctx, type.code);
   }
 
-  private checkCodedBinding(node: ElementNode, type: TypeInfo, o: Json, path: string, ctx: Ctx): void {
+  private checkCodedBinding(node: ElementNode, type: TypeInfo, o: Json, ctx: Ctx): void {
     const binding = node.binding!;
     const matcher = binding.matcher!;
     if (type.code === 'CodeableConcept') {
@@ -366,7 +398,6 @@ export class ProfileValidator implements Validator {
       const found = codings.map((c) => `${String(c?.system)}#${String(c?.code)}`).join(', ');
       this.bindingIssue(
         node,
-        path,
         ctx,
         codings.length
           ? `none of the codings (${found}) is in the value set ${binding.valueSet}`
@@ -375,17 +406,17 @@ export class ProfileValidator implements Validator {
     } else if (type.code === 'Coding' || type.code === 'Quantity') {
       if (type.code === 'Quantity' && o.code === undefined && o.system === undefined) return;
       if (!matcher.hasCoding(o.system, o.code)) {
-        this.bindingIssue(node, path, ctx, `${String(o.system)}#${String(o.code)} is not in the value set ${binding.valueSet}`);
+        this.bindingIssue(node, ctx, `${String(o.system)}#${String(o.code)} is not in the value set ${binding.valueSet}`);
       }
     }
   }
 
-  private bindingIssue(node: ElementNode, path: string, ctx: Ctx, message: string): void {
+  private bindingIssue(node: ElementNode, ctx: Ctx, message: string): void {
     const strength = node.binding!.strength;
-    this.issue(ctx, strength === 'required' ? 'error' : 'warning', 'code-invalid', path, `${message} (${strength} binding)`, node.id);
+    this.issue(ctx, strength === 'required' ? 'error' : 'warning', 'code-invalid', '', `${message} (${strength} binding)`, node.id);
   }
 
-  private checkReference(node: ElementNode, type: TypeInfo, o: Json, path: string, ctx: Ctx): void {
+  private checkReference(node: ElementNode, type: TypeInfo, o: Json, ctx: Ctx): void {
     const allowed = type.targetTypes!;
     const ref = o.reference;
     let target: string | undefined;
@@ -396,32 +427,25 @@ export class ProfileValidator implements Validator {
     const declared = typeof o.type === 'string' ? o.type : undefined;
     for (const t of [target, declared]) {
       if (t !== undefined && !allowed.has(t)) {
-        this.issue(
-          ctx,
-          'error',
-          'structure',
-          `${path}.reference`,
-          `reference to a ${t}, the profile allows ${[...allowed].join(' | ')}`,
-          node.id,
-        );
+        this.issue(ctx, 'error', 'structure', '.reference', `reference to a ${t}, the profile allows ${[...allowed].join(' | ')}`, node.id);
         return;
       }
     }
   }
 
   /** A resource inside another (contained, Bundle.entry.resource): checked against its base definition. */
-  private checkContained(o: Json, path: string, ctx: Ctx): void {
+  private checkContained(o: Json, ctx: Ctx): void {
     const rt = o.resourceType;
     const base = typeof rt === 'string' ? this.compiler.base(rt) : undefined;
     if (base?.kind !== 'resource') {
-      this.issue(ctx, 'error', 'structure', path, `unknown resourceType ${JSON.stringify(rt)}`);
+      this.issue(ctx, 'error', 'structure', '', `unknown resourceType ${JSON.stringify(rt)}`);
       return;
     }
-    const inner: Ctx = { issues: ctx.issues, profile: ctx.profile, resource: o, seen: undefined };
-    this.checkResource(base, o, path, inner);
+    const inner: Ctx = { issues: ctx.issues, profile: ctx.profile, resource: o, seen: undefined, segs: ctx.segs };
+    this.checkResource(base, o, inner);
   }
 
-  private runInvariants(invariants: Invariant[], node: ElementNode, value: unknown, path: string, ctx: Ctx, contextType?: string): void {
+  private runInvariants(invariants: Invariant[], node: ElementNode, value: unknown, ctx: Ctx, contextType?: string): void {
     for (const inv of invariants) {
       let holds: boolean;
       try {
@@ -431,7 +455,7 @@ export class ProfileValidator implements Validator {
         this.invariantFailures.set(inv.key, (e as Error).message);
         continue;
       }
-      if (!holds) this.issue(ctx, 'error', 'invariant', path, `${inv.key}: ${inv.human}`, node.id, inv.key);
+      if (!holds) this.issue(ctx, 'error', 'invariant', '', `${inv.key}: ${inv.human}`, node.id, inv.key);
     }
   }
 
@@ -452,16 +476,11 @@ export class ProfileValidator implements Validator {
     return this.elementRootNode;
   }
 
-  private issue(
-    ctx: Ctx,
-    severity: IssueSeverity,
-    code: IssueCode,
-    expression: string,
-    message: string,
-    element?: string,
-    key?: string,
-  ): void {
-    const issue: ValidationIssue = { severity, code, expression, message, profile: ctx.profile };
+  /** Records an issue at the current path (ctx.segs) followed by `suffix` (`.reference`, `[2]`). */
+  private issue(ctx: Ctx, severity: IssueSeverity, code: IssueCode, suffix: string, message: string, element?: string, key?: string): void {
+    let expression = '';
+    for (const seg of ctx.segs) expression += typeof seg === 'number' ? `[${seg}]` : seg;
+    const issue: ValidationIssue = { severity, code, expression: expression + suffix, message, profile: ctx.profile };
     if (element !== undefined) issue.element = element;
     if (key !== undefined) issue.key = key;
     ctx.issues.push(issue);
