@@ -13,6 +13,7 @@ import { previewCommand } from './commands/preview.js';
 import { registerServeCommand } from './commands/serve.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
+import { validateOutputCommand, type ValidateOutputOptions } from './commands/validate-output.js';
 import { invokedDirectly } from './invoked-directly.js';
 import { processIo, type CliIo } from './io.js';
 
@@ -52,8 +53,9 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--gzip', 'gzip the files (.ndjson.gz)')
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
-    .option('--concurrency <n>', 'parts exported at the same time on this thread (with --workers 0)')
-    .option('--workers <n>', 'worker threads that read, map and write the parts (default: the cores; 0: this thread)')
+    .option('--concurrency <n>', 'mappings (or, with --workers 0, parts) exported at the same time on this thread')
+    .option('--workers <n>', 'worker threads that read, map and write the parts of a file source (default: the cores; 0: this thread)')
+    .option('--no-validate', 'skip profile validation (by default a resource failing its profile goes to the error file)')
     .action(async (opts: Record<string, unknown>) => {
       const stop = options.signal ? undefined : cancelOnSigint();
       try {
@@ -79,6 +81,19 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .action(async (opts: { connector?: string; summary?: string; json?: boolean; unused?: boolean }) =>
       done(await coverageCommand(opts, io())),
     );
+
+  program
+    .command('validate-output')
+    .description(
+      'validate the NDJSON files of a folder against their profiles (meta.profile, else the base type) and report must-support coverage',
+    )
+    .argument('<dir>', 'folder of .ndjson / .ndjson.gz files (an export of this tool or of another system)')
+    .option('--html <file>', 'also write the report as one self-contained HTML page')
+    .option('--json <file>', 'also write the report as JSON')
+    .option('--issues <n>', 'distinct issues to print', '20')
+    .option('--package <tgz...>', 'FHIR package files to validate against (default: the shipped US Core 6.1.0 and CARIN BB 2.0.0)')
+    .option('--no-coverage', 'leave the must-support table out of the printed report')
+    .action(async (dir: string, opts: ValidateOutputOptions) => done(await validateOutputCommand(dir, opts, io())));
 
   program
     .command('preview')

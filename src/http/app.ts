@@ -65,6 +65,8 @@ export interface ServerOptions {
   minPollIntervalMs?: number;
   maxResourcesPerFile?: number;
   gzipFiles?: boolean;
+  /** profile validation of exported resources by the default executor (default false; `serve` turns it on) */
+  validate?: boolean;
   /** trust X-Forwarded-Proto/-Host from a reverse proxy when building URLs (default false; prefer baseUrl) */
   trustProxy?: boolean;
   /** The process' logger (src/log.ts createLogger: redaction paths, one JSON line per event). fastify logs
@@ -122,6 +124,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
         ...(source.config?.name ? { sourceName: source.config.name } : {}),
         ...(options.maxResourcesPerFile ? { maxResourcesPerFile: options.maxResourcesPerFile } : {}),
         ...(options.gzipFiles ? { gzip: true } : {}),
+        ...(options.validate ? { validate: true } : {}),
       }),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     fileTtlMs: (options.fileTtlSeconds ?? 3600) * 1000,

@@ -25,6 +25,8 @@ export interface PartsExecutorOptions {
   gzip?: boolean;
   /** parent rows per batch */
   batchSize?: number;
+  /** validate each resource against its profile in the parts (each pool thread has its validator) */
+  validate?: boolean;
 }
 
 export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
@@ -47,6 +49,7 @@ export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
         ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
         ...(params.elements?.length ? { elements: params.elements } : {}),
         ...(options.batchSize ? { batchSize: options.batchSize } : {}),
+        ...(options.validate ? { validate: true } : {}),
       },
       runner: options.runner,
       dir,

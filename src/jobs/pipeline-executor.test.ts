@@ -32,6 +32,32 @@ async function lines(path: string): Promise<Array<Record<string, unknown>>> {
 }
 
 describe('pipeline executor', () => {
+  it('with validate, writes a resource that fails its profile to the error file instead of the output', async () => {
+    const source = fakeSource();
+    const observation = source.mappings.byName.get('observation')!;
+    const map = observation.map;
+    // Observation.status is 1..1 in R4: o2 comes out without it
+    observation.map = (row, children) => {
+      const result = map(row, children);
+      if (row.id === 'o2') for (const r of result.resources) delete (r as { status?: string }).status;
+      return result;
+    };
+    const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-exec-'));
+    const result = await pipelineExecutor({ ...source, validate: true })({
+      job: job({ types: ['Observation'] }),
+      dir,
+      signal: new AbortController().signal,
+      onProgress: () => undefined,
+    });
+    expect((await lines(result.files.output[0]!.path)).map((o) => o.id)).toEqual(['o1', 'o3']);
+    const [outcome] = await lines(result.files.error[0]!.path);
+    expect(outcome).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'required', expression: ['Observation.status'] }],
+    });
+    expect(JSON.stringify(outcome)).toContain('Observation/o2 dropped');
+  }, 120_000);
+
   it('runs the pipeline with the job parameters: types, patient keys, typeFilter', async () => {
     const source = fakeSource();
     const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-exec-'));

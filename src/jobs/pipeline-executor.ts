@@ -8,6 +8,7 @@ import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import { runExport } from '../pipeline/run-export.js';
+import { sharedValidator } from '../pipeline/validate-resource.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import { provenanceSink } from '../sinks/provenance-sink.js';
 import type { ResourceSink } from '../sinks/types.js';
@@ -28,6 +29,9 @@ export interface PipelineExecutorOptions {
   gzip?: boolean;
   /** longest stretch (ms) the export keeps the event loop before letting requests in (default 20) */
   yieldEveryMs?: number;
+  /** validate each resource against its profile; failures go to the error file (default false here: the
+   *  `serve` command turns it on unless --no-validate). The validator is the thread's shared one. */
+  validate?: boolean;
 }
 
 export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor {
@@ -35,6 +39,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
     const { params } = job;
     const types = params.types;
     const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, types, IGNORE_PROBLEMS);
+    const validator = options.validate ? await sharedValidator() : undefined;
     const files = createNdjsonSink({ dir, maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000, gzip: options.gzip ?? false });
     let sink: ResourceSink = yieldingSink(files, options.yieldEveryMs ?? 20);
     if (params.includeAssociatedData?.length && !options.mappings.resourceTypes.includes('Provenance'))
@@ -55,6 +60,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       ...(job.patientKeys ? { patientKeys: job.patientKeys } : {}),
       ...(Object.keys(filters).length ? { typeFilters: filters } : {}),
       ...(params.elements?.length ? { elements: params.elements } : {}),
+      ...(validator ? { validator } : {}),
       signal,
       onProgress: (p) =>
         onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),

@@ -356,7 +356,7 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
       ctx.error(r.template === undefined ? p : [...p, 'template'], 'expected "template": the resource body as FHIR JSON in YAML');
     } else {
       const body = Object.fromEntries(Object.entries(r.template).filter(([k]) => !ENGINE_FIELDS.includes(k)));
-      for (const e of checkElements(resourceType, body, [...p, 'template'])) ctx.error(e.path, e.message, true);
+      for (const e of checkElements(resourceType, body, [...p, 'template'])) ctx.error(e.path, e.message, e.atKey);
       for (const [field, val] of Object.entries(r.template)) {
         const fp = [...p, 'template', field];
         if (ENGINE_FIELDS.includes(field)) {

@@ -412,7 +412,7 @@ resources:
       effectiveDateTime: { $column: AT, $as: dateTime, $tz: Europe/Paris }
       issued: { $column: AT, $as: instant }
       valueQuantity: { value: { $fhirpath: "v.toDecimal() * 2", $as: decimal } }
-      valueString: { $fhirpath: "bad", $as: integer }
+      valueInteger: { $fhirpath: "bad", $as: integer }
 `,
       'America/New_York',
     ).mappings[0]!;
@@ -424,7 +424,7 @@ resources:
       valueQuantity: { value: 2.5 },
     });
     const bad = m.map({ id: 1, at: '2021-07-01 12:00:00', v: '1', bad: 'x1' });
-    expect(bad.issues[0]).toMatchObject({ code: 'value', expression: 'Observation.valueString', column: 'bad' });
+    expect(bad.issues[0]).toMatchObject({ code: 'value', expression: 'Observation.valueInteger', column: 'bad' });
     expect(bad.issues[0]!.message).toMatch(/"x1" is not a whole number \(from "bad"\)/);
   });
 });

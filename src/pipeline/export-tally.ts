@@ -77,6 +77,14 @@ export class ExportTally {
     return out;
   }
 
+  /** A resource dropped because it failed validation: one line of the error file, counted under each of
+   *  its (distinct) reasons. */
+  resourceRejected(reasons: Iterable<string>): void {
+    this.rejected.total++;
+    this.rejected.bySeverity.error = (this.rejected.bySeverity.error ?? 0) + 1;
+    for (const reason of new Set(reasons)) this.rejected.byReason[reason] = (this.rejected.byReason[reason] ?? 0) + 1;
+  }
+
   batchDone(mapping: string, rows: number): void {
     this.rowsRead[mapping] = (this.rowsRead[mapping] ?? 0) + rows;
     this.totalRows += rows;

@@ -8,6 +8,7 @@ import type { Filter } from '../connectors/types.js';
 import type { SinkResult } from '../sinks/types.js';
 import type { SourceRowIssue } from '../connectors/types.js';
 import type { ExportSummary } from './types.js';
+import type { ValidationSummary } from './validate-resource.js';
 
 /** What the export asked for: the part of an ExportRequest that can travel (no adapter, sink or callback). */
 export interface PartRequest {
@@ -19,6 +20,8 @@ export interface PartRequest {
   elements?: string[];
   batchSize?: number;
   retry?: { retries?: number; minTimeoutMs?: number; maxTimeoutMs?: number };
+  /** validate each resource against its profile (the thread's shared validator); failures go to the error file */
+  validate?: boolean;
 }
 
 export interface ExportPart {
@@ -59,6 +62,8 @@ export interface PartResult {
   sources: NonNullable<ExportSummary['sources']>;
   /** lines the source could not read as rows; the coordinator writes each once per export */
   sourceIssues: SourceRowIssue[];
+  /** what validation found, when the request asked for it */
+  validation?: ValidationSummary;
 }
 
 /** Progress a running part reports (cumulative for the part). */

@@ -13,6 +13,7 @@ import { planExport, type DeletionRun, type ExportPlan, type MappingRun } from '
 import { runMapping, type MappingRunContext } from './run-mapping.js';
 import { SourceIssueLog } from './source-issues.js';
 import type { ExportRequest, ExportSummary } from './types.js';
+import { ExportValidation } from './validate-resource.js';
 
 export const DEFAULT_BATCH_SIZE = 500;
 
@@ -65,6 +66,7 @@ async function runPlan(
   const tally = new ExportTally(plan, req.onProgress);
   const stop = linkedController(req.signal);
   const adapter = snapshot?.adapter ?? req.adapter;
+  const validation = req.validator ? new ExportValidation(req.validator) : undefined;
   const ctx: MappingRunContext = {
     adapter,
     sink: req.sink,
@@ -75,6 +77,7 @@ async function runPlan(
     ...(req.elements && req.elements.length > 0 ? { subset: elementSubsetter(req.elements) } : {}),
     ...(req.retry ? { retry: req.retry } : {}),
     ...(req.onRetry ? { onRetry: req.onRetry } : {}),
+    ...(validation ? { validate: validation.check } : {}),
   };
 
   let failure = await runAll(plan.runs, ctx, stop, concurrencyFor(req));
@@ -102,6 +105,7 @@ async function runPlan(
     transactionTime: (snapshot?.transactionTime ?? startedAt).toISOString(),
     deleted,
   };
+  if (validation) summary.validation = validation.summary();
   const notes = [...plan.notes, ...(snapshot?.notes ?? [])];
   if (notes.length > 0) summary.notes = notes;
   return summary;

@@ -14,6 +14,7 @@ import type { ExportTally } from './export-tally.js';
 import { issueOutcome } from './issue-outcome.js';
 import type { MappingRun } from './plan.js';
 import type { SourceIssueListener } from './source-issues.js';
+import { type ResourceCheck, validationOutcome, validationReason } from './validate-resource.js';
 
 export interface MappingRunContext {
   adapter: SourceAdapter;
@@ -29,6 +30,9 @@ export interface MappingRunContext {
   onRetry?: (info: RetryInfo) => void;
   /** lines the source could not read as rows, written once per export */
   sourceIssues?: SourceIssueListener;
+  /** profile validation of each resource before it is written (absent: no validation); a resource with an
+   *  error goes to the error file instead of the output */
+  validate?: ResourceCheck;
 }
 
 export interface RetryInfo {
@@ -149,7 +153,7 @@ function reorderedOnRetry(run: MappingRun, written: number): ConnectorError {
 /** Maps and writes one batch of rows at a time; remembers what a deduplicating run has written. */
 function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => Promise<void> {
   const { mapping } = run;
-  const { sink, tally, subset, signal } = ctx;
+  const { sink, tally, subset, signal, validate } = ctx;
   const seen = run.dedupe ? new Set<string>() : undefined;
   const firstTime = (ref: string): boolean => {
     if (!seen) return true;
@@ -175,6 +179,15 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
       for (const resource of result.resources) {
         if (!run.emit.has(resource.resourceType)) continue;
         if (!firstTime(`${resource.resourceType}/${resource.id}`)) continue;
+        // the whole resource is validated: `_elements` subsets are SUBSETTED and would miss required elements
+        const issues = validate?.(resource, mapping.name);
+        if (issues?.some((issue) => issue.severity === 'error')) {
+          await sink.writeError(validationOutcome(mapping, rows[i]!, resource, issues));
+          tally.resourceRejected(
+            issues.filter((issue) => issue.severity === 'error').map((issue) => validationReason(mapping, resource, issue)),
+          );
+          continue;
+        }
         await sink.write(subset ? subset(resource) : resource);
         tally.resourceWritten(resource.resourceType);
         exported = true;

@@ -16,6 +16,7 @@ import { planExport, type ExportPlan } from './plan.js';
 import { DEFAULT_BATCH_SIZE } from './run-export.js';
 import { runMapping } from './run-mapping.js';
 import { SourceIssueCollector } from './source-issues.js';
+import { ExportValidation, sharedValidator } from './validate-resource.js';
 import { drivingTable } from '../mapping/source-tables.js';
 
 export interface PartSource {
@@ -64,6 +65,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
   });
   const { request } = part;
   const sourceIssues = new SourceIssueCollector();
+  const validation = request.validate ? new ExportValidation(await sharedValidator()) : undefined;
   try {
     await runMapping(run, {
       adapter: source.adapter,
@@ -72,6 +74,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
       signal,
       tally,
       sourceIssues,
+      ...(validation ? { validate: validation.check } : {}),
       ...(request.elements && request.elements.length > 0 ? { subset: elementSubsetter(request.elements) } : {}),
       ...(request.retry ? { retry: request.retry } : {}),
       onRetry: ({ mapping, error, attempt, rowsWritten }) =>
@@ -91,6 +94,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
     rejected: tally.rejected,
     sources: tally.sources((m) => drivingTable(m.source.query, source.adapter.dialect) ?? m.source.label) ?? {},
     sourceIssues: sourceIssues.issues,
+    ...(validation ? { validation: validation.summary() } : {}),
   };
 }
 

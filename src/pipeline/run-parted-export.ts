@@ -14,6 +14,7 @@ import { partFilePrefix, type ExportPart, type PartRequest, type PartResult } fr
 import type { PartRunner } from './part-runner.js';
 import { planParts, removePartFiles } from './run-part.js';
 import { sourceIssueKey, sourceIssueOutcome } from './source-issues.js';
+import { mergeValidationSummaries } from './validate-resource.js';
 import { sourceIssueReason } from './export-tally.js';
 import type { ExportProgress, ExportSummary } from './types.js';
 
@@ -129,6 +130,11 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
   }
   for (const r of done) {
     addSources(summary.sources!, r.sources);
+    if (r.validation)
+      summary.validation = mergeValidationSummaries(
+        summary.validation ?? { resources: 0, rejected: 0, errors: {}, warnings: {}, mustSupport: {} },
+        r.validation,
+      );
     for (const [type, n] of Object.entries(r.counts)) summary.counts[type] = (summary.counts[type] ?? 0) + n;
     summary.rowsRead[r.mapping] = (summary.rowsRead[r.mapping] ?? 0) + r.rowsRead;
     summary.rejected.total += r.rejected.total;

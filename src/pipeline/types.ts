@@ -2,7 +2,9 @@
 import type { Filter, SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import type { ResourceSink, SinkResult } from '../sinks/types.js';
+import type { ProfileValidator } from '../validation/index.js';
 import type { RetryInfo, RetryPolicy } from './run-mapping.js';
+import type { ValidationSummary } from './validate-resource.js';
 
 export interface ExportRequest {
   adapter: SourceAdapter;
@@ -32,6 +34,9 @@ export interface ExportRequest {
   onRetry?: (info: RetryInfo) => void;
   /** read one consistent snapshot when the adapter offers one (default true) */
   snapshot?: boolean;
+  /** validate each resource against its meta.profile before writing it (see validate-resource.ts);
+   *  absent: no validation */
+  validator?: ProfileValidator;
 }
 
 export interface ExportProgress {
@@ -51,6 +56,8 @@ export interface ExportSummary {
   rejected: { total: number; bySeverity: Record<string, number>; byReason: Record<string, number> };
   durationMs: number;
   files: SinkResult;
+  /** profile validation counts and must-support coverage, when the export validated */
+  validation?: ValidationSummary;
   /** things a reader of the result should know, e.g. a mapping that could not apply `_since` */
   notes?: string[];
   /** rows per source table: read, exported (gave a resource), rejected (an error dropped a resource); per mapping too */

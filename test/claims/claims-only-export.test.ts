@@ -74,7 +74,7 @@ describe('claims-only export of the embedded sample (SQLite, mappings/synthea + 
     const members = new Set(transitions.filter((t) => t.MEMBERID).map((t) => t.PATIENT));
     expect(members.size).toBeGreaterThan(0);
     for (const patient of result.byType('Patient') as Json[]) {
-      const expected = members.has(patient.id) ? [US_CORE_PATIENT, `${C4BB}C4BB-Patient`] : [US_CORE_PATIENT];
+      const expected = members.has(patient.id) ? [US_CORE_PATIENT, `${C4BB}C4BB-Patient|2.0.0`] : [US_CORE_PATIENT];
       expect(patient.meta?.profile, `Patient/${patient.id}`).toEqual(expected);
       expect(schemaValidator().validate(patient), `Patient/${patient.id} R4 schema`).toEqual([]);
       for (const p of expected) expect(missingRequiredElements(patient, p), `Patient/${patient.id} vs ${p}`).toEqual([]);

@@ -97,7 +97,7 @@ describe('fhir-bridge export --connector connectors/cms-ccw-rif.yaml', () => {
     for (const [type, spec] of Object.entries(CLAIM_TYPES)) {
       const eob = eobs.find((e) => e.id.startsWith(`${type}-`));
       expect(eob, `an EOB for ${type}`).toBeDefined();
-      expect(eob!.meta?.profile).toEqual([C4BB + spec.profile]);
+      expect(eob!.meta?.profile).toEqual([`${C4BB}${spec.profile}|2.0.0`]);
     }
     expect(result.outcomes).toEqual([]);
   });

@@ -143,7 +143,7 @@ for (const target of targets) {
       const patients = result.byType('Patient') as Json[];
       expect(patients).toHaveLength(table('patients.csv').length);
       for (const p of patients) {
-        expect(p.meta.profile.includes(`${C4BB}C4BB-Patient`), p.id).toBe(members.has(p.id));
+        expect(p.meta.profile.includes(`${C4BB}C4BB-Patient|2.0.0`), p.id).toBe(members.has(p.id));
         if (!members.has(p.id)) continue;
         expect(p.identifier.find((i: Json) => i.type?.coding?.[0]?.code === 'MB')?.value, p.id).toBe(members.get(p.id));
         // the loader's change-tracking column: the sample's date on every loaded row
@@ -152,7 +152,9 @@ for (const target of targets) {
     });
 
     it("computes the days supply of pharmacy claims with this database's date arithmetic", () => {
-      const pharmacy = result.byType('ExplanationOfBenefit').filter((e) => e.meta?.profile?.[0]?.endsWith('Pharmacy')) as Json[];
+      const pharmacy = result
+        .byType('ExplanationOfBenefit')
+        .filter((e) => e.meta?.profile?.[0]?.split('|')[0]?.endsWith('Pharmacy')) as Json[];
       const days = pharmacy.map((e) => e.supportingInfo.find((s: Json) => s.category.coding[0].code === 'dayssupply').valueQuantity.value);
       expect(days.filter((d) => typeof d === 'number').length).toBeGreaterThan(pharmacy.length / 2);
     });

@@ -137,7 +137,7 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     let withProcedures = 0;
     for (const eob of result.byType('ExplanationOfBenefit') as Json[]) {
       const n = byEncounter.get(claimById.get(eob.id)!.APPOINTMENTID!) ?? 0;
-      if (eob.meta.profile[0].endsWith('Pharmacy')) {
+      if (eob.meta.profile[0].split('|')[0].endsWith('Pharmacy')) {
         expect(eob.procedure).toBeUndefined();
         continue;
       }
@@ -157,6 +157,6 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     const isPayer = (o: Json) => (o.identifier ?? []).some((i: Json) => i.type?.coding?.some((c: Json) => c.code === 'payerid'));
     const orgs = result.byType('Organization').filter((o) => isPayer(o as Json)) as Json[];
     expect(orgs.map((o) => o.id).sort()).toEqual([...payerIds].sort());
-    for (const o of orgs) expect(o.meta?.profile, `Organization/${o.id}`).toContain(`${C4BB}C4BB-Organization`);
+    for (const o of orgs) expect(o.meta?.profile, `Organization/${o.id}`).toContain(`${C4BB}C4BB-Organization|2.0.0`);
   });
 });

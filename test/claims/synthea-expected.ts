@@ -44,7 +44,7 @@ export function expectedProfiles(claims: Row[], transactions: Row[]): Map<string
           ? 'Inpatient-Institutional'
           : 'Outpatient-Institutional'
         : 'Professional-NonClinician';
-    out.set(c.Id!, `${C4BB}C4BB-ExplanationOfBenefit-${profile}`);
+    out.set(c.Id!, `${C4BB}C4BB-ExplanationOfBenefit-${profile}|2.0.0`);
   }
   return out;
 }

@@ -25,14 +25,17 @@ describe.skipIf(!existsSync(path.join(ROOT, 'dist/cli/main.js')))('npm pack', ()
     expect(files.filter((f) => /^samples\/(omop|mimic)/.test(f))).toEqual([]);
     expect(files).toContain('connectors/tables/omop-cdm54.yaml');
     expect(files).toContain('src/fhir/assets/fhir.schema.json.gz');
+    // the FHIR packages the profile validator loads, as published
+    expect(files).toContain('src/fhir/assets/packages/hl7.fhir.us.core-6.1.0.tgz');
+    expect(files).toContain('src/fhir/assets/packages/hl7.fhir.us.carin-bb-2.0.0.tgz');
 
     const offending = files.filter(
       (f) =>
         /\.test\.(js|ts|mjs)(\.map)?$/.test(f) ||
         f.startsWith('test/') ||
         /(^|\/)bench\//.test(f) ||
-        // of src/ only the data the built code reads (the R4 schema and profile extracts) and its attribution
-        (f.startsWith('src/') && !/^src\/fhir\/assets\/[^/]+\.(gz|md)$/.test(f)) ||
+        // of src/ only the data the built code reads (the R4 schema, profile extracts, FHIR packages) and its attribution
+        (f.startsWith('src/') && !/^src\/fhir\/assets\/([^/]+\.(gz|md)|packages\/[^/]+\.tgz)$/.test(f)) ||
         /(^|\/)(test-support|test-fixtures|test-fakes|test-helpers|test-server|e2e-support|pipeline-fakes|adapter-contract|job-store-contract)\b/.test(
           f,
         ),

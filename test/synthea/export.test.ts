@@ -67,9 +67,9 @@ const MEMBERS = new Set(
 function expectedProfiles(r: Obs): string[] {
   if (BASE_R4_TYPES.includes(r.resourceType)) return [];
   const usCore = expectedProfile(r);
-  if (r.resourceType === 'Practitioner') return [usCore, `${C4BB}C4BB-Practitioner`];
-  if (r.resourceType === 'Organization') return [usCore, `${C4BB}C4BB-Organization`];
-  if (r.resourceType === 'Patient' && MEMBERS.has(r.id)) return [usCore, `${C4BB}C4BB-Patient`];
+  if (r.resourceType === 'Practitioner') return [usCore];
+  if (r.resourceType === 'Organization') return [usCore, `${C4BB}C4BB-Organization|2.0.0`];
+  if (r.resourceType === 'Patient' && MEMBERS.has(r.id)) return [usCore, `${C4BB}C4BB-Patient|2.0.0`];
   return [usCore];
 }
 
@@ -111,7 +111,7 @@ for (const connector of ['synthea-csv', 'synthea-sqlite']) {
         .filter((r) => JSON.stringify(r.meta?.profile ?? []) !== JSON.stringify(expectedProfiles(r as unknown as Obs)))
         .map((r) => ({ ref: `${r.resourceType}/${r.id}`, profile: r.meta?.profile, expected: expectedProfiles(r as unknown as Obs) }));
       expect(wrong.slice(0, 5)).toEqual([]);
-      expect(out.resources.filter((r) => r.meta?.profile?.includes(`${C4BB}C4BB-Patient`))).toHaveLength(MEMBERS.size);
+      expect(out.resources.filter((r) => r.meta?.profile?.includes(`${C4BB}C4BB-Patient|2.0.0`))).toHaveLength(MEMBERS.size);
     });
 
     it("has every required (min ≥ 1) element of its profile's snapshot", () => {

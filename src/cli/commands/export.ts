@@ -13,6 +13,7 @@ import { runPartedExport } from '../../pipeline/run-parted-export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { runExport } from '../../pipeline/run-export.js';
 import { createNdjsonSink } from '../../sinks/ndjson-sink.js';
+import { sharedValidator, type ValidationSummary } from '../../pipeline/validate-resource.js';
 import type { RetryPolicy } from '../../pipeline/run-mapping.js';
 import type { ExportProgress, ExportSummary } from '../../pipeline/types.js';
 import type { OutputFile } from '../../sinks/types.js';
@@ -35,6 +36,8 @@ export interface ExportOptions {
   concurrency?: string | number;
   /** worker threads (default: the cores; 0 runs every part on this thread) */
   workers?: string | number;
+  /** profile validation of every resource (default on; `--no-validate` sets it false) */
+  validate?: boolean;
   signal?: AbortSignal;
   /** not a flag: lets tests shorten the waits between retries of a lost source */
   retry?: Partial<RetryPolicy>;
@@ -54,6 +57,8 @@ export interface SummaryFile {
   rejected: ExportSummary['rejected'];
   /** rows read / exported / rejected per source table, and per mapping within it (`fhir-bridge coverage --summary`) */
   sources: NonNullable<ExportSummary['sources']>;
+  /** absent when the export ran with --no-validate */
+  validation?: ValidationSummary;
   notes: string[];
   output: Array<Omit<OutputFile, 'path'> & { file: string }>;
   error: Array<Omit<OutputFile, 'path'> & { file: string }>;
@@ -91,6 +96,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         }
       }
 
+      // loaded before any file is touched: a validator that cannot load stops the export early
+      const validator = options.validate === false ? undefined : await sharedValidator();
       await mkdir(outDir, { recursive: true });
       await removePreviousExport(outDir);
       const startedAt = new Date();
@@ -111,6 +118,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
             ...(concurrency ? { concurrency } : {}),
             ...(options.signal ? { signal: options.signal } : {}),
             ...(options.retry ? { retry: options.retry } : {}),
+            ...(validator ? { validator } : {}),
             onProgress: progress.update,
             onRetry: ({ mapping, error, attempt, rowsWritten }) =>
               logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
@@ -130,6 +138,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
               ...(patients ? { patientKeys: patients } : {}),
               ...(batchSize ? { batchSize } : {}),
               ...(options.retry ? { retry: options.retry } : {}),
+              validate: validator !== undefined,
             },
             runner,
             dir: outDir,
@@ -161,6 +170,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         rowsRead: summary.rowsRead,
         rejected: summary.rejected,
         sources: summary.sources ?? {},
+        ...(summary.validation ? { validation: summary.validation } : {}),
         notes: summary.notes ?? [],
         output: summary.files.output.map(fileEntry),
         error: summary.files.error.map(fileEntry),
@@ -210,12 +220,20 @@ export function describeSummary(s: SummaryFile, outDir: string): string {
     lines.push(
       `deleted since ${s.request.since}: ${plural(deleted, 'resource')}${deleted > 0 ? ` (${s.deleted.map((f) => f.file).join(', ')})` : ''}`,
     );
+  if (s.validation) lines.push(describeValidation(s.validation));
   for (const note of s.notes) lines.push(`note: ${note}`);
   lines.push(`transactionTime ${s.transactionTime}: export again with --since ${s.transactionTime} for what changes from now on`);
   lines.push(
     `wrote ${plural(s.output.length + s.error.length + s.deleted.length, 'file')} to ${shortPath(outDir)} in ${duration(s.durationMs)} (summary.json)`,
   );
   return lines.join('\n');
+}
+
+function describeValidation(v: ValidationSummary): string {
+  const sum = (by: Record<string, Record<string, number>>): number =>
+    Object.values(by).reduce((n, profiles) => n + Object.values(profiles).reduce((a, b) => a + b, 0), 0);
+  const rejected = v.rejected > 0 ? `, ${plural(v.rejected, 'resource')} rejected (${plural(sum(v.errors), 'error')})` : ', no errors';
+  return `validation: ${plural(v.resources, 'resource')} checked against their profiles${rejected}, ${plural(sum(v.warnings), 'warning')}; must-support coverage in summary.json`;
 }
 
 function plural(n: number, word: string): string {

@@ -6,6 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { openSource } from '../../pipeline/open-source.js';
+import { sharedValidator } from '../../pipeline/validate-resource.js';
 import { ClientRegistry } from '../../http/auth/client-registry.js';
 import type { JobStore } from '../../jobs/job-store.js';
 import { PostgresJobStore } from '../../jobs/job-store-postgres.js';
@@ -37,6 +38,8 @@ export interface ServeOptions {
   workers?: string;
   batchSize?: string;
   trustProxy?: boolean;
+  /** profile validation of exported resources (default on; `--no-validate` sets it false) */
+  validate?: boolean;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -61,6 +64,10 @@ export function registerServeCommand(program: Command): void {
     .option('--workers <n>', 'worker threads shared by all exports (default: the cores)')
     .option('--batch-size <n>', 'source rows per batch (each running part holds one batch)', '500')
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
+    .option(
+      '--no-validate',
+      'skip profile validation of exported resources (by default a resource failing its profile goes to the error file)',
+    )
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
     .action(async (opts: ServeOptions) => {
       await serve(opts);
@@ -111,6 +118,9 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
     const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
     const useWorkers = pool !== undefined;
+    const validate = opts.validate !== false;
+    // built now rather than at the first export (seconds of package loading); each pool thread builds its own
+    if (validate && !useWorkers) await sharedValidator();
     const server = await buildServer({
       source,
       store,
@@ -124,6 +134,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
               maxResourcesPerFile,
               gzip: opts.gzipFiles ?? false,
               batchSize,
+              validate,
             }),
           }
         : {}),
@@ -142,6 +153,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
       maxResourcesPerFile,
       gzipFiles: opts.gzipFiles ?? false,
+      validate,
       retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
       minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
       logger: log,
