@@ -8,36 +8,75 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coverageCommand } from '../cli/commands/coverage.js';
 import { exportCommand } from '../cli/commands/export.js';
 import { memoryIo } from '../cli/io.js';
-import { openSource } from '../pipeline/open-source.js';
-import { sourceCoverage } from './source-coverage.js';
+import { loadConnectorConfig } from '../connectors/index.js';
+import { loadMappingSet } from '../mapping/index.js';
+import { openSource, openSourceAdapter } from '../pipeline/open-source.js';
+import { loadCsv } from '../sample/load-csv.js';
+import { readTableSchema } from '../sample/table-schema.js';
+import { type SourceCoverage, sourceCoverage } from './source-coverage.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const CONNECTORS = path.join(ROOT, 'connectors');
 
-// The PostgreSQL and MariaDB connectors: source-coverage.int.test.ts (the sample loaded into a server).
-describe.each(['synthea-csv', 'synthea-sqlite', 'synthea-duckdb', 'cms-ccw-rif'])('coverage of connectors/%s.yaml', (name) => {
-  it('accounts for every table and column: used by a mapping or ignored with a reason', async () => {
-    const source = await openSource(path.join(CONNECTORS, `${name}.yaml`));
-    try {
-      const coverage = await sourceCoverage(source.adapter, source.mappings, source.config.ignore);
-      expect(coverage.unused).toEqual([]);
-      expect(coverage.staleIgnores).toEqual([]);
-      expect(coverage.ignoredButMapped).toEqual([]);
-      expect(coverage.tables.length).toBeGreaterThanOrEqual(10);
-      // a CSV folder's tables are its files, a file the `files:` map names being its table's only
-      if (source.config.files) expect(coverage.tables.map((t) => t.table)).toEqual(Object.keys(source.config.files).sort());
-      expect(coverage.notListed).toEqual([]);
-      for (const t of coverage.tables) {
-        expect(t.columns.length, `${t.table} has columns`).toBeGreaterThan(0);
-        for (const c of t.columns) {
-          if (c.status === 'ignored') expect(c.reason?.trim(), `${t.table}.${c.column} has a reason`).toBeTruthy();
-          else expect(c.uses.length, `${t.table}.${c.column} is used`).toBeGreaterThan(0);
-        }
-      }
-    } finally {
-      await source.close();
+/** What every shipped connector must satisfy: each table and column used by a mapping or ignored with a reason. */
+function expectAllAccountedFor(coverage: SourceCoverage, files: Record<string, unknown> | undefined): void {
+  expect(coverage.unused).toEqual([]);
+  expect(coverage.staleIgnores).toEqual([]);
+  expect(coverage.ignoredButMapped).toEqual([]);
+  expect(coverage.tables.length).toBeGreaterThanOrEqual(10);
+  // a CSV folder's tables are its files, a file the `files:` map names being its table's only
+  if (files) expect(coverage.tables.map((t) => t.table)).toEqual(Object.keys(files).sort());
+  expect(coverage.notListed).toEqual([]);
+  for (const t of coverage.tables) {
+    expect(t.columns.length, `${t.table} has columns`).toBeGreaterThan(0);
+    for (const c of t.columns) {
+      if (c.status === 'ignored') expect(c.reason?.trim(), `${t.table}.${c.column} has a reason`).toBeTruthy();
+      else expect(c.uses.length, `${t.table}.${c.column} is used`).toBeGreaterThan(0);
     }
-  }, 120_000);
+  }
+}
+
+// The PostgreSQL and MariaDB connectors: source-coverage.int.test.ts (the sample loaded into a server).
+describe.each(['synthea-csv', 'synthea-sqlite', 'synthea-duckdb', 'cms-ccw-rif', 'omop-csv', 'mimic-csv'])(
+  'coverage of connectors/%s.yaml',
+  (name) => {
+    it('accounts for every table and column: used by a mapping or ignored with a reason', async () => {
+      const source = await openSource(path.join(CONNECTORS, `${name}.yaml`));
+      try {
+        expectAllAccountedFor(await sourceCoverage(source.adapter, source.mappings, source.config.ignore), source.config.files);
+      } finally {
+        await source.close();
+      }
+    }, 120_000);
+  },
+);
+
+// omop-sqlite and mimic-sqlite read a file that `load-csv` builds (no `sample:` builds it on first use): the
+// test loads each sample into a scratch file with the connector's own table schema and reads that.
+describe.each([
+  ['omop-sqlite', 'omop-cdm54', 'omop-cdm54-synthea27nj'],
+  ['mimic-sqlite', 'mimic-iv', 'mimic-iv-demo-2.2'],
+])('coverage of connectors/%s.yaml over the sample loaded with load-csv', (name, tables, sample) => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'fbt-coverage-sqlite-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('accounts for every table and column: used by a mapping or ignored with a reason', async () => {
+    const shipped = await loadConnectorConfig(path.join(CONNECTORS, `${name}.yaml`));
+    const config = { ...shipped, path: path.join(dir, `${name}.sqlite`) };
+    await loadCsv(config, await readTableSchema(path.join(CONNECTORS, 'tables', `${tables}.yaml`)), {
+      folder: path.join(ROOT, 'samples', sample, 'csv'),
+    });
+    const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
+    const adapter = await openSourceAdapter(config);
+    try {
+      expectAllAccountedFor(await sourceCoverage(adapter, mappings, config.ignore), undefined);
+    } finally {
+      await adapter.close();
+    }
+  }, 180_000);
 });
 
 describe('what coverage says about a column', () => {
