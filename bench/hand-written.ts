@@ -30,6 +30,12 @@ function utc(v: unknown): string | undefined {
   return iso.slice(0, 19) + (ms === '.000' || !ms.startsWith('.') ? '' : ms) + '+00:00';
 }
 
+/** meta.lastUpdated from the change-tracking column, when the source keeps one (files do not). */
+function lastUpdated(v: unknown): { lastUpdated?: string } {
+  const when = utc(typeof v === 'string' ? v.replace(' ', 'T') : v);
+  return when ? { lastUpdated: when } : {};
+}
+
 function text(v: unknown): string | undefined {
   if (v === null || v === undefined) return undefined;
   const s = String(v);
@@ -47,7 +53,7 @@ export function observationLab(row: Row): object {
   return {
     resourceType: 'Observation',
     id: hashId('observation-lab', 'Observation', key),
-    meta: { profile: LAB_PROFILE },
+    meta: { ...lastUpdated(row.last_updated), profile: LAB_PROFILE },
     status: 'final',
     category: [
       {

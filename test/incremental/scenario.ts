@@ -41,7 +41,9 @@ export async function writeScenarioConnector(dir: string, connector: Record<stri
 export async function cliExport(connector: string, since?: string): Promise<ExportFiles> {
   const out = await mkdtemp(join(tmpdir(), 'incr-cli-'));
   try {
-    const run = await runCli('export', '--connector', connector, '--out', out, ...(since ? ['--since', since] : []));
+    // without validation, like the server below: the Synthea claims fail CARIN BB's required bindings (see the
+    // README's Validation known gaps), and this scenario counts every changed EOB and Claim
+    const run = await runCli('export', '--connector', connector, '--out', out, '--no-validate', ...(since ? ['--since', since] : []));
     if (run.code !== 0) throw new Error(`export failed (${run.code}): ${run.err}\n${run.out}`);
     const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as SummaryFile;
     const resources: Resources = {};

@@ -81,6 +81,7 @@ function withoutLastUpdated(ndjson: SortedNdjson): SortedNdjson {
     const stripped = lines.map((line) => {
       const r = JSON.parse(line) as { meta?: { lastUpdated?: string } };
       if (r.meta) delete r.meta.lastUpdated;
+      if (r.meta && Object.keys(r.meta).length === 0) delete r.meta;
       return JSON.stringify(r);
     });
     out.set(type, stripped.sort());
