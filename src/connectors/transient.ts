@@ -28,6 +28,8 @@ const MESSAGES = [
   /timeout exceeded when trying to connect/i,
   /connection lost/i,
   /server closed the connection/i,
+  // pg, when a pooled client whose connection was killed is used again before the pool notices
+  /connection error and is not queryable/i,
 ];
 
 export function isTransientDriverError(err: unknown): boolean {
