@@ -22,6 +22,8 @@ const SETS: Record<string, { connector: string; mappings?: string[] }> = {
   synthea: { connector: 'connectors/synthea-sqlite.yaml', mappings: ['mappings/synthea'] },
   'synthea-claims': { connector: 'connectors/synthea-sqlite.yaml', mappings: ['mappings/synthea-claims'] },
   'cms-ccw-rif': { connector: 'connectors/cms-ccw-rif.yaml' },
+  'omop-cdm54': { connector: 'connectors/omop-csv.yaml' },
+  'mimic-iv': { connector: 'connectors/mimic-csv.yaml' },
 };
 
 /**
