@@ -5,11 +5,11 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { locateTable, readCsv, readCsvHeader, type CsvFile } from '../connectors/csv-files.js';
-import { connectorFailure, redactConnection, redactText, secretsOf } from '../connectors/redact.js';
+import { redactConnection, secretsOf } from '../connectors/redact.js';
 import type { ConnectorConfig, Row } from '../connectors/types.js';
 import { ConnectorError } from '../errors.js';
 import type { BulkWriter } from './bulk-writer.js';
-import { destinationFor, indexName, missingDatabase, utcTimestampText, type Target } from './load-sample.js';
+import { destinationFor, indexName, loadFailure, utcTimestampText, type Target } from './load-sample.js';
 import type { CsvTableSpec, TableColumnKind, TableSchema } from './table-schema.js';
 
 export interface LoadCsvOptions {
@@ -201,17 +201,7 @@ export async function loadCsv(config: ConnectorConfig, schema: TableSchema, opti
     }
   } catch (err) {
     await writer?.rollback();
-    const missing = missingDatabase(err);
-    if (missing !== undefined) {
-      const name = missing ? ` ${missing}` : '';
-      throw new ConnectorError(
-        redactText(
-          `${config.name}: the database${name} does not exist on ${where}; create it first (CREATE DATABASE${name || ' <name>'};)`,
-          secrets,
-        ),
-      );
-    }
-    throw connectorFailure(config.name, step, err, secrets);
+    throw loadFailure(config, where, step, err, secrets);
   } finally {
     await knex.destroy();
     await writer?.close().catch(() => undefined);

@@ -160,8 +160,24 @@ export interface Destination {
  *  caller as an error anyway, located and without secrets, so nothing is printed here. */
 const QUIET = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
 
+/**
+ * What a failed load throws (load-sample and load-csv alike): a missing database says to create it first;
+ * anything else names the step that failed. Both without the connection's secrets.
+ */
+export function loadFailure(config: ConnectorConfig, where: string, step: string, err: unknown, secrets: string[]): ConnectorError {
+  const missing = missingDatabase(err);
+  if (missing === undefined) return connectorFailure(config.name, step, err, secrets);
+  const name = missing ? ` ${missing}` : '';
+  return new ConnectorError(
+    redactText(
+      `${config.name}: the database${name} does not exist on ${where}; create it first (CREATE DATABASE${name || ' <name>'};)`,
+      secrets,
+    ),
+  );
+}
+
 /** SQLSTATE 3D000 / MariaDB 1049: the connection names a database the server does not have. */
-export function missingDatabase(err: unknown): string | undefined {
+function missingDatabase(err: unknown): string | undefined {
   const e = err as { code?: unknown; message?: unknown } | undefined;
   if (e?.code !== '3D000' && e?.code !== 'ER_BAD_DB_ERROR') return undefined;
   return typeof e.message === 'string' ? (/database "?'?([^"']+)["']/i.exec(e.message)?.[1] ?? '') : '';
@@ -336,17 +352,7 @@ export async function loadSample(config: ConnectorConfig, options: LoadSampleOpt
     }
   } catch (err) {
     await writer?.rollback();
-    const missing = missingDatabase(err);
-    if (missing !== undefined) {
-      const name = missing ? ` ${missing}` : '';
-      throw new ConnectorError(
-        redactText(
-          `${config.name}: the database${name} does not exist on ${where}; create it first (CREATE DATABASE${name || ' <name>'};)`,
-          secrets,
-        ),
-      );
-    }
-    throw connectorFailure(config.name, step, err, secrets);
+    throw loadFailure(config, where, step, err, secrets);
   } finally {
     await knex.destroy();
     await writer?.close().catch(() => undefined);
