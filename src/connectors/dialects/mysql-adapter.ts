@@ -1,6 +1,6 @@
 // MySQL / MariaDB through mysql2. Rows stream off the socket with the connection paused whenever
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
-import { settleWithin } from '../settle-within.js';
+import { SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
 import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
@@ -105,7 +105,7 @@ class SnapshotConnections {
       if (this.dead.has(conn)) continue;
       try {
         // a pinned connection killed unnoticed must not keep a finished export waiting
-        await settleWithin(conn.promise().query('COMMIT'), 5000, 'ending the snapshot');
+        await settleWithin(conn.promise().query('COMMIT'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'ending the snapshot');
         conn.release();
       } catch {
         conn.destroy();

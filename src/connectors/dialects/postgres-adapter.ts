@@ -1,7 +1,7 @@
 // PostgreSQL through pg. Rows come from a server-side cursor (pg-query-stream) `batchSize` at a time, and
 // dates, timestamps, NUMERIC and BIGINT arrive as the server's text so no value passes through a JS Date
 // built in the process' time zone or loses digits in a double.
-import { settleWithin } from '../settle-within.js';
+import { SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
@@ -70,9 +70,6 @@ export const OLDEST_OPEN_TRANSACTION_SQL =
   `count(*) filter (where state is null) as hidden from pg_stat_activity ` +
   `where pid <> pg_backend_pid() and backend_type = 'client backend' and datname = current_database()`;
 
-/** How long ending a snapshot's transaction may take before its connection is dropped instead. */
-const RELEASE_TIMEOUT_MS = 5000;
-
 /** Every pooled connection of a snapshot reads in this transaction (pg_export_snapshot / SET TRANSACTION SNAPSHOT). */
 export function joinSnapshotSql(snapshotId: string): string {
   if (!/^[0-9A-F-]+$/i.test(snapshotId)) throw new Error(`unexpected snapshot id ${snapshotId}`);
@@ -138,7 +135,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
           released = true;
           try {
             // a holder whose connection died unnoticed must not keep a finished export waiting
-            await settleWithin(holder.query('COMMIT'), RELEASE_TIMEOUT_MS, 'ending the snapshot');
+            await settleWithin(holder.query('COMMIT'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'ending the snapshot');
             holder.release();
           } catch (err) {
             holder.release(err as Error);
