@@ -9,16 +9,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConnectorConfig } from '../../src/connectors/index.js';
 import type { ConnectorConfig } from '../../src/connectors/types.js';
-import { missingRequiredElements } from '../../src/fhir/required-elements.js';
-import { schemaValidator } from '../../src/fhir/schema-validator.js';
 import { buildServer, type BulkServer } from '../../src/http/app.js';
 import { SqliteJobStore } from '../../src/jobs/job-store-sqlite.js';
 import type { FhirResource } from '../../src/mapping/types.js';
 import { openSource, type OpenedSource } from '../../src/pipeline/open-source.js';
 import { loadCsv, type LoadCsvResult } from '../../src/sample/load-csv.js';
 import { readTableSchema } from '../../src/sample/table-schema.js';
+import { itConformsToR4 } from '../support/conformance-checks.js';
 import { exportOverHttp, patientRefs } from '../support/e2e-support.js';
-import { canonical, emptyValues, exportConfig, referencesOf, type CollectedExport } from '../synthea/collect-export.js';
+import { canonical, exportConfig, type CollectedExport } from '../synthea/collect-export.js';
 import {
   MAPPING_TABLES,
   OMOP_CSV,
@@ -167,37 +166,7 @@ for (const source of ['csv'] as const) {
       }
     });
 
-    it('validates every resource against the FHIR R4 JSON schema', () => {
-      const validator = schemaValidator();
-      const invalid = resources()
-        .map((r) => ({ ref: `${r.resourceType}/${r.id}`, violations: validator.validate(r) }))
-        .filter((x) => x.violations.length > 0);
-      expect(invalid.slice(0, 3)).toEqual([]);
-    }, 60_000);
-
-    it("has every required (min ≥ 1) element of its profile's snapshot", () => {
-      const missing = resources().flatMap((r) =>
-        (r.meta?.profile ?? []).flatMap((p) =>
-          missingRequiredElements(r, p).map((m) => `${r.resourceType}/${r.id} (${p.split('/').pop()}): ${m}`),
-        ),
-      );
-      expect(missing.slice(0, 10)).toEqual([]);
-    }, 60_000);
-
-    it('points every reference at a resource of the export, and writes nothing empty', () => {
-      const present = new Set(resources().map((r) => `${r.resourceType}/${r.id}`));
-      const dangling = resources().flatMap((r) =>
-        referencesOf(r)
-          .filter((ref) => !present.has(ref))
-          .map((ref) => `${r.resourceType}/${r.id} → ${ref}`),
-      );
-      expect(dangling.slice(0, 5)).toEqual([]);
-      expect(
-        resources()
-          .flatMap((r) => emptyValues(r).map((p) => `${r.resourceType}/${r.id}${p}`))
-          .slice(0, 5),
-      ).toEqual([]);
-    });
+    itConformsToR4(resources, 60_000);
   });
 }
 
