@@ -152,9 +152,7 @@ for (const target of targets) {
     });
 
     it("computes the days supply of pharmacy claims with this database's date arithmetic", () => {
-      const pharmacy = result
-        .byType('ExplanationOfBenefit')
-        .filter((e) => kindOf(e as Json) === 'pharmacy') as Json[];
+      const pharmacy = result.byType('ExplanationOfBenefit').filter((e) => kindOf(e as Json) === 'pharmacy') as Json[];
       const days = pharmacy.map((e) => e.supportingInfo.find((s: Json) => s.category.coding[0].code === 'dayssupply').valueQuantity.value);
       expect(days.filter((d) => typeof d === 'number').length).toBeGreaterThan(pharmacy.length / 2);
     });
