@@ -9,6 +9,7 @@ import type { Zone } from './datetime.js';
 import type { CompiledExpression } from './fhirpath.js';
 import { canonicalKeyValue, compileIdTemplate, FHIR_ID_RE, hashId, type IdTemplate } from './ids.js';
 import { allResourceTypes, checkElements, isResourceType } from './elements.js';
+import { checkProfiles } from './profile-checks.js';
 import { compileLookups, isPlainObject } from './lookups.js';
 import { closest } from './suggest.js';
 import type { ParsedDocument } from './parse.js';
@@ -357,6 +358,7 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
     } else {
       const body = Object.fromEntries(Object.entries(r.template).filter(([k]) => !ENGINE_FIELDS.includes(k)));
       for (const e of checkElements(resourceType, body, [...p, 'template'])) ctx.error(e.path, e.message, e.atKey);
+      for (const e of checkProfiles(resourceType, profiles, body, [...p, 'template'])) ctx.error(e.path, e.message, e.atKey);
       for (const [field, val] of Object.entries(r.template)) {
         const fp = [...p, 'template', field];
         if (ENGINE_FIELDS.includes(field)) {

@@ -1,14 +1,26 @@
 // mappings/synthea-claims on the shipped Synthea sample (synthea-csv connector + the claims folder):
-// one EOB per claims.csv row with the right C4BB profile, conformant, and money equal to the sums of
-// claims_transactions.csv to the cent.
+// one EOB per claims.csv row of the type of its claim kind (base R4: no CARIN BB profile, see eob.yaml),
+// conformant, and money equal to the sums of claims_transactions.csv to the cent.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaValidator } from '../../src/fhir/schema-validator.js';
 import { missingRequiredElements } from '../../src/fhir/required-elements.js';
+import { missingBaseElements } from '../synthea/base-required.js';
 import { ROOT, connectorWith, exportConnector, type ExportResult } from './export-helper.js';
-import { C4BB, amountOf, expectedProfiles, moneyOf, table, toCents, transactionsByClaim, type Json, type Row } from './synthea-expected.js';
+import {
+  C4BB,
+  amountOf,
+  expectedKinds,
+  kindOf,
+  moneyOf,
+  table,
+  toCents,
+  transactionsByClaim,
+  type Json,
+  type Row,
+} from './synthea-expected.js';
 
-describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () => {
+describe('Synthea claims → R4 EOBs in the CARIN Blue Button shape (mappings/synthea-claims)', () => {
   let result: ExportResult;
   let cleanup: () => Promise<void>;
   const claims = table('claims.csv');
@@ -35,24 +47,33 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     expect(result.outcomes).toEqual([]);
   });
 
-  it('gives each EOB the C4BB profile of its claim kind', () => {
-    const expected = expectedProfiles(claims, transactions);
+  it('gives each EOB the type (and institutional subType) of its claim kind, and no profile', () => {
+    const expected = expectedKinds(claims, transactions);
     const seen = new Set<string>();
-    for (const eob of result.byType('ExplanationOfBenefit')) {
-      expect(eob.meta?.profile, eob.id).toEqual([expected.get(eob.id)]);
-      seen.add(expected.get(eob.id)!);
+    for (const eob of result.byType('ExplanationOfBenefit') as Json[]) {
+      expect(kindOf(eob), eob.id).toBe(expected.get(eob.id));
+      // Synthea's SNOMED CT / RxNorm codes cannot meet the C4BB EOB bindings: base R4 (eob.yaml)
+      expect(eob.meta?.profile, eob.id).toBeUndefined();
+      seen.add(kindOf(eob));
     }
-    expect(seen.size).toBe(4); // the sample has claims of every kind
+    expect(seen).toEqual(new Set(['pharmacy', 'inpatient', 'outpatient', 'professional'])); // the sample has every kind
   });
 
-  it('passes the R4 schema and has every element its C4BB profile requires (EOB, Coverage, payer)', () => {
-    const checked = result.resources.filter((r) => (r.meta?.profile ?? []).some((p) => p.startsWith(C4BB)));
-    expect(checked.length).toBeGreaterThan(claims.length);
-    for (const r of checked) {
+  it('passes the R4 schema and has every element its profile requires (Coverage, payer: C4BB; EOB, Claim: R4 base)', () => {
+    const c4bb = result.resources.filter((r) => (r.meta?.profile ?? []).some((p) => p.startsWith(C4BB)));
+    // (the connector also lists mappings/synthea, whose Patients, Practitioners and Organizations are C4BB too)
+    expect([...new Set(c4bb.map((r) => r.resourceType))]).toEqual(expect.arrayContaining(['Coverage', 'Organization']));
+    expect(c4bb.filter((r) => r.resourceType === 'ExplanationOfBenefit')).toEqual([]);
+    for (const r of c4bb) {
       expect(schemaValidator().validate(r), `${r.resourceType}/${r.id}`).toEqual([]);
       for (const p of r.meta!.profile!) expect(missingRequiredElements(r, p), `${r.resourceType}/${r.id} vs ${p}`).toEqual([]);
     }
-    for (const c of result.byType('Claim')) expect(schemaValidator().validate(c), `Claim/${c.id}`).toEqual([]);
+    const base = [...result.byType('ExplanationOfBenefit'), ...result.byType('Claim')];
+    expect(base).toHaveLength(2 * claims.length);
+    for (const r of base) {
+      expect(schemaValidator().validate(r), `${r.resourceType}/${r.id}`).toEqual([]);
+      expect(missingBaseElements(r), `${r.resourceType}/${r.id}`).toEqual([]);
+    }
   }, 60_000);
 
   it('adds up claims_transactions.csv exactly, per claim and per item', () => {
@@ -137,7 +158,7 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
     let withProcedures = 0;
     for (const eob of result.byType('ExplanationOfBenefit') as Json[]) {
       const n = byEncounter.get(claimById.get(eob.id)!.APPOINTMENTID!) ?? 0;
-      if (eob.meta.profile[0].split('|')[0].endsWith('Pharmacy')) {
+      if (kindOf(eob) === 'pharmacy') {
         expect(eob.procedure).toBeUndefined();
         continue;
       }
@@ -145,7 +166,7 @@ describe('Synthea claims → CARIN Blue Button (mappings/synthea-claims)', () =>
       if (n === 0) continue;
       withProcedures++;
       expect(eob.procedure.map((p: Json) => p.sequence)).toEqual([...Array(n).keys()].map((i) => i + 1));
-      if (eob.meta.profile[0].includes('Institutional')) expect(eob.procedure[0].type[0].coding[0].code).toBe('principal');
+      if (eob.type.coding[0].code === 'institutional') expect(eob.procedure[0].type[0].coding[0].code).toBe('principal');
     }
     expect(withProcedures).toBeGreaterThan(0);
   });

@@ -27,27 +27,40 @@ export function cents(text: string | undefined): number {
 }
 export const toCents = (v: number | undefined) => Math.round((v ?? NaN) * 100);
 
-/** The claim kind the README of eob.yaml defines, computed here from the CSV files independently. */
-export function expectedProfiles(claims: Row[], transactions: Row[]): Map<string, string> {
+export type ClaimKind = 'pharmacy' | 'inpatient' | 'outpatient' | 'professional';
+
+/** The claim kind the header of eob.yaml defines, computed here from the CSV files independently. */
+export function expectedKinds(claims: Row[], transactions: Row[]): Map<string, ClaimKind> {
   const encounters = new Map(table('encounters.csv').map((e) => [e.Id!, e]));
   const medications = new Set(table('medications.csv').map((m) => `${m.PATIENT}|${m.ENCOUNTER}|${m.CODE}`));
   const charges = new Map<string, string[]>();
   for (const t of transactions) if (t.TYPE === 'CHARGE') charges.set(t.CLAIMID!, [...(charges.get(t.CLAIMID!) ?? []), t.PROCEDURECODE!]);
-  const out = new Map<string, string>();
+  const out = new Map<string, ClaimKind>();
   for (const c of claims) {
     const isMedication = (charges.get(c.Id!) ?? []).some((code) => medications.has(`${c.PATIENTID}|${c.APPOINTMENTID}|${code}`));
     const cls = encounters.get(c.APPOINTMENTID!)?.ENCOUNTERCLASS;
-    const profile = isMedication
-      ? 'Pharmacy'
+    const kind: ClaimKind = isMedication
+      ? 'pharmacy'
       : c.HEALTHCARECLAIMTYPEID1 === '2'
         ? ['inpatient', 'snf', 'hospice'].includes(cls ?? '')
-          ? 'Inpatient-Institutional'
-          : 'Outpatient-Institutional'
-        : 'Professional-NonClinician';
-    out.set(c.Id!, `${C4BB}C4BB-ExplanationOfBenefit-${profile}|2.0.0`);
+          ? 'inpatient'
+          : 'outpatient'
+        : 'professional';
+    out.set(c.Id!, kind);
   }
   return out;
 }
+
+/**
+ * The kind an exported EOB says it is, the CARIN BB way (the Synthea EOBs are base R4 and claim no profile,
+ * see eob.yaml): claim-type pharmacy or professional, or institutional with the C4BB subType.
+ */
+export function kindOf(eob: Json): string {
+  const type = eob.type?.coding?.find((c: Json) => c.system === 'http://terminology.hl7.org/CodeSystem/claim-type')?.code;
+  if (type !== 'institutional') return String(type);
+  return String(eob.subType?.coding?.find((c: Json) => c.system === `${C4BB_CODES}C4BBInstitutionalClaimSubType`)?.code);
+}
+const C4BB_CODES = 'http://hl7.org/fhir/us/carin-bb/CodeSystem/';
 
 export interface Money {
   submitted: number;

@@ -1,9 +1,10 @@
 // Every shipped mapping set, exported from its sample with validation on (as `fhir-bridge export` does by
-// default): no resource may fail its profile, and each mapping's must-support coverage may not fall below
+// default): no resource may fail its profile (zero errors, nothing rejected; the ExplanationOfBenefits all
+// exported, against the profile each set claims), and each mapping's must-support coverage may not fall below
 // the recorded baseline (must-support-baseline.json). A change meant to alter coverage regenerates it:
 // UPDATE_MUST_SUPPORT_BASELINE=1 npx vitest run test/validation/shipped-mappings.test.ts; the diff shows
 // which elements moved. The README's coverage table is printed from the same numbers (PRINT_COVERAGE=1).
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { OperationOutcome } from 'fhir/r4';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ValidationSummary } from '../../src/pipeline/validate-resource.js';
 import { sharedValidator } from '../../src/pipeline/validate-resource.js';
 import type { ProfileValidator } from '../../src/validation/index.js';
+import { table } from '../claims/synthea-expected.js';
 import { exportConnector } from '../synthea/collect-export.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -26,15 +28,32 @@ const SETS: Record<string, { connector: string; mappings?: string[] }> = {
   'mimic-iv': { connector: 'connectors/mimic-csv.yaml' },
 };
 
+const C4BB_EOB = 'http://hl7.org/fhir/us/carin-bb/StructureDefinition/C4BB-ExplanationOfBenefit';
+const R4_EOB = 'http://hl7.org/fhir/StructureDefinition/ExplanationOfBenefit';
+
 /**
- * Errors the Synthea sample cannot avoid, kept out of the zero-errors assertion and nothing else: Synthea
- * codes diagnoses and procedures in SNOMED CT and drugs in RxNorm and has no revenue codes, while the CARIN
- * BB EOB profiles bind these elements (required) to ICD-10-CM, CPT/HCPCS, ICD-10-PCS, NDC and NUBC revenue
- * codes (mappings/synthea-claims/eob.yaml says so). Each is a required binding on one of these elements of
- * an EOB made by the `eob` mapping; any other error fails the test.
+ * What each set's ExplanationOfBenefits are validated against, and how many the sample must export (nothing
+ * rejected). The Synthea claims EOBs claim no profile (Synthea's SNOMED CT / RxNorm codes cannot meet the
+ * CARIN BB bindings, see mappings/synthea-claims/eob.yaml): base R4, one per claims.csv row (561). The CMS
+ * RIF EOBs have the codes and are C4BB EOBs.
  */
-const SYNTHEA_CODE_GAPS =
-  /^ExplanationOfBenefit\.(item\[\d+\]\.(productOrService|revenue)|diagnosis\[\d+\]\.diagnosis\.ofType\(CodeableConcept\)|procedure\[\d+\]\.procedure\.ofType\(CodeableConcept\))$/;
+const EOBS: Record<string, { profile: 'R4' | 'C4BB'; count: () => number }> = {
+  'synthea-claims': { profile: 'R4', count: () => table('claims.csv').length },
+  'cms-ccw-rif': { profile: 'C4BB', count: () => rifClaimCount() },
+};
+
+/** Claims in the CMS RIF sample: one EOB per distinct CLM_ID (PDE_ID for Part D events) of each claim file. */
+function rifClaimCount(): number {
+  const dir = path.join(ROOT, 'samples/cms-ccw-rif');
+  let n = 0;
+  for (const file of readdirSync(dir).filter((f) => /^sample-a-.*\.txt$/.test(f) && !f.includes('beneficiar'))) {
+    const [header, ...lines] = readFileSync(path.join(dir, file), 'utf8').split(/\r?\n/).filter(Boolean);
+    const columns = header!.split('|');
+    const key = columns.indexOf(columns.includes('CLM_ID') ? 'CLM_ID' : 'PDE_ID');
+    n += new Set(lines.map((l) => l.split('|')[key])).size;
+  }
+  return n;
+}
 
 /** "set/mapping" → profile → must-support element id → share of resources populating it */
 type Baseline = Record<string, Record<string, Record<string, number>>>;
@@ -77,6 +96,7 @@ for (const [set, { connector, mappings }] of Object.entries(SETS)) {
   describe(`mappings/${set} exported with validation`, () => {
     let summary: ValidationSummary;
     let errors: Array<{ expression: string; diagnostics: string }>;
+    let eobs: Array<{ meta?: { profile?: string[] } }>;
     beforeAll(async () => {
       const out = await exportConnector(
         path.join(ROOT, connector),
@@ -85,6 +105,7 @@ for (const [set, { connector, mappings }] of Object.entries(SETS)) {
       );
       summary = out.summary.validation!;
       errors = errorsOf(out.errors as OperationOutcome[]);
+      eobs = out.resources.filter((r) => r.resourceType === 'ExplanationOfBenefit');
     }, 300_000);
 
     it('validates every resource it exports', () => {
@@ -92,10 +113,34 @@ for (const [set, { connector, mappings }] of Object.entries(SETS)) {
     });
 
     it('makes no resource that fails its profile', () => {
-      const unexpected = set === 'synthea-claims' ? errors.filter((e) => !SYNTHEA_CODE_GAPS.test(e.expression)) : errors;
       // the first few, with their file:line:col, profile and row, are what a failure needs to show
-      expect(unexpected.slice(0, 10).map((e) => `${e.expression}: ${e.diagnostics}`)).toEqual([]);
+      expect(errors.slice(0, 10).map((e) => `${e.expression}: ${e.diagnostics}`)).toEqual([]);
+      expect(summary.errors).toEqual({});
+      expect(summary.rejected).toBe(0);
     });
+
+    const expectedEobs = EOBS[set];
+    if (expectedEobs) {
+      it(`exports every ExplanationOfBenefit, validated against ${expectedEobs.profile === 'R4' ? 'base R4' : 'its CARIN BB profile'}`, () => {
+        const count = expectedEobs.count();
+        expect(count).toBeGreaterThan(0);
+        expect(eobs).toHaveLength(count);
+        // which definitions the validator used, per mapping: summary.json's must-support tallies name them
+        const validatedAgainst = Object.values(summary.mustSupport).flatMap((profiles) =>
+          Object.entries(profiles)
+            .filter(([profile]) => profile === R4_EOB || profile.startsWith(C4BB_EOB))
+            .map(([profile, tally]) => ({ profile, resources: tally.resources })),
+        );
+        if (expectedEobs.profile === 'R4') {
+          for (const eob of eobs) expect(eob.meta?.profile).toBeUndefined();
+          expect(validatedAgainst).toEqual([{ profile: R4_EOB, resources: count }]);
+        } else {
+          for (const eob of eobs) expect(eob.meta?.profile?.some((p) => p.startsWith(C4BB_EOB))).toBe(true);
+          expect(validatedAgainst.every((v) => v.profile.startsWith(C4BB_EOB))).toBe(true);
+          expect(validatedAgainst.reduce((n, v) => n + v.resources, 0)).toBe(count);
+        }
+      });
+    }
 
     it('keeps each mapping’s must-support coverage at or above the recorded baseline', () => {
       const now = shares(summary);
