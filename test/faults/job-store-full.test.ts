@@ -35,13 +35,16 @@ function fillableStore(file: string): JobStore & { full: boolean } {
     dueForCleanup: (n) => inner.dueForCleanup(n),
     close: () => inner.close(),
     create: write((j) => inner.create(j)),
-    start: write((id, t) => inner.start(id, t)),
+    start: write((...a) => inner.start(...a)),
     progress: write((id, t) => inner.progress(id, t)),
-    complete: write((id, m, e) => inner.complete(id, m, e)),
-    fail: write((id, o, e) => inner.fail(id, o, e)),
-    requeue: write((id, r) => inner.requeue(id, r)),
+    complete: write((...a) => inner.complete(...a)),
+    fail: write((...a) => inner.fail(...a)),
+    requeue: write((...a) => inner.requeue(...a)),
     cancel: write((id) => inner.cancel(id)),
     expire: write((id) => inner.expire(id)),
+    hold: write((...a) => inner.hold(...a)),
+    takeOver: write((...a) => inner.takeOver(...a)),
+    release: write((...a) => inner.release(...a)),
   };
   return store;
 }
