@@ -216,7 +216,7 @@ export class PostgresJobStore implements JobStore {
       `UPDATE ${this.table} AS j SET status = 'queued', owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond',
          progress = CASE WHEN j.status = 'running' THEN NULL ELSE j.progress END
        FROM (SELECT id, status AS was, owner AS previous_owner FROM ${this.table}
-             WHERE status IN ('queued', 'running') AND (
+             WHERE status IN ('queued', 'running') AND ($4 OR owner IS DISTINCT FROM $1) AND (
                lease_expires_at <= now()
                OR ($4 AND owner = $1)
                OR (lease_expires_at IS NULL AND (status = 'running' OR created_at::timestamptz < now() - $3 * interval '1 millisecond')))

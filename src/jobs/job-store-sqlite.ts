@@ -167,7 +167,7 @@ export class SqliteJobStore implements JobStore {
         .transaction((): TakenJob[] => {
           const due = this.db
             .prepare(
-              `SELECT * FROM export_jobs WHERE status IN ('queued', 'running') AND (
+              `SELECT * FROM export_jobs WHERE status IN ('queued', 'running') AND (@mine OR owner IS NOT @owner) AND (
                  lease_expires_at <= @iso
                  OR (@mine AND owner = @owner)
                  OR (lease_expires_at IS NULL AND (status = 'running' OR created_at < @created)))

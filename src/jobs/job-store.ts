@@ -64,7 +64,8 @@ export interface JobStore {
    * Takes every job nobody holds any more, in one atomic step: running ones whose lease expired (or that
    * have no owner: stored by an earlier version) go back to queued, held by `lease.owner`; queued ones
    * whose holder's lease expired, or that nobody claimed within `graceMs` of their creation, are held by
-   * it. `mine`: also the jobs recorded under `lease.owner` itself (a restart with the same instance id).
+   * it. Jobs recorded under `lease.owner` itself are left alone (it renews them, or settles what it could not
+   * record), unless `mine`: at start-up they are all taken (a restart with the same instance id).
    */
   takeOver(lease: Lease, options?: { graceMs?: number; mine?: boolean }): Promise<TakenJob[]>;
   /** Gives up the queued jobs `owner` holds (a clean shutdown), and cancelled ones once their files are gone. */

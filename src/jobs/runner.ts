@@ -417,13 +417,10 @@ export class JobRunner {
     if (job.attempts > this.maxAttempts) {
       const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
-      // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL
-      if (
-        await this.persist(id, 'record the failure', () =>
-          store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt(), me),
-        )
-      )
-        await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+      // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL (this
+      // instance has just claimed the job, so they are no other instance's)
+      await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+      await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt(), me));
       return;
     }
     this.log.info({ job: id, attempt: job.attempts, instance: me }, 'export job running');
