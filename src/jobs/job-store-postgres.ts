@@ -219,7 +219,7 @@ export class PostgresJobStore implements JobStore {
              WHERE status IN ('queued', 'running') AND ($4 OR owner IS DISTINCT FROM $1) AND (
                lease_expires_at <= now()
                OR ($4 AND owner = $1)
-               OR (lease_expires_at IS NULL AND (status = 'running' OR created_at::timestamptz < now() - $3 * interval '1 millisecond')))
+               OR (lease_expires_at IS NULL AND (status = 'running' OR created_at::timestamptz <= now() - $3 * interval '1 millisecond')))
              ORDER BY created_at, id
              FOR UPDATE SKIP LOCKED) AS old
        WHERE j.id = old.id

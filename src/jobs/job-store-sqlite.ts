@@ -170,7 +170,7 @@ export class SqliteJobStore implements JobStore {
               `SELECT * FROM export_jobs WHERE status IN ('queued', 'running') AND (@mine OR owner IS NOT @owner) AND (
                  lease_expires_at <= @iso
                  OR (@mine AND owner = @owner)
-                 OR (lease_expires_at IS NULL AND (status = 'running' OR created_at < @created)))
+                 OR (lease_expires_at IS NULL AND (status = 'running' OR created_at <= @created)))
                ORDER BY created_at, id`,
             )
             .all({ iso, mine: options.mine ? 1 : 0, owner: lease.owner, created }) as JobRow[];

@@ -20,7 +20,7 @@ const manifest = { transactionTime: 't', request: 'r', requiresAccessToken: fals
 const outcome = { resourceType: 'OperationOutcome' as const, issue: [{ severity: 'error' as const, code: 'exception' as const }] };
 
 /** Waits until `ms` have passed on the clock (a lease of `ms` given before this call has then expired). */
-const after = (ms: number) => new Promise((r) => setTimeout(r, ms + 5));
+const leasePassed = (ms: number) => new Promise((r) => setTimeout(r, ms + 5));
 
 interface Pair {
   a: JobStore;
@@ -78,7 +78,7 @@ function leaseCases(name: string, pair: () => Promise<Pair>, legacy: (rows: Retu
       try {
         await a.create(newJob('dead', null));
         expect(await a.start('dead', 't1', { owner: 'A', ms: 50 })).toBe(true);
-        await after(50);
+        await leasePassed(50);
         const taken = await b.takeOver({ owner: 'B', ms: LONG });
         expect(taken.map((t) => [t.job.id, t.was, t.previousOwner])).toEqual([['dead', 'running', 'A']]);
         expect(taken[0]!.job).toMatchObject({ status: 'queued', owner: 'B', attempts: 1 });
@@ -104,7 +104,7 @@ function leaseCases(name: string, pair: () => Promise<Pair>, legacy: (rows: Retu
           await a.create(newJob(id, null));
           await a.start(id, 't', { owner: 'dead', ms: 30 });
         }
-        await after(30);
+        await leasePassed(30);
         const [byA, byB] = await Promise.all([a.takeOver({ owner: 'A', ms: LONG }), b.takeOver({ owner: 'B', ms: LONG })]);
         const all = [...byA, ...byB].map((t) => t.job.id).sort();
         expect(all).toEqual(ids);
@@ -161,7 +161,7 @@ function leaseCases(name: string, pair: () => Promise<Pair>, legacy: (rows: Retu
         await a.create(newJob('cy', null));
         await a.start('cy', 't', { owner: 'dead', ms: 30 });
         await b.cancel('cy');
-        await after(30);
+        await leasePassed(30);
         expect((await b.dueForCleanup(new Date().toISOString())).map((j) => j.id).sort()).toEqual(['cx', 'cy']);
       } finally {
         await close();
