@@ -232,7 +232,9 @@ export class JobRunner {
   private async lost(id: string, run: Running): Promise<void> {
     if (run.stopped) return;
     const job = await this.options.store.get(id);
-    if (job?.status === 'cancelled' && (job.owner === undefined || job.owner === this.instanceId)) this.stop(run, 'cancelled');
+    const mine = job?.owner === undefined || job.owner === this.instanceId;
+    if (job?.status === 'cancelled' && mine) this.stop(run, 'cancelled');
+    else if (mine && (job?.status === 'completed' || job?.status === 'failed')) return; // this run's own ending, just recorded
     else {
       this.log.warn(
         { job: id, status: job?.status, owner: job?.owner, instance: this.instanceId },
