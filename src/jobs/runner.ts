@@ -234,7 +234,8 @@ export class JobRunner {
     const job = await this.options.store.get(id);
     const mine = job?.owner === undefined || job.owner === this.instanceId;
     if (job?.status === 'cancelled' && mine) this.stop(run, 'cancelled');
-    else if (mine && (job?.status === 'completed' || job?.status === 'failed')) return; // this run's own ending, just recorded
+    else if (mine && (job?.status === 'completed' || job?.status === 'failed'))
+      return; // this run's own ending, just recorded
     else {
       this.log.warn(
         { job: id, status: job?.status, owner: job?.owner, instance: this.instanceId },
