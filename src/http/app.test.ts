@@ -43,6 +43,7 @@ async function finish(s: Server, statusUrl: string) {
     const res = await s.app.inject({ method: 'GET', url: path });
     if (res.statusCode !== 202) return res;
     await s.runner.idle();
+    await new Promise((r) => setTimeout(r, 10)); // a job another instance holds is not in this runner's queue
   }
 }
 
@@ -303,22 +304,25 @@ describe('$export server', () => {
     expect(await s.runner.sweep(new Date(Date.now() + 5000))).toEqual([id]);
   });
 
-  it('survives a restart: a job left running is run again and completes', async () => {
-    // the first process "dies" mid-export: its job never finishes, the store still says running
-    const first = await start({ control: { gate: new Promise<void>(() => undefined) } });
+  it('survives a restart: a job left running is run again, once its lease expired, and completes', async () => {
+    // the first process "dies" mid-export: its job never finishes, the store still says running, and its
+    // lease is no longer renewed (its store connection is gone)
+    const leases = { leaseMs: 400, heartbeatMs: 100 };
+    const first = await start({ leases, control: { gate: new Promise<void>(() => undefined) } });
     const location = (await kickoff(first, '/fhir/$export')).headers['content-location'] as string;
     const id = new URL(location).pathname.split('/').pop()!;
     await vitestWaitFor(async () => (await first.store.get(id))!.status === 'running');
     const dataDir = first.dataDir;
     servers = servers.filter((x) => x !== first);
     await first.app.close();
+    await first.store.close();
     const control = { calls: 0 };
-    const second = await start({ dataDir, control, store: new SqliteJobStore(join(dataDir, 'jobs.sqlite')) });
+    const second = await start({ leases, dataDir, control, store: new SqliteJobStore(join(dataDir, 'jobs.sqlite')) });
     const done = await finish(second, location);
     expect(done.statusCode).toBe(200);
     expect(control.calls).toBe(1);
     expect((await second.store.get(id))!.attempts).toBe(2);
-    await first.store.close();
+    await first.runner.close();
   });
 
   it('a clean shutdown leaves a running job queued, and the next start runs it without counting a failure', async () => {

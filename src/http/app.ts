@@ -75,6 +75,8 @@ export interface ServerOptions {
   logger?: Logger;
   /** how the runner retries writes to an unavailable job store (tests shorten it) */
   storeRetry?: JobRunnerOptions['storeRetry'];
+  /** job ownership between instances sharing a store: instance id, lease and heartbeat (src/jobs/runner.ts) */
+  leases?: Pick<JobRunnerOptions, 'instanceId' | 'leaseMs' | 'heartbeatMs'>;
 }
 
 export interface BulkServer {
@@ -113,6 +115,7 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
   const runner = new JobRunner({
     log: app.log,
     ...(options.storeRetry ? { storeRetry: options.storeRetry } : {}),
+    ...options.leases,
     store,
     dataDir: options.dataDir,
     requiresAccessToken: !open,

@@ -3,7 +3,9 @@
 // 202 with X-Progress and Retry-After while the job runs, 200 with the manifest and Expires when it is
 // complete, 500 with an OperationOutcome when it failed; polls of one job closer than `minPollMs` get
 // 429. Bulk Data Delete Request (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-delete-request):
-// DELETE cancels a running job or deletes a finished one's files (202); later polls are 404.
+// DELETE cancels a running job or deletes a finished one's files (202); later polls are 404. Any instance
+// sharing the job store answers for any job: a job running on another instance shows that instance's
+// progress as stored, and a cancel reaches it through its heartbeat (it stops and deletes the files).
 import type { OperationOutcome } from 'fhir/r4';
 import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, operationOutcome } from '../errors.js';
@@ -58,9 +60,10 @@ export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { con
   app.delete('/jobs/:id', async (request, reply) => {
     const { id } = request.params as { id: string };
     await context.visibleJob(request, id);
-    if (!(await store.cancel(id))) throw new HttpError(404, `no export job ${id}`, 'not-found');
+    const was = await store.cancel(id);
+    if (!was) throw new HttpError(404, `no export job ${id}`, 'not-found');
     lastPoll.delete(id);
-    await runner.cancel(id);
+    await runner.cancel(id, was);
     request.log.info({ job: id }, 'export job cancelled');
     return reply
       .code(202)

@@ -1,12 +1,34 @@
 // Where export jobs live between requests and across restarts. Two implementations share one table
 // layout (see JOB_TABLE_COLUMNS): SQLite (job-store-sqlite.ts, the default, a file in the data dir) and
 // PostgreSQL (job-store-postgres.ts, for several server instances or managed databases).
+//
+// Leases: a queued or running job is held by one server instance (`owner`, an id per process) until
+// `lease_expires_at`; the owner renews the leases of the jobs it holds (`hold`) on every heartbeat. Only a
+// job whose lease expired (its owner died or lost the store), or that nobody holds, is taken over by
+// another instance (`takeOver`), in one conditional statement so two instances cannot both take one.
+// Completing or failing a job checks the owner, so an instance that lost its job writes nothing for it.
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError } from '../errors.js';
 import type { ExportJob, ExportManifest, JobStatus, NewJob } from './types.js';
 
+/** Who holds a job, and for how long each claim or renewal holds it. */
+export interface Lease {
+  /** the server instance (one id per process) */
+  owner: string;
+  /** lease length, milliseconds from the store's clock at the time of the statement */
+  ms: number;
+}
+
+/** A job `takeOver` took, with what it was before. */
+export interface TakenJob {
+  job: ExportJob;
+  /** queued (nobody held it, or its owner's lease expired) or running (its owner died mid-run) */
+  was: 'queued' | 'running';
+  previousOwner: string | null;
+}
+
 export interface JobStore {
-  /** Creates the table when missing. */
+  /** Creates the table when missing and adds the lease columns to a table of an earlier version. */
   init(): Promise<void>;
   /**
    * Stores a new queued job. A client (clientId not null: SMART mode) runs one export at a time: the check
@@ -16,15 +38,38 @@ export interface JobStore {
    */
   create(job: NewJob): Promise<ExportJob>;
   get(id: string): Promise<ExportJob | undefined>;
-  /** queued → running, attempts + 1, new transactionTime; false when the job is no longer queued */
-  start(id: string, transactionTime: string): Promise<boolean>;
+  /**
+   * queued → running, attempts + 1, new transactionTime; false when the job is no longer queued. With a
+   * lease, the job is claimed by `lease.owner` too, and only when nobody else holds it (unowned, already
+   * the owner's, or its holder's lease expired): of two instances starting one job, one wins.
+   */
+  start(id: string, transactionTime: string, lease?: Lease): Promise<boolean>;
   progress(id: string, text: string): Promise<void>;
-  /** running → completed; false when the job was cancelled meanwhile */
-  complete(id: string, manifest: ExportManifest, expiresAt: string): Promise<boolean>;
-  /** queued|running → failed */
-  fail(id: string, outcome: OperationOutcome, expiresAt: string): Promise<boolean>;
-  /** running → queued (a restart re-runs it); `refund` un-counts the run (a clean shutdown is no failure) */
-  requeue(id: string, refund?: boolean): Promise<boolean>;
+  /** running → completed; false when the job was cancelled meanwhile, or (with `owner`) is no longer its */
+  complete(id: string, manifest: ExportManifest, expiresAt: string, owner?: string): Promise<boolean>;
+  /** queued|running → failed; with `owner`, only while the job is still its */
+  fail(id: string, outcome: OperationOutcome, expiresAt: string, owner?: string): Promise<boolean>;
+  /**
+   * running → queued (a restart re-runs it), released: any instance may take it at once; `refund` un-counts
+   * the run (a clean shutdown is no failure); with `owner`, only while the job is still its.
+   */
+  requeue(id: string, refund?: boolean, owner?: string): Promise<boolean>;
+  /**
+   * The heartbeat: renews the lease of those of `ids` that `lease.owner` holds and that are still queued or
+   * running, and claims those queued that nobody holds (a kick-off this instance accepted). Returns the
+   * ids it holds now; a running job missing from the answer was cancelled or taken over.
+   */
+  hold(ids: string[], lease: Lease): Promise<string[]>;
+  /**
+   * Takes every job nobody holds any more, in one atomic step: running ones whose lease expired (or that
+   * have no owner: stored by an earlier version) go back to queued, held by `lease.owner`; queued ones
+   * whose holder's lease expired, or that nobody claimed within `graceMs` of their creation, are held by
+   * it. Jobs recorded under `lease.owner` itself are left alone (it renews them, or settles what it could not
+   * record), unless `mine`: at start-up they are all taken (a restart with the same instance id).
+   */
+  takeOver(lease: Lease, options?: { graceMs?: number; mine?: boolean }): Promise<TakenJob[]>;
+  /** Gives up the queued jobs `owner` holds (a clean shutdown), and cancelled ones once their files are gone. */
+  release(owner: string, ids?: string[]): Promise<void>;
   /** queued|running|completed|failed → cancelled; returns the job as it was, undefined when unknown */
   cancel(id: string): Promise<ExportJob | undefined>;
   /** completed|failed|cancelled → expired */
@@ -33,7 +78,7 @@ export interface JobStore {
   list(statuses: JobStatus[]): Promise<ExportJob[]>;
   /** queued or running jobs of a client (null: open mode) */
   active(clientId: string | null): Promise<ExportJob[]>;
-  /** completed or failed jobs whose files expired before `now`, and cancelled ones */
+  /** completed or failed jobs whose files expired before `now`, and cancelled ones nobody holds any more */
   dueForCleanup(now: string): Promise<ExportJob[]>;
   close(): Promise<void>;
 }
@@ -80,6 +125,9 @@ export interface JobRow {
   manifest: string | null;
   error: string | null;
   attempts: number | string;
+  owner?: string | null;
+  /** TEXT in SQLite, timestamptz (a Date from pg) in PostgreSQL */
+  lease_expires_at?: string | Date | null;
 }
 
 export function rowToJob(r: JobRow): ExportJob {
@@ -104,6 +152,8 @@ export function rowToJob(r: JobRow): ExportJob {
   if (r.progress !== null) job.progress = r.progress;
   if (r.manifest !== null) job.manifest = JSON.parse(r.manifest) as ExportManifest;
   if (r.error !== null) job.error = JSON.parse(r.error) as OperationOutcome;
+  if (r.owner) job.owner = r.owner;
+  if (r.lease_expires_at) job.leaseExpiresAt = new Date(r.lease_expires_at).toISOString();
   return job;
 }
 

@@ -1,8 +1,15 @@
 // Runs queued export jobs, at most `concurrency` at a time (p-queue), and keeps the job store honest:
-// every job ends completed, failed (with an OperationOutcome) or cancelled, also across restarts: a job
-// found running at start-up was interrupted and is re-run from scratch, up to `maxAttempts` runs, then
-// failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
-// (never while a download of them is in progress).
+// every job ends completed, failed (with an OperationOutcome) or cancelled, also across restarts and
+// when several instances share one store. Each runner is one instance (`instanceId`, one per process):
+// a job it accepted or took is held under a lease it renews every `heartbeatMs` (the store's `hold`);
+// at start-up and on every heartbeat it takes over only jobs whose lease expired (their instance died),
+// so restarting one instance never touches another's live work. A job taken over while it was running
+// is re-run from scratch, up to `maxAttempts` runs, then failed. The heartbeat's answer also tells an
+// owner that a job it runs was cancelled (through any instance: it stops it and deletes its files) or
+// taken over; an owner that cannot renew stops its jobs itself shortly before the lease runs out, and
+// completes or fails a job only while the store still names it the owner, so a job taken over is never
+// written by two instances. Files live in <dataDir>/jobs/<id>/ (one folder every instance shares) and are
+// deleted when the job expires or is cancelled (never while a download of them is in progress here).
 // The store can fail under it (database connection lost, disk full): the state changes a run writes are
 // retried with backoff (p-retry) until the store is back. A failed write may still have committed (the
 // connection dropped after the COMMIT, before the reply), so a retry first reads the job back and takes a
@@ -10,17 +17,19 @@
 // and leave it `running` with nothing running it, and a lost completion reply would read as a cancel and
 // delete the files. A run that still cannot be recorded is logged and remembered; the periodic sweep
 // settles it once the store answers again (a job the store shows running but this process does not run is
-// queued again; one still queued is run), without waiting for a restart. Only jobs this process touched
-// are settled so, as several instances may share a PostgreSQL store. Nothing a job does can reject into
-// the queue and take the server down. Every state change is one log line with the job id.
+// queued again; one still queued is run), without waiting for a restart. Only jobs this instance holds
+// are settled so. Nothing a job does can reject into the queue and take the server down. Every state
+// change is one log line with the job id.
+import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError, operationOutcome } from '../errors.js';
 import type { SinkResult } from '../sinks/types.js';
-import type { JobStore } from './job-store.js';
+import type { JobStore, Lease } from './job-store.js';
 import { buildManifest } from './manifest.js';
 import type { ExportJob, ExportManifest } from './types.js';
 
@@ -63,6 +72,17 @@ export interface JobRunnerOptions {
   log?: RunnerLog;
   /** how writes to an unavailable store are retried (default: 12 retries, 0.5 s doubling up to 30 s: about 4 minutes) */
   storeRetry?: { retries?: number; minTimeout?: number; maxTimeout?: number };
+  /** this instance's id in the store, unique per running process (default: host:pid:random) */
+  instanceId?: string;
+  /** how long a claim or renewal holds a job (default 30 s) */
+  leaseMs?: number;
+  /** how often the leases are renewed and expired ones taken over (default 10 s; 0 disables the timer) */
+  heartbeatMs?: number;
+}
+
+/** A fresh instance id: readable in logs and the store (which host, which process), unique per start. */
+export function newInstanceId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 }
 
 export interface RunnerLog {
@@ -73,11 +93,17 @@ export interface RunnerLog {
 
 const SILENT: RunnerLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
+/** Why a run was stopped from outside: shutdown (requeued), cancelled (files deleted), lost (another instance has it). */
+type StopReason = 'shutdown' | 'cancelled' | 'lost';
+
 interface Running {
   controller: AbortController;
   progress: string;
   lastWrite: number;
   done: Promise<void>;
+  /** local time the last claim or renewal of this job's lease was sent (it holds until then + leaseMs) */
+  renewedAt: number;
+  stopped?: StopReason;
 }
 
 export class JobRunner {
@@ -89,9 +115,18 @@ export class JobRunner {
   private readonly progressWriteMs: number;
   private readonly log: RunnerLog;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
   /** jobs whose last state change could not be recorded: the sweep settles them once the store is back */
   private readonly unsettled = new Set<string>();
+  /** jobs this instance holds: queued here (p-queue) or running here; their leases are renewed */
+  private readonly held = new Set<string>();
+  readonly instanceId: string;
+  readonly leaseMs: number;
+  readonly heartbeatMs: number;
+  private readonly lease: Lease;
+  private beating = false;
+  private heartbeatFailing = false;
 
   constructor(private readonly options: JobRunnerOptions) {
     this.log = options.log ?? SILENT;
@@ -99,20 +134,30 @@ export class JobRunner {
     this.fileTtlMs = options.fileTtlMs ?? 60 * 60_000;
     this.maxAttempts = options.maxAttempts ?? 2;
     this.progressWriteMs = options.progressWriteMs ?? 2000;
+    this.instanceId = options.instanceId ?? newInstanceId();
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.heartbeatMs = options.heartbeatMs ?? 10_000;
+    if (!(this.leaseMs > 0)) throw new Error(`the job lease must be positive, got ${this.leaseMs} ms`);
+    if (this.heartbeatMs >= this.leaseMs)
+      throw new Error(`the heartbeat (${this.heartbeatMs} ms) must be shorter than the job lease (${this.leaseMs} ms)`);
+    this.lease = { owner: this.instanceId, ms: this.leaseMs };
   }
 
   jobDir(id: string): string {
     return join(this.options.dataDir, 'jobs', id);
   }
 
-  /** Picks up what the previous process left: interrupted jobs are re-queued (or failed), queued ones run. */
+  /**
+   * Picks up what dead instances left (this one's previous process among them): jobs whose lease expired
+   * are taken over (interrupted ones re-run, or failed after too many runs), queued ones nobody holds run
+   * here. Jobs other live instances hold are left alone.
+   */
   async start(): Promise<void> {
-    const { store } = this.options;
-    for (const job of await store.list(['running'])) {
-      await store.requeue(job.id);
-      this.log.warn({ job: job.id, attempts: job.attempts }, 'export job was interrupted by a restart; running it again');
-    }
-    for (const job of await store.list(['queued'])) this.enqueue(job.id);
+    this.log.info(
+      { instance: this.instanceId, leaseMs: this.leaseMs, heartbeatMs: this.heartbeatMs },
+      'job runner started; jobs are held under this instance id',
+    );
+    await this.takeOver(true);
     await this.sweep();
     const every = this.options.sweepIntervalMs ?? 60_000;
     if (every > 0) {
@@ -122,10 +167,115 @@ export class JobRunner {
       }, every);
       this.sweepTimer.unref();
     }
+    if (this.heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  /**
+   * One heartbeat: renews the leases of the jobs held here, stops those it learns were cancelled or taken
+   * over, stops its own runs when their lease is about to run out unrenewed (the store is unreachable:
+   * another instance may take them soon), and takes over jobs whose lease expired. Never throws.
+   */
+  async heartbeat(): Promise<void> {
+    this.fence();
+    if (this.beating || this.closing) return;
+    this.beating = true;
+    try {
+      const ids = [...this.held];
+      const sent = Date.now();
+      let kept: Set<string>;
+      try {
+        kept = new Set(await this.options.store.hold(ids, this.lease));
+      } catch (err) {
+        if (!this.heartbeatFailing) this.log.warn({ err, instance: this.instanceId }, 'job leases could not be renewed; retrying');
+        this.heartbeatFailing = true;
+        return;
+      }
+      if (this.heartbeatFailing) this.log.info({ instance: this.instanceId }, 'job leases renewed again');
+      this.heartbeatFailing = false;
+      for (const id of ids) {
+        const run = this.running.get(id);
+        if (kept.has(id)) {
+          if (run) run.renewedAt = sent;
+        } else if (run) await this.lost(id, run);
+        else this.held.delete(id); // queued here, but cancelled or taken meanwhile: its run() will not start it
+      }
+      await this.takeOver(false);
+    } catch (err) {
+      this.log.error({ err }, 'job heartbeat failed');
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  /** Takes the jobs whose lease expired (at start-up also those recorded under this instance id) and runs them here. */
+  private async takeOver(atStart: boolean): Promise<void> {
+    if (this.closing) return;
+    for (const { job, was, previousOwner } of await this.options.store.takeOver(this.lease, { graceMs: this.leaseMs, mine: atStart })) {
+      if (was === 'running')
+        this.log.warn(
+          { job: job.id, attempts: job.attempts, previousOwner, instance: this.instanceId },
+          'export job was interrupted by a restart; running it again',
+        );
+      else if (previousOwner)
+        this.log.warn(
+          { job: job.id, previousOwner, instance: this.instanceId },
+          'export job: its instance stopped holding it; running it here',
+        );
+      this.enqueue(job.id);
+    }
+  }
+
+  /** A job running here that the store no longer shows as ours: cancelled (stop, delete files) or taken over (stop only). */
+  private async lost(id: string, run: Running): Promise<void> {
+    if (run.stopped) return;
+    const job = await this.options.store.get(id);
+    const mine = job?.owner === undefined || job.owner === this.instanceId;
+    if (job?.status === 'cancelled' && mine) this.stop(run, 'cancelled');
+    else if (mine && (job?.status === 'completed' || job?.status === 'failed'))
+      return; // this run's own ending, just recorded
+    else {
+      this.log.warn(
+        { job: id, status: job?.status, owner: job?.owner, instance: this.instanceId },
+        'export job: another instance holds it now; stopping here',
+      );
+      this.stop(run, 'lost');
+    }
+  }
+
+  /** Stops the runs whose lease may run out before the next renewal could reach the store. */
+  private fence(now = Date.now()): void {
+    const margin = Math.min(this.heartbeatMs || this.leaseMs / 3, this.leaseMs / 2);
+    for (const [id, run] of this.running) {
+      if (run.stopped || now - run.renewedAt < this.leaseMs - margin) continue;
+      this.log.warn(
+        { job: id, instance: this.instanceId, unrenewedMs: now - run.renewedAt },
+        'export job: its lease could not be renewed and is about to expire; stopping it here so another instance can take it over',
+      );
+      this.stop(run, 'lost');
+    }
+  }
+
+  private stop(run: Running, reason: StopReason): void {
+    if (run.stopped) return;
+    run.stopped = reason;
+    const why = {
+      shutdown: 'server shutting down',
+      cancelled: 'export cancelled by the client',
+      lost: 'the job is held by another instance',
+    };
+    run.controller.abort(new Error(why[reason]));
   }
 
   enqueue(id: string): void {
     this.log.info({ job: id }, 'export job queued');
+    // claimed at once (a kick-off's job is stored unowned): another instance's takeover leaves it to us
+    if (!this.held.has(id)) {
+      this.held.add(id);
+      void this.options.store.hold([id], this.lease).catch(() => undefined); // the next heartbeat retries
+    }
     // run() records its own failures; what reaches this catch is a store that stayed unavailable, and a
     // rejection here must not become an unhandled one (it would end the process).
     this.queue
@@ -154,7 +304,11 @@ export class JobRunner {
       try {
         job = await this.options.store.get(id);
         if (job?.status === 'running') {
-          await this.options.store.requeue(id);
+          // only while it is still ours: after the lease expired another instance may have taken it
+          if (!(await this.options.store.requeue(id, false, this.instanceId))) {
+            this.unsettled.delete(id);
+            continue;
+          }
           this.log.warn(
             { job: id, attempts: job.attempts },
             'export job: the store shows it running but nothing runs it; running it again',
@@ -176,14 +330,22 @@ export class JobRunner {
     return this.running.get(id)?.progress;
   }
 
-  /** Stops a running job and removes its files (the store already says cancelled). */
-  async cancel(id: string): Promise<void> {
+  /**
+   * After the store says cancelled: stops the job when it runs here and removes its files. `was` is the job
+   * as it was before the cancel: one another instance holds is stopped by that instance, which deletes its
+   * files once stopped (its heartbeat tells it; if it died, the sweep does once its lease expired).
+   */
+  async cancel(id: string, was?: ExportJob): Promise<void> {
     const run = this.running.get(id);
     if (run) {
-      run.controller.abort(new Error('export cancelled by the client'));
+      this.stop(run, 'cancelled');
       await run.done;
+      return;
     }
+    const active = was?.status === 'queued' || was?.status === 'running';
+    if (active && was?.owner !== undefined && was.owner !== this.instanceId) return;
     await rm(this.jobDir(id), { recursive: true, force: true });
+    if (was?.owner === this.instanceId) await this.options.store.release(this.instanceId, [id]).catch(() => undefined);
   }
 
   /** Marks a download of a job's file as in progress; call the returned function when it ends. */
@@ -221,39 +383,59 @@ export class JobRunner {
   async close(): Promise<void> {
     this.closing = true;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.queue.pause();
     this.queue.clear();
     const runs = [...this.running.values()];
-    for (const run of runs) run.controller.abort(new Error('server shutting down'));
+    for (const run of runs) this.stop(run, 'shutdown');
     await Promise.all(runs.map((r) => r.done));
+    // the jobs queued here are given up, so another instance (or the next start) takes them at once
+    await this.options.store.release(this.instanceId).catch(() => undefined);
   }
 
   private async run(id: string): Promise<void> {
+    try {
+      await this.runHeld(id);
+    } finally {
+      this.held.delete(id);
+    }
+  }
+
+  private async runHeld(id: string): Promise<void> {
     if (this.closing) return;
     const { store } = this.options;
+    const me = this.instanceId;
     const transactionTime = new Date().toISOString();
+    const claimedAt = Date.now();
     const started = await this.persist(
       id,
       'start',
-      () => store.start(id, transactionTime),
-      (now) => now.status === 'running' && now.transactionTime === transactionTime,
+      () => store.start(id, transactionTime, this.lease),
+      (now) => now.status === 'running' && now.transactionTime === transactionTime && now.owner === me,
     );
-    if (!started) return; // cancelled while queued
+    if (!started) return; // cancelled while queued, or another instance has it
     const job = await this.persist(id, 'read', () => store.get(id));
-    if (job?.status !== 'running') return; // cancelled between start and now
+    if (job?.status !== 'running' || job.owner !== me) return; // cancelled (or taken) between start and now
     const expiresAt = (): string => new Date(Date.now() + this.fileTtlMs).toISOString();
     if (job.attempts > this.maxAttempts) {
       const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
-      // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL
+      // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL (this
+      // instance has just claimed the job, so they are no other instance's)
       await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
-      await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt()));
+      await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt(), me));
       return;
     }
-    this.log.info({ job: id, attempt: job.attempts }, 'export job running');
+    this.log.info({ job: id, attempt: job.attempts, instance: me }, 'export job running');
     const controller = new AbortController();
     let settle!: () => void;
-    const entry: Running = { controller, progress: 'starting', lastWrite: 0, done: new Promise<void>((r) => (settle = r)) };
+    const entry: Running = {
+      controller,
+      progress: 'starting',
+      lastWrite: 0,
+      done: new Promise<void>((r) => (settle = r)),
+      renewedAt: claimedAt,
+    };
     this.running.set(id, entry);
     const dir = this.jobDir(id);
     try {
@@ -283,38 +465,59 @@ export class JobRunner {
           sinceNotApplied: result.sinceNotApplied ?? [],
         });
       } catch (err) {
-        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
         if (controller.signal.aborted) {
-          // cancelled: the store says so already; shutting down: leave it for the next start
-          if (this.closing) {
-            await store.requeue(id, true);
-            this.log.info({ job: id }, 'export job stopped by shutdown; it runs again at the next start');
-          } else this.log.info({ job: id }, 'export job stopped: cancelled');
+          await this.stopped(id, entry.stopped ?? (this.closing ? 'shutdown' : 'cancelled'));
           return;
         }
         const outcome = failureOutcome(err);
         this.log.error({ job: id, err, error: outcome.issue[0]?.diagnostics }, 'export job failed');
-        await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt()));
+        if (await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt(), me)))
+          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        else await this.notOurs(id);
         return;
       }
       const completed = await this.persist(
         id,
         'record the completion',
-        () => store.complete(id, manifest, expiresAt()),
+        () => store.complete(id, manifest, expiresAt(), me),
         (now) => now.status === 'completed' && JSON.stringify(now.manifest) === JSON.stringify(manifest),
       );
       if (completed) {
         const counts: Record<string, number> = {};
         for (const o of manifest.output) counts[o.type] = (counts[o.type] ?? 0) + (o.count ?? 0);
         this.log.info({ job: id, files: manifest.output.length, counts, errorFiles: manifest.error.length }, 'export job completed');
-      } else {
-        await rm(dir, { recursive: true, force: true });
-        this.log.info({ job: id }, 'export job stopped: cancelled');
-      }
+      } else await this.notOurs(id);
     } finally {
       this.running.delete(id);
       settle();
     }
+  }
+
+  /** After a run was stopped from outside. Only an owner deletes files: a job lost to another instance is its now. */
+  private async stopped(id: string, reason: StopReason): Promise<void> {
+    if (reason === 'lost') {
+      this.log.warn(
+        { job: id, instance: this.instanceId },
+        'export job stopped here: another instance holds it (or will, once its lease expired)',
+      );
+      return;
+    }
+    await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+    if (reason === 'shutdown') {
+      await this.options.store.requeue(id, true, this.instanceId).catch(() => undefined);
+      this.log.info({ job: id }, 'export job stopped by shutdown; it runs again at the next start');
+      return;
+    }
+    // cancelled: the store says so already; the files are gone, so the job is nobody's any more
+    await this.options.store.release(this.instanceId, [id]).catch(() => undefined);
+    this.log.info({ job: id }, 'export job stopped: cancelled');
+  }
+
+  /** A completion or failure the store refused: the job was cancelled (delete its files) or is another instance's (leave them). */
+  private async notOurs(id: string): Promise<void> {
+    const now = await this.options.store.get(id).catch(() => undefined);
+    if (now?.status === 'cancelled' && (now.owner === undefined || now.owner === this.instanceId)) await this.stopped(id, 'cancelled');
+    else await this.stopped(id, 'lost');
   }
 
   /**

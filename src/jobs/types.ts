@@ -70,6 +70,10 @@ export interface ExportJob {
   error?: OperationOutcome;
   /** how many times a run was started (a restart re-runs an interrupted job) */
   attempts: number;
+  /** the server instance holding the job (queued or running there); absent: nobody, anyone may take it */
+  owner?: string;
+  /** until when `owner` holds it unless it renews (ISO instant); after that another instance may take it over */
+  leaseExpiresAt?: string;
 }
 
 /** What a kick-off stores; the store fills in status, timestamps and attempts. */

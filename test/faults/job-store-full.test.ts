@@ -35,13 +35,16 @@ function fillableStore(file: string): JobStore & { full: boolean } {
     dueForCleanup: (n) => inner.dueForCleanup(n),
     close: () => inner.close(),
     create: write((j) => inner.create(j)),
-    start: write((id, t) => inner.start(id, t)),
+    start: write((...a) => inner.start(...a)),
     progress: write((id, t) => inner.progress(id, t)),
-    complete: write((id, m, e) => inner.complete(id, m, e)),
-    fail: write((id, o, e) => inner.fail(id, o, e)),
-    requeue: write((id, r) => inner.requeue(id, r)),
+    complete: write((...a) => inner.complete(...a)),
+    fail: write((...a) => inner.fail(...a)),
+    requeue: write((...a) => inner.requeue(...a)),
     cancel: write((id) => inner.cancel(id)),
     expire: write((id) => inner.expire(id)),
+    hold: write((...a) => inner.hold(...a)),
+    takeOver: write((...a) => inner.takeOver(...a)),
+    release: write((...a) => inner.release(...a)),
   };
   return store;
 }
@@ -80,6 +83,7 @@ async function setup(retries: number) {
     executor,
     logger: log.logger,
     storeRetry: { retries, minTimeout: 10, maxTimeout: 50 },
+    leases: { leaseMs: 400, heartbeatMs: 100 },
   });
   const kick = await server.app.inject({
     method: 'GET',
@@ -124,13 +128,19 @@ it('when the store stays full past the retries: logged, server up, the next star
   } finally {
     await server.close();
   }
-  // space freed, server restarted over the same data dir: the interrupted job runs again and completes
+  // space freed, server restarted over the same data dir: the interrupted job runs again, once the lease
+  // of the first server's run expired, and completes
   store.full = false;
   const log2 = captureLog();
-  const again = await fakeServer({ dataDir, store: new SqliteJobStore(join(dataDir, 'jobs.sqlite')), logger: log2.logger });
+  const again = await fakeServer({
+    dataDir,
+    store: new SqliteJobStore(join(dataDir, 'jobs.sqlite')),
+    logger: log2.logger,
+    leases: { leaseMs: 400, heartbeatMs: 100 },
+  });
   try {
-    await again.runner.idle();
-    expect(log2.lines.map((l) => l.msg)).toContain('export job was interrupted by a restart; running it again');
+    await log2.waitFor((l) => l.msg === 'export job was interrupted by a restart; running it again');
+    await log2.waitFor((l) => l.msg === 'export job completed');
     expect((await again.app.inject({ method: 'GET', url: statusPath })).statusCode).toBe(200);
   } finally {
     await again.close();

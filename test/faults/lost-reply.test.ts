@@ -50,13 +50,16 @@ function lossyStore(inner: JobStore, afterCommit: () => Promise<void> = async ()
     active: guard((c) => inner.active(c)),
     dueForCleanup: guard((n) => inner.dueForCleanup(n)),
     create: guard((j) => inner.create(j)),
-    start: guard((id, t) => inner.start(id, t), 'start'),
+    start: guard((...a) => inner.start(...a), 'start'),
     progress: guard((id, t) => inner.progress(id, t)),
-    complete: guard((id, m, e) => inner.complete(id, m, e), 'complete'),
-    fail: guard((id, o, e) => inner.fail(id, o, e)),
-    requeue: guard((id, r) => inner.requeue(id, r)),
+    complete: guard((...a) => inner.complete(...a), 'complete'),
+    fail: guard((...a) => inner.fail(...a)),
+    requeue: guard((...a) => inner.requeue(...a)),
     cancel: guard((id) => inner.cancel(id)),
     expire: guard((id) => inner.expire(id)),
+    hold: guard((...a) => inner.hold(...a)),
+    takeOver: guard((...a) => inner.takeOver(...a)),
+    release: guard((...a) => inner.release(...a)),
   };
   return { store, state };
 }

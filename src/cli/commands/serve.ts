@@ -40,6 +40,10 @@ export interface ServeOptions {
   trustProxy?: boolean;
   /** profile validation of exported resources (default on; `--no-validate` sets it false) */
   validate?: boolean;
+  /** several instances on one job store: this process' id, the job lease and heartbeat (ms) */
+  instanceId?: string;
+  jobLease?: string;
+  heartbeat?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -69,6 +73,12 @@ export function registerServeCommand(program: Command): void {
       'skip profile validation of exported resources (by default a resource failing its profile goes to the error file)',
     )
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
+    .option(
+      '--instance-id <id>',
+      'this instance in the job store, unique per running process (default: $FHIR_BRIDGE_INSTANCE_ID, else host:pid:random)',
+    )
+    .option('--job-lease <ms>', 'how long an instance holds a job without renewing; then another may take it over', '30000')
+    .option('--heartbeat <ms>', 'how often job leases are renewed, cancels noticed and expired jobs taken over', '10000')
     .action(async (opts: ServeOptions) => {
       await serve(opts);
     });
@@ -157,6 +167,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
       minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
       logger: log,
+      leases: jobLeases(opts, env),
     });
     const url = await server.listen(port, host).catch(async (err: unknown) => {
       await server.close().catch(() => undefined);
@@ -171,6 +182,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
       `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
+      `  instance       ${server.runner.instanceId} (job lease ${server.runner.leaseMs} ms, heartbeat ${server.runner.heartbeatMs} ms)`,
     ];
     if (clients) {
       lines.push(
@@ -199,6 +211,18 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     await source.close();
     throw err;
   }
+}
+
+/** --instance-id, --job-lease, --heartbeat: checked here so a bad value is a usage error, not a stack trace. */
+function jobLeases(opts: ServeOptions, env: NodeJS.ProcessEnv): NonNullable<Parameters<typeof buildServer>[0]['leases']> {
+  const leaseMs = positiveInt('--job-lease', opts.jobLease, 30_000);
+  const heartbeatMs = positiveInt('--heartbeat', opts.heartbeat, 10_000);
+  if (heartbeatMs * 2 > leaseMs)
+    throw new UsageError(
+      `--heartbeat (${heartbeatMs} ms) must be at most half of --job-lease (${leaseMs} ms), so a lease survives a missed renewal`,
+    );
+  const instanceId = opts.instanceId ?? env.FHIR_BRIDGE_INSTANCE_ID;
+  return { leaseMs, heartbeatMs, ...(instanceId ? { instanceId } : {}) };
 }
 
 export function openModeBanner(base: string): string {
