@@ -1,8 +1,9 @@
 // Runs queued export jobs, at most `concurrency` at a time (p-queue), and keeps the job store honest:
 // every job ends completed, failed (with an OperationOutcome) or cancelled, also across restarts: a job
 // found running at start-up was interrupted and is re-run from scratch, up to `maxAttempts` runs, then
-// failed. Files live in <dataDir>/jobs/<id>/ and are deleted when the job expires or is cancelled
-// (never while a download of them is in progress).
+// failed. Files are written to <dataDir>/jobs/<id>/, kept there or in a bucket by the file store
+// (src/storage/), and deleted through it when the job expires or is cancelled (never while a download of
+// them is in progress).
 // The store can fail under it (database connection lost, disk full): the state changes a run writes are
 // retried with backoff (p-retry) until the store is back. A failed write may still have committed (the
 // connection dropped after the COMMIT, before the reply), so a retry first reads the job back and takes a
@@ -14,12 +15,13 @@
 // are settled so, as several instances may share a PostgreSQL store. Nothing a job does can reject into
 // the queue and take the server down. Every state change is one log line with the job id.
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError, operationOutcome } from '../errors.js';
 import type { SinkResult } from '../sinks/types.js';
+import { LocalFileStore } from '../storage/local-store.js';
+import type { ExportFileStore } from '../storage/types.js';
 import type { JobStore } from './job-store.js';
 import { buildManifest } from './manifest.js';
 import type { ExportJob, ExportManifest } from './types.js';
@@ -48,6 +50,8 @@ export interface JobRunnerOptions {
   store: JobStore;
   executor: JobExecutor;
   dataDir: string;
+  /** where finished jobs' files are kept and deleted from (default: the data folder) */
+  files?: ExportFileStore;
   requiresAccessToken: boolean;
   /** jobs running at once (default 2) */
   concurrency?: number;
@@ -88,6 +92,7 @@ export class JobRunner {
   private readonly maxAttempts: number;
   private readonly progressWriteMs: number;
   private readonly log: RunnerLog;
+  private readonly files: ExportFileStore;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
   /** jobs whose last state change could not be recorded: the sweep settles them once the store is back */
@@ -99,10 +104,11 @@ export class JobRunner {
     this.fileTtlMs = options.fileTtlMs ?? 60 * 60_000;
     this.maxAttempts = options.maxAttempts ?? 2;
     this.progressWriteMs = options.progressWriteMs ?? 2000;
+    this.files = options.files ?? new LocalFileStore(options.dataDir);
   }
 
   jobDir(id: string): string {
-    return join(this.options.dataDir, 'jobs', id);
+    return this.files.jobDir(id);
   }
 
   /** Picks up what the previous process left: interrupted jobs are re-queued (or failed), queued ones run. */
@@ -183,7 +189,10 @@ export class JobRunner {
       run.controller.abort(new Error('export cancelled by the client'));
       await run.done;
     }
-    await rm(this.jobDir(id), { recursive: true, force: true });
+    // a store that cannot delete now (bucket unreachable) leaves it to the sweep: the job is cancelled in the store
+    await this.files
+      .remove(id)
+      .catch((err: unknown) => this.log.warn({ job: id, err }, 'export job cancelled; its files are deleted by a later sweep'));
   }
 
   /** Marks a download of a job's file as in progress; call the returned function when it ends. */
@@ -204,7 +213,12 @@ export class JobRunner {
     const expired: string[] = [];
     for (const job of await this.options.store.dueForCleanup(now.toISOString())) {
       if (this.downloads.has(job.id) || this.running.has(job.id)) continue;
-      await rm(this.jobDir(job.id), { recursive: true, force: true });
+      try {
+        await this.files.remove(job.id);
+      } catch (err) {
+        this.log.warn({ job: job.id, err }, 'export job expired but its files could not be deleted yet; the next sweep tries again');
+        continue;
+      }
       await this.options.store.expire(job.id);
       this.log.info({ job: job.id, was: job.status }, 'export job expired; its files were deleted');
       expired.push(job.id);
@@ -246,7 +260,7 @@ export class JobRunner {
       const message = `the export was interrupted ${job.attempts - 1} times (server restarts) and was given up; kick it off again`;
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
       // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL
-      await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+      await this.files.remove(id).catch(() => undefined);
       await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt()));
       return;
     }
@@ -283,7 +297,7 @@ export class JobRunner {
           sinceNotApplied: result.sinceNotApplied ?? [],
         });
       } catch (err) {
-        await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+        await this.files.remove(id).catch(() => undefined);
         if (controller.signal.aborted) {
           // cancelled: the store says so already; shutting down: leave it for the next start
           if (this.closing) {
@@ -308,7 +322,7 @@ export class JobRunner {
         for (const o of manifest.output) counts[o.type] = (counts[o.type] ?? 0) + (o.count ?? 0);
         this.log.info({ job: id, files: manifest.output.length, counts, errorFiles: manifest.error.length }, 'export job completed');
       } else {
-        await rm(dir, { recursive: true, force: true });
+        await this.files.remove(id).catch(() => undefined); // left to the sweep if the store cannot delete now
         this.log.info({ job: id }, 'export job stopped: cancelled');
       }
     } finally {
