@@ -13,7 +13,7 @@ import {
   type DeleteObjectsCommandOutput,
   GetObjectCommand,
   HeadBucketCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   S3Client,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
@@ -196,22 +196,28 @@ export class S3FileStore implements ExportFileStore {
     this.client.destroy();
   }
 
-  /** Every key under the job's prefix (ListObjectsV2 pages of up to 1000). */
+  /**
+   * Every key under the job's prefix, in pages of up to 1000. ListObjects (v1) rather than V2: every
+   * S3-compatible server has it, and the next page starts after the last key seen instead of at a token
+   * the server makes (s3rver, for one, cannot make V2 tokens under Node's OpenSSL 3).
+   */
   private async keys(jobId: string): Promise<string[]> {
     const keys: string[] = [];
-    let token: string | undefined;
+    let marker: string | undefined;
     try {
-      do {
+      for (;;) {
         const page = await this.client.send(
-          new ListObjectsV2Command({
+          new ListObjectsCommand({
             Bucket: this.location.bucket,
             Prefix: jobPrefix(this.location, jobId),
-            ...(token ? { ContinuationToken: token } : {}),
+            ...(marker ? { Marker: marker } : {}),
           }),
         );
         for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+        const last = keys.at(-1);
+        if (!page.IsTruncated || !last || last === marker) break;
+        marker = last;
+      }
     } catch (err) {
       throw unavailable(this.description, err);
     }
