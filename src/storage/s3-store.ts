@@ -81,7 +81,15 @@ export class S3FileStore implements ExportFileStore {
     try {
       await this.client.send(new HeadBucketCommand({ Bucket: this.location.bucket }));
     } catch (err) {
-      throw new FhirBridgeError(`the export bucket ${this.description} cannot be used: ${s3Reason(err)}`, {
+      // HeadBucket answers have no body: say what its status means
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      const reason =
+        status === 404
+          ? 'the bucket does not exist (HTTP 404)'
+          : status === 403 || status === 401
+            ? `access denied: check the credentials and the bucket's policy (HTTP ${status})`
+            : s3Reason(err);
+      throw new FhirBridgeError(`the export bucket ${this.description} cannot be used: ${reason}`, {
         issueCode: 'transient',
         status: 503,
         cause: err,
