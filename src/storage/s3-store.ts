@@ -165,7 +165,16 @@ export class S3FileStore implements ExportFileStore {
 
   async presign(jobId: string, fileName: string, seconds: number): Promise<string> {
     const command = new GetObjectCommand({ Bucket: this.location.bucket, Key: objectKey(this.location, jobId, fileName) });
-    return getSignedUrl(this.client, command, { expiresIn: Math.min(seconds, MAX_PRESIGN_SECONDS) });
+    try {
+      return await getSignedUrl(this.client, command, { expiresIn: Math.min(seconds, MAX_PRESIGN_SECONDS) });
+    } catch (err) {
+      // signing is local, but resolving the credentials may not be (a role's, an SSO session's)
+      throw new FhirBridgeError(`download URLs for ${this.description} could not be signed: ${s3Reason(err)}`, {
+        issueCode: 'transient',
+        status: 503,
+        cause: err,
+      });
+    }
   }
 
   async list(jobId: string): Promise<string[]> {
