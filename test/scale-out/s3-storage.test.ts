@@ -233,6 +233,9 @@ describe('export files in an S3-compatible bucket', () => {
       const plain = localFiles.get(name.slice(0, -'.gz'.length))!;
       // fetch inflates Content-Encoding: gzip, as every HTTP client does
       expect((await download(f.url)).equals(plain), `${name} pre-signed`).toBe(true);
+      const again = await fetch(f.url);
+      expect(again.headers.get('content-encoding'), `${name} pre-signed`).toBe('gzip');
+      await again.arrayBuffer();
       const viaServer = await download(`${s3.base}/files/${job.jobId}/${name}`, {
         authorization: `Bearer ${auth}`,
         'accept-encoding': 'identity',
