@@ -267,6 +267,33 @@ describe('export files in an S3-compatible bucket', () => {
     expect(again.status, 'the client may kick off again').toBe(202);
   }, 240_000);
 
+  it('a bucket that goes away after the export: a download is a 503 OperationOutcome, status and other requests still answer', async () => {
+    const doomed = await startTestBucket('doomed-bucket');
+    let closed = false;
+    try {
+      const s3 = await serve('s3-gone', { endpoint: doomed.endpoint, bucket: doomed.bucket });
+      const auth = await token(s3.base);
+      const job = await exportAndWait(s3, auth);
+      expect(job.status, JSON.stringify(job.body)).toBe(200);
+      const url = (job.body as ExportManifest).output[0]!.url;
+      await doomed.close();
+      closed = true;
+      const res = await fetch(url, { headers: { authorization: `Bearer ${auth}` } });
+      expect(res.status).toBe(503);
+      const outcome = (await res.json()) as { resourceType: string; issue: Array<{ code: string; diagnostics: string }> };
+      expect(outcome.resourceType).toBe('OperationOutcome');
+      expect(outcome.issue[0]).toMatchObject({ code: 'transient' });
+      expect(outcome.issue[0]!.diagnostics).toContain('s3://doomed-bucket/exports/test/ could not be reached');
+      expect(res.headers.get('retry-after')).toBeTruthy();
+      expect((await fetch(job.statusUrl, { headers: { authorization: `Bearer ${auth}` } })).status).toBe(200);
+      expect((await fetch(`${s3.base}/fhir/metadata`)).status).toBe(200);
+      // expiry cannot delete now: the job stays due for the next sweep instead of being marked expired
+      expect(await s3.server.runner.sweep(new Date(Date.now() + 2 * 3600_000))).toEqual([]);
+    } finally {
+      if (!closed) await doomed.close();
+    }
+  }, 240_000);
+
   it('a bucket that does not exist fails the job naming it and the reason', async () => {
     const s3 = await serve('s3-no-bucket', { endpoint: bucket.endpoint, bucket: 'no-such-bucket' });
     const job = await exportAndWait(s3, await token(s3.base));
