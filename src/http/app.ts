@@ -18,6 +18,10 @@ import type { JobStore } from '../jobs/job-store.js';
 import type { Logger } from '../log.js';
 import { pipelineExecutor } from '../jobs/pipeline-executor.js';
 import { JobRunner, type JobExecutor, type JobRunnerOptions } from '../jobs/runner.js';
+import { presignedManifest } from '../jobs/manifest.js';
+import { LocalFileStore } from '../storage/local-store.js';
+import { publishingExecutor } from '../storage/publishing-executor.js';
+import type { ExportFileStore } from '../storage/types.js';
 import { AccessTokens } from './auth/access-token.js';
 import { ReplayCache } from './auth/client-assertion.js';
 import type { ClientRegistry } from './auth/client-registry.js';
@@ -47,6 +51,10 @@ export interface ServerOptions {
   source: { adapter: SourceAdapter; mappings: CompiledMappingSet; config?: Pick<ConnectorConfig, 'name' | 'file' | 'groups'> };
   store: JobStore;
   dataDir: string;
+  /** where finished jobs' files are kept: the data folder (default) or an S3 bucket (src/storage/) */
+  fileStore?: ExportFileStore;
+  /** manifests carry pre-signed URLs valid this many seconds (needs a store that signs: S3) instead of the server's */
+  presignSeconds?: number;
   auth: AuthOptions;
   /** how jobs run (default: the pipeline over `source`, in this thread) */
   executor?: JobExecutor;
@@ -112,23 +120,30 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     options.logger ? Fastify({ loggerInstance: options.logger, ...edge }) : Fastify({ logger: false, ...edge })
   ) as FastifyInstance;
   await store.init();
+  const files: ExportFileStore = options.fileStore ?? new LocalFileStore(options.dataDir);
+  const presignSeconds = options.presignSeconds;
+  if (presignSeconds !== undefined && !files.presign)
+    throw new FhirBridgeError(`pre-signed download URLs need a store that signs them (S3); ${files.description} cannot`, { status: 400 });
   const runner = new JobRunner({
     log: app.log,
     ...(options.storeRetry ? { storeRetry: options.storeRetry } : {}),
     ...options.leases,
     store,
     dataDir: options.dataDir,
+    files,
     requiresAccessToken: !open,
-    executor:
+    executor: publishingExecutor(
       options.executor ??
-      pipelineExecutor({
-        adapter: source.adapter,
-        mappings: source.mappings,
-        ...(source.config?.name ? { sourceName: source.config.name } : {}),
-        ...(options.maxResourcesPerFile ? { maxResourcesPerFile: options.maxResourcesPerFile } : {}),
-        ...(options.gzipFiles ? { gzip: true } : {}),
-        ...(options.validate ? { validate: true } : {}),
-      }),
+        pipelineExecutor({
+          adapter: source.adapter,
+          mappings: source.mappings,
+          ...(source.config?.name ? { sourceName: source.config.name } : {}),
+          ...(options.maxResourcesPerFile ? { maxResourcesPerFile: options.maxResourcesPerFile } : {}),
+          ...(options.gzipFiles ? { gzip: true } : {}),
+          ...(options.validate ? { validate: true } : {}),
+        }),
+      files,
+    ),
     ...(options.concurrency ? { concurrency: options.concurrency } : {}),
     fileTtlMs: (options.fileTtlSeconds ?? 3600) * 1000,
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
@@ -195,8 +210,17 @@ export async function buildServer(options: ServerOptions): Promise<BulkServer> {
     knownTypes: schemaValidator().resourceTypes,
     retryAfter,
   });
-  await app.register(statusRoutes, { context, store, runner, retryAfter, minPollMs: options.minPollIntervalMs ?? 500 });
-  await app.register(fileRoutes, { context, runner });
+  await app.register(statusRoutes, {
+    context,
+    store,
+    runner,
+    retryAfter,
+    minPollMs: options.minPollIntervalMs ?? 500,
+    ...(presignSeconds !== undefined && files.presign
+      ? { present: (job) => presignedManifest(job.manifest!, (name) => files.presign!(job.id, name, presignSeconds)) }
+      : {}),
+  });
+  await app.register(fileRoutes, { context, runner, files });
   await app.register(groupRoutes, { context, groups });
 
   await runner.start();

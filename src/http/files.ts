@@ -1,28 +1,28 @@
 // File request: GET /files/:id/:file.
 // Bulk Data IG 2.0.0, Bulk Data Output File Request (https://hl7.org/fhir/uv/bulkdata/STU2/export.html#bulk-data-output-file-request):
-// a file of a completed job the caller may see, streamed from disk as application/fhir+ndjson,
+// a file of a completed job the caller may see, streamed from the file store (the data folder or an S3
+// bucket, src/storage/) as application/fhir+ndjson,
 // gzip-encoded when the client accepts gzip (files stored gzipped are sent as they are, or inflated for
 // clients that do not accept gzip). A token must allow reading the file's resource type. The job runner
 // is told when a download starts and ends, so an expiry sweep never deletes a file being read.
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { HttpError } from '../errors.js';
 import type { JobRunner } from '../jobs/runner.js';
+import { type ExportFileStore, NDJSON_CONTENT_TYPE } from '../storage/types.js';
 import { canExport } from './auth/scopes.js';
 import type { RequestContext } from './request-context.js';
 
-export const NDJSON_CONTENT_TYPE = 'application/fhir+ndjson';
+export { NDJSON_CONTENT_TYPE };
 
 export interface FileOptions {
   context: RequestContext;
   runner: JobRunner;
+  files: ExportFileStore;
 }
 
-export const fileRoutes: FastifyPluginAsync<FileOptions> = async (app, { context, runner }) => {
+export const fileRoutes: FastifyPluginAsync<FileOptions> = async (app, { context, runner, files }) => {
   app.get('/files/:id/:file', async (request, reply) => {
     const { id, file } = request.params as { id: string; file: string };
     const claims = await context.authenticate(request);
@@ -36,7 +36,7 @@ export const fileRoutes: FastifyPluginAsync<FileOptions> = async (app, { context
     if (claims && entry.type !== 'OperationOutcome' && !canExport(claims.scopes, entry.type)) {
       throw new HttpError(403, `the access token's scopes do not allow reading ${entry.type}`, 'forbidden');
     }
-    return sendNdjsonFile(reply, runner.jobDir(id), file, request.headers['accept-encoding'], runner.downloadStarted(id));
+    return sendNdjsonFile(reply, () => files.open(id, file), file, request.headers['accept-encoding'], runner.downloadStarted(id));
   });
 };
 
@@ -53,20 +53,24 @@ export function acceptsGzip(header: string | undefined): boolean {
 
 export async function sendNdjsonFile(
   reply: FastifyReply,
-  dir: string,
+  open: () => Promise<Readable | undefined>,
   fileName: string,
   acceptEncoding: string | undefined,
   onEnd: () => void,
 ): Promise<FastifyReply> {
-  const path = join(dir, fileName);
+  let file: Readable | undefined;
   try {
-    await stat(path);
-  } catch {
+    file = await open();
+  } catch (err) {
+    onEnd();
+    throw err;
+  }
+  if (!file) {
+    onEnd();
     throw new HttpError(404, `file ${fileName} is no longer available`, 'not-found');
   }
   const storedGzip = fileName.endsWith('.gz');
   const gzip = acceptsGzip(acceptEncoding);
-  const file = createReadStream(path);
   reply.raw.once('close', onEnd);
   reply.header('Content-Type', NDJSON_CONTENT_TYPE).header('Vary', 'Accept-Encoding');
   let body: Readable = file;

@@ -11,6 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { HttpError, operationOutcome } from '../errors.js';
 import type { JobStore } from '../jobs/job-store.js';
 import type { JobRunner } from '../jobs/runner.js';
+import type { ExportJob, ExportManifest } from '../jobs/types.js';
 import { FHIR_JSON, type RequestContext } from './request-context.js';
 
 export interface StatusOptions {
@@ -21,9 +22,11 @@ export interface StatusOptions {
   retryAfter: string;
   /** status polls of one job closer than this get 429 (0 disables) */
   minPollMs: number;
+  /** the manifest a completed job is answered with (default: as stored; pre-signed URLs sign it per poll) */
+  present?: (job: ExportJob) => Promise<ExportManifest>;
 }
 
-export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { context, store, runner, retryAfter, minPollMs }) => {
+export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { context, store, runner, retryAfter, minPollMs, present }) => {
   // Last poll per job still in progress; forgotten once the job has an answer that will not change.
   const lastPoll = new Map<string, number>();
 
@@ -48,7 +51,11 @@ export const statusRoutes: FastifyPluginAsync<StatusOptions> = async (app, { con
       }
       case 'completed':
         lastPoll.delete(id);
-        return reply.code(200).type('application/json').header('Expires', new Date(job.expiresAt!).toUTCString()).send(job.manifest);
+        return reply
+          .code(200)
+          .type('application/json')
+          .header('Expires', new Date(job.expiresAt!).toUTCString())
+          .send(present ? await present(job) : job.manifest);
       default: {
         lastPoll.delete(id);
         const outcome: OperationOutcome = job.error ?? operationOutcome('error', 'exception', 'the export failed');

@@ -17,6 +17,29 @@ export interface ManifestInput {
   sinceNotApplied?: string[];
 }
 
+/** The name of the file a manifest URL of this server points at (its last path segment). */
+export function fileNameOfUrl(url: string): string {
+  return decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
+}
+
+/**
+ * The manifest as a client gets it when downloads go through pre-signed URLs: each file's URL is signed
+ * at the time of the status request (so a poll long after completion still gets URLs valid for the full
+ * period; the IG lets URLs change between polls), and no access token is needed to use them.
+ */
+export async function presignedManifest(manifest: ExportManifest, sign: (fileName: string) => Promise<string>): Promise<ExportManifest> {
+  const signed = (files: ManifestFile[]): Promise<ManifestFile[]> =>
+    Promise.all(files.map(async (f) => ({ ...f, url: await sign(fileNameOfUrl(f.url)) })));
+  const out: ExportManifest = {
+    ...manifest,
+    requiresAccessToken: false,
+    output: await signed(manifest.output),
+    error: await signed(manifest.error),
+  };
+  if (manifest.deleted) out.deleted = await signed(manifest.deleted);
+  return out;
+}
+
 /** Absolute URL a job file is downloaded from. */
 export function fileUrl(baseUrl: string, jobId: string, fileName: string): string {
   return `${baseUrl}/files/${encodeURIComponent(jobId)}/${encodeURIComponent(fileName)}`;

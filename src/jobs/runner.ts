@@ -8,8 +8,9 @@
 // owner that a job it runs was cancelled (through any instance: it stops it and deletes its files) or
 // taken over; an owner that cannot renew stops its jobs itself shortly before the lease runs out, and
 // completes or fails a job only while the store still names it the owner, so a job taken over is never
-// written by two instances. Files live in <dataDir>/jobs/<id>/ (one folder every instance shares) and are
-// deleted when the job expires or is cancelled (never while a download of them is in progress here).
+// written by two instances. Files are written to <dataDir>/jobs/<id>/ (one folder every instance shares), kept there or in a bucket
+// by the file store (src/storage/), and deleted through it when the job expires or is cancelled (never while
+// a download of them is in progress here).
 // The store can fail under it (database connection lost, disk full): the state changes a run writes are
 // retried with backoff (p-retry) until the store is back. A failed write may still have committed (the
 // connection dropped after the COMMIT, before the reply), so a retry first reads the job back and takes a
@@ -21,14 +22,15 @@
 // are settled so. Nothing a job does can reject into the queue and take the server down. Every state
 // change is one log line with the job id.
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 import type { OperationOutcome } from 'fhir/r4';
 import { FhirBridgeError, operationOutcome } from '../errors.js';
 import type { SinkResult } from '../sinks/types.js';
+import { LocalFileStore } from '../storage/local-store.js';
+import type { ExportFileStore } from '../storage/types.js';
 import type { JobStore, Lease } from './job-store.js';
 import { buildManifest } from './manifest.js';
 import type { ExportJob, ExportManifest } from './types.js';
@@ -57,6 +59,8 @@ export interface JobRunnerOptions {
   store: JobStore;
   executor: JobExecutor;
   dataDir: string;
+  /** where finished jobs' files are kept and deleted from (default: the data folder) */
+  files?: ExportFileStore;
   requiresAccessToken: boolean;
   /** jobs running at once (default 2) */
   concurrency?: number;
@@ -114,6 +118,7 @@ export class JobRunner {
   private readonly maxAttempts: number;
   private readonly progressWriteMs: number;
   private readonly log: RunnerLog;
+  private readonly files: ExportFileStore;
   private sweepTimer: NodeJS.Timeout | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -141,10 +146,11 @@ export class JobRunner {
     if (this.heartbeatMs >= this.leaseMs)
       throw new Error(`the heartbeat (${this.heartbeatMs} ms) must be shorter than the job lease (${this.leaseMs} ms)`);
     this.lease = { owner: this.instanceId, ms: this.leaseMs };
+    this.files = options.files ?? new LocalFileStore(options.dataDir);
   }
 
   jobDir(id: string): string {
-    return join(this.options.dataDir, 'jobs', id);
+    return this.files.jobDir(id);
   }
 
   /**
@@ -344,7 +350,10 @@ export class JobRunner {
     }
     const active = was?.status === 'queued' || was?.status === 'running';
     if (active && was?.owner !== undefined && was.owner !== this.instanceId) return;
-    await rm(this.jobDir(id), { recursive: true, force: true });
+    // a store that cannot delete now (bucket unreachable) leaves it to the sweep: the job is cancelled in the store
+    await this.files
+      .remove(id)
+      .catch((err: unknown) => this.log.warn({ job: id, err }, 'export job cancelled; its files are deleted by a later sweep'));
     if (was?.owner === this.instanceId) await this.options.store.release(this.instanceId, [id]).catch(() => undefined);
   }
 
@@ -366,7 +375,12 @@ export class JobRunner {
     const expired: string[] = [];
     for (const job of await this.options.store.dueForCleanup(now.toISOString())) {
       if (this.downloads.has(job.id) || this.running.has(job.id)) continue;
-      await rm(this.jobDir(job.id), { recursive: true, force: true });
+      try {
+        await this.files.remove(job.id);
+      } catch (err) {
+        this.log.warn({ job: job.id, err }, 'export job expired but its files could not be deleted yet; the next sweep tries again');
+        continue;
+      }
       await this.options.store.expire(job.id);
       this.log.info({ job: job.id, was: job.status }, 'export job expired; its files were deleted');
       expired.push(job.id);
@@ -422,7 +436,7 @@ export class JobRunner {
       this.log.error({ job: id, attempts: job.attempts, error: message }, 'export job failed');
       // the interrupted runs' partial files are of no use to anyone: gone now, not at the file TTL (this
       // instance has just claimed the job, so they are no other instance's)
-      await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+      await this.files.remove(id).catch(() => undefined);
       await this.persist(id, 'record the failure', () => store.fail(id, operationOutcome('error', 'incomplete', message), expiresAt(), me));
       return;
     }
@@ -441,7 +455,8 @@ export class JobRunner {
     try {
       let manifest: ExportManifest;
       try {
-        await rm(dir, { recursive: true, force: true });
+        // an earlier run's files (here or in the bucket) must not mix with this run's
+        await this.files.remove(id);
         await mkdir(dir, { recursive: true });
         controller.signal.throwIfAborted();
         const result = await this.options.executor({
@@ -472,7 +487,7 @@ export class JobRunner {
         const outcome = failureOutcome(err);
         this.log.error({ job: id, err, error: outcome.issue[0]?.diagnostics }, 'export job failed');
         if (await this.persist(id, 'record the failure', () => store.fail(id, outcome, expiresAt(), me)))
-          await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+          await this.files.remove(id).catch(() => undefined);
         else await this.notOurs(id);
         return;
       }
@@ -502,7 +517,7 @@ export class JobRunner {
       );
       return;
     }
-    await rm(this.jobDir(id), { recursive: true, force: true }).catch(() => undefined);
+    await this.files.remove(id).catch(() => undefined);
     if (reason === 'shutdown') {
       await this.options.store.requeue(id, true, this.instanceId).catch(() => undefined);
       this.log.info({ job: id }, 'export job stopped by shutdown; it runs again at the next start');

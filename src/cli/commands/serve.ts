@@ -16,9 +16,10 @@ import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { partsExecutor } from '../../jobs/parts-executor.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
+import { type StorageSettings, storageFromSettings } from '../../storage/settings.js';
 import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
 
-export interface ServeOptions {
+export interface ServeOptions extends StorageSettings {
   connector?: string;
   port?: string;
   host?: string;
@@ -72,6 +73,14 @@ export function registerServeCommand(program: Command): void {
       '--no-validate',
       'skip profile validation of exported resources (by default a resource failing its profile goes to the error file)',
     )
+    .option(
+      '--storage <where>',
+      'where finished export files are kept: local (the data dir) or s3://bucket[/prefix] (default: $FHIR_BRIDGE_STORAGE or local)',
+    )
+    .option('--s3-endpoint <url>', 'an S3-compatible server, e.g. http://minio:9000 (default: AWS, or $AWS_ENDPOINT_URL_S3)')
+    .option('--s3-region <region>', "the bucket's region (default: $AWS_REGION, else us-east-1 with --s3-endpoint)")
+    .option('--s3-force-path-style', 'address the bucket as <endpoint>/<bucket> (most S3-compatible servers need it)')
+    .option('--s3-presign <seconds>', 'manifests carry pre-signed S3 URLs valid this long (requiresAccessToken: false)')
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
     .option(
       '--instance-id <id>',
@@ -94,6 +103,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl))
     throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
   if (tokenLifetime > 300) throw new UsageError('--token-lifetime may be at most 300 seconds (SMART backend services)');
+  const storage = storageFromSettings(opts, env, dataDir);
 
   let clients: ClientRegistry | undefined;
   const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
@@ -149,6 +159,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
           }
         : {}),
       dataDir,
+      ...(storage.store ? { fileStore: storage.store } : {}),
+      ...(storage.presignSeconds !== undefined ? { presignSeconds: storage.presignSeconds } : {}),
       auth: clients
         ? {
             mode: 'smart',
@@ -181,6 +193,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  FHIR base      ${publicBase}/fhir      (metadata, $export, Patient/$export, Group/[id]/$export)`,
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
+      `  files          ${storage.store?.description ?? `${dataDir}/jobs`}; downloads ${storage.presignSeconds ? `by pre-signed URLs valid ${storage.presignSeconds} s` : 'through this server'}`,
       `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
       `  instance       ${server.runner.instanceId} (job lease ${server.runner.leaseMs} ms, heartbeat ${server.runner.heartbeatMs} ms)`,
     ];
@@ -194,6 +207,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         );
     }
     process.stderr.write(lines.join('\n') + '\n');
+    // a bucket that does not answer yet is a warning, not a refusal to start: each job fails clearly instead
+    void storage.store?.check().catch((err: unknown) => log.warn({ err }, (err as Error).message));
     if (!clients) process.stderr.write(openModeBanner(publicBase));
 
     const stop = async (signal: string): Promise<void> => {
@@ -201,6 +216,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       await server.close();
       await pool?.close();
       await source.close();
+      storage.store?.close();
       process.exit(0);
     };
     process.once('SIGINT', () => void stop('SIGINT'));
