@@ -22,7 +22,7 @@
 // are settled so. Nothing a job does can reject into the queue and take the server down. Every state
 // change is one log line with the job id.
 import { randomBytes } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
@@ -455,8 +455,9 @@ export class JobRunner {
     try {
       let manifest: ExportManifest;
       try {
-        // an earlier run's files (here or in the bucket) must not mix with this run's
-        await this.files.remove(id);
+        // an earlier run's local files must not mix with this run's (objects it published stay until expiry
+        // deletes the job's prefix; the manifest lists only this run's)
+        await rm(dir, { recursive: true, force: true });
         await mkdir(dir, { recursive: true });
         controller.signal.throwIfAborted();
         const result = await this.options.executor({
