@@ -1,0 +1,38 @@
+// Opens the parts queue: a started pg-boss 10 (its schema created or migrated on first use), the parts
+// queue and our lease table. Coordinators and workers open it the same way, so any of them may come first.
+import PgBoss from 'pg-boss';
+import { logger } from '../log.js';
+import { ensureLeaseTable } from './lease.js';
+import { BACKSTOP_EXPIRE_SECONDS, PART_QUEUE, resolveSettings, type QueueSettings } from './part-queue.js';
+
+export interface OpenQueue {
+  boss: PgBoss;
+  db: PgBoss.Db;
+  settings: Required<QueueSettings>;
+  stop(): Promise<void>;
+}
+
+export async function openQueue(settings: QueueSettings, options: { supervise?: boolean } = {}): Promise<OpenQueue> {
+  const s = resolveSettings(settings);
+  const boss = new PgBoss({
+    connectionString: s.url,
+    schema: s.schema,
+    application_name: 'fhir-bridge-queue',
+    max: 4,
+    // pg-boss's maintenance expires active jobs after BACKSTOP_EXPIRE_SECONDS (our leases act much sooner)
+    supervise: options.supervise ?? true,
+    schedule: false,
+  });
+  // pg-boss reports connection trouble as events; an unhandled 'error' event would end the process
+  boss.on('error', (err) => logger('queue').warn({ err: err.message }, 'queue database error'));
+  await boss.start();
+  await boss.createQueue(PART_QUEUE, {
+    name: PART_QUEUE,
+    retryLimit: s.retryLimit,
+    retryDelay: 0,
+    expireInSeconds: BACKSTOP_EXPIRE_SECONDS,
+  });
+  const db = boss.getDb();
+  await ensureLeaseTable(db, s.schema);
+  return { boss, db, settings: s, stop: () => boss.stop({ graceful: false, close: true, wait: true }) };
+}
