@@ -1,5 +1,6 @@
 // Opens the parts queue: a started pg-boss 10 (its schema created or migrated on first use), the parts
 // queue and our lease table. Coordinators and workers open it the same way, so any of them may come first.
+import pg from 'pg';
 import PgBoss from 'pg-boss';
 import { logger } from '../log.js';
 import { ensureLeaseTable } from './lease.js';
@@ -25,14 +26,26 @@ export async function openQueue(settings: QueueSettings, options: { supervise?: 
   });
   // pg-boss reports connection trouble as events; an unhandled 'error' event would end the process
   boss.on('error', (err) => logger('queue').warn({ err: err.message }, 'queue database error'));
-  await boss.start();
-  await boss.createQueue(PART_QUEUE, {
-    name: PART_QUEUE,
-    retryLimit: s.retryLimit,
-    retryDelay: 0,
-    expireInSeconds: BACKSTOP_EXPIRE_SECONDS,
-  });
+  // Servers and workers starting together would race to create pg-boss's schema (deadlocks): one at a time.
+  const lock = new pg.Client({ connectionString: s.url, application_name: 'fhir-bridge-queue-setup' });
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock(hashtext($1))', [`fhir-bridge-queue:${s.schema}`]);
+    await boss.start();
+    await boss.createQueue(PART_QUEUE, {
+      name: PART_QUEUE,
+      retryLimit: s.retryLimit,
+      retryDelay: 0,
+      expireInSeconds: BACKSTOP_EXPIRE_SECONDS,
+    });
+    await ensureLeaseTable(boss.getDb(), s.schema);
+  } catch (err) {
+    await boss.stop({ graceful: false, close: true, wait: true }).catch(() => undefined);
+    throw err;
+  } finally {
+    // ending the session releases the lock
+    await lock.end().catch(() => undefined);
+  }
   const db = boss.getDb();
-  await ensureLeaseTable(db, s.schema);
   return { boss, db, settings: s, stop: () => boss.stop({ graceful: false, close: true, wait: true }) };
 }
