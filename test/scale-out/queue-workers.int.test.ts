@@ -6,7 +6,7 @@
 // single-process export's scan order), no id twice, and the queue's records show the killed worker's part
 // taken over (lease expired) and completed by another worker on a later attempt.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,8 @@ import knexPkg from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keptPostgresSource, type BenchSource } from '../../bench/sources.js';
 import { runCli } from '../support/run-cli.js';
-import { cliBuilt, exportThroughApi, readExport, startCli, type CliProcess, type ExportedType } from './queue-support.js';
+import { cliBuilt, exportThroughApi, startQueueCluster } from '../../bench/scale-out.js';
+import { readExport, type ExportedType } from './queue-support.js';
 
 const knex = knexPkg.default ?? knexPkg;
 const url = process.env.TEST_POSTGRES_URL;
@@ -29,7 +30,7 @@ describe.skipIf(!url || !cliBuilt())(
     let source: BenchSource;
     let dir: string;
     let db: ReturnType<typeof knex>;
-    const processes: CliProcess[] = [];
+    const stops: Array<() => Promise<void>> = [];
 
     beforeAll(async () => {
       source = await keptPostgresSource(url!, COPIES);
@@ -38,7 +39,7 @@ describe.skipIf(!url || !cliBuilt())(
     }, 900_000);
 
     afterAll(async () => {
-      await Promise.all(processes.map((p) => p.stop()));
+      await Promise.all(stops.map((stop) => stop()));
       await db?.raw('DROP SCHEMA IF EXISTS ?? CASCADE', [queueSchema]).catch(() => undefined);
       await db?.destroy();
       await source?.dispose();
@@ -53,35 +54,12 @@ describe.skipIf(!url || !cliBuilt())(
       const expected = await readExport(single);
 
       const dataDir = join(dir, 'data');
-      const queueArgs = ['--queue', queueUrl, '--queue-schema', queueSchema];
-      const api = startCli(
-        [
-          'serve',
-          '--open',
-          '-c',
-          source.connectorFile,
-          '--port',
-          '0',
-          '--data-dir',
-          dataDir,
-          '--no-validate',
-          '--min-poll-interval',
-          '0',
-          '--lease-seconds',
-          '4',
-          '--parts-per-mapping',
-          '6',
-          '--min-rows-per-part',
-          '4000',
-          ...queueArgs,
-        ],
-        { LOG_LEVEL: 'warn' },
-      );
-      processes.push(api);
-      const workers = ['w1', 'w2', 'w3'].map((id) => startCli(['worker', ...queueArgs, '--id', id], { LOG_LEVEL: 'info' }));
-      processes.push(...workers);
-      const base = (await api.waitFor(/listening on\s+(http:\/\/\S+)/))[1]!;
-      await Promise.all(workers.map((w) => w.waitFor(/taking parts from the queue/)));
+      const cluster = await startQueueCluster(source.connectorFile, { url: queueUrl, schema: queueSchema }, 3, {
+        dataDir,
+        serveArgs: ['--lease-seconds', '4', '--parts-per-mapping', '6', '--min-rows-per-part', '4000'],
+      });
+      stops.push(cluster.stop);
+      const { base, workers } = cluster;
 
       const exporting = exportThroughApi(base);
       exporting.catch(() => undefined);
@@ -142,7 +120,6 @@ describe.skipIf(!url || !cliBuilt())(
       // every part was completed by a live worker
       for (const r of rows) expect(['w1', 'w2', 'w3']).toContain(r.worker);
       // no file of a dead attempt is left behind
-      const { readdir } = await import('node:fs/promises');
       expect((await readdir(join(dataDir, 'jobs', jobId))).filter((n) => n.includes('~part'))).toEqual([]);
     });
   },
