@@ -4,6 +4,7 @@
 // change is one conditional statement, so a worker and the coordinator can never both win: a worker only
 // completes a job whose lease it still holds, and only a lease nobody renewed in time is taken over.
 import type PgBoss from 'pg-boss';
+import { PART_QUEUE } from './part-queue.js';
 
 export const LEASE_TABLE = 'fhir_bridge_part_lease';
 
@@ -147,4 +148,13 @@ export async function attemptsOf(
     jobId,
   ]);
   return rows as Array<{ attempt: number; worker: string | null; state: string }>;
+}
+
+/** Parts of an export not yet ended (queued, waiting for a retry, or running): those of an earlier run of it. */
+export async function stalePartJobs(db: Db, schema: string, exportId: string): Promise<string[]> {
+  const { rows } = await db.executeSql(
+    `SELECT id FROM ${schema}.job WHERE name = $2 AND state < 'completed' AND data->'part'->>'exportId' = $1`,
+    [exportId, PART_QUEUE],
+  );
+  return (rows as Array<{ id: string }>).map((r) => r.id);
 }

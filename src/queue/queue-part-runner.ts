@@ -8,7 +8,7 @@ import { reviveError, type SerializedError } from '../pipeline/part-errors.js';
 import type { PartProgress, PartResult } from '../pipeline/part.js';
 import type { PartRunner } from '../pipeline/part-runner.js';
 import { openQueue, type OpenQueue } from './boss.js';
-import { expireLease, pruneLeases, watchParts } from './lease.js';
+import { expireLease, pruneLeases, stalePartJobs, watchParts } from './lease.js';
 import { PART_QUEUE, type PartJobData, type PartJobOutput, type QueueSettings } from './part-queue.js';
 
 export interface QueuePartRunnerOptions {
@@ -85,6 +85,18 @@ export async function createQueuePartRunner(settings: QueueSettings, options: Qu
     await boss.fail(PART_QUEUE, id, data);
   };
 
+  // An export run again (resumed after a restart of this node, or retried) first cancels the parts an
+  // earlier run of it left on the queue; every part of one run shares its signal, so this happens once a run.
+  const cleared = new WeakMap<AbortSignal, Promise<void>>();
+  const clearEarlierRuns = (exportId: string, signal: AbortSignal): Promise<void> => {
+    let done = cleared.get(signal);
+    if (!done) {
+      done = stalePartJobs(db, schema, exportId).then((ids) => (ids.length > 0 ? boss.cancel(PART_QUEUE, ids) : undefined));
+      cleared.set(signal, done);
+    }
+    return done;
+  };
+
   const timer = setInterval(() => void poll(), options.pollMs ?? 500);
   timer.unref();
 
@@ -92,6 +104,8 @@ export async function createQueuePartRunner(settings: QueueSettings, options: Qu
     queue,
     concurrency: options.concurrency ?? 64,
     async run(part, { signal, onProgress }): Promise<PartResult> {
+      signal.throwIfAborted();
+      await clearEarlierRuns(part.exportId, signal);
       signal.throwIfAborted();
       const data: PartJobData = { part, leaseSeconds };
       const id = await boss.send(PART_QUEUE, data as unknown as object, { retryLimit, retryDelay: 0 });

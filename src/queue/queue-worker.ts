@@ -34,9 +34,12 @@ export function defaultWorkerId(): string {
   return `${hostname()}:${process.pid}`;
 }
 
-/** A retried part writes under a prefix of its own attempt, so a stalled earlier attempt cannot touch its files. */
-export function attemptPart(part: ExportPart, attempt: number): ExportPart {
-  return { ...part, filePrefix: `${part.filePrefix}try${attempt}.` };
+/**
+ * Each attempt writes under a prefix of its own (job and attempt), so neither a stalled earlier attempt nor a
+ * stale job of an earlier run of the export can touch its files.
+ */
+export function attemptPart(part: ExportPart, jobId: string, attempt: number): ExportPart {
+  return { ...part, filePrefix: `${part.filePrefix}${jobId.slice(0, 8)}-${attempt}.` };
 }
 
 export async function startQueueWorker(settings: QueueSettings, options: QueueWorkerOptions = {}): Promise<QueueWorker> {
@@ -87,7 +90,7 @@ export async function startQueueWorker(settings: QueueSettings, options: QueueWo
       // earlier attempts' files (a worker that died) go; this attempt writes under its own prefix
       await removePartFiles(part);
       const source = await sourceFor(part.connectorFile);
-      const result = await runPart(attemptPart(part, key.attempt), source, {
+      const result = await runPart(attemptPart(part, job.id, key.attempt), source, {
         signal: controller.signal,
         onProgress: (p) => {
           rows = p.rowsRead;
@@ -102,7 +105,7 @@ export async function startQueueWorker(settings: QueueSettings, options: QueueWo
     }
     if (!(await endLease(db, schema, key, output.ok ? 'done' : 'failed'))) {
       log.warn({ job: job.id, part: part.index }, 'lease was lost; the part runs elsewhere and this result is dropped');
-      if (output.ok) await removePartFiles(attemptPart(part, key.attempt));
+      if (output.ok) await removePartFiles(attemptPart(part, job.id, key.attempt));
       return;
     }
     if (output.ok) await boss.complete(PART_QUEUE, job.id, output);
