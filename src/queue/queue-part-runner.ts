@@ -52,7 +52,13 @@ export async function createQueuePartRunner(settings: QueueSettings, options: Qu
     if (polling || pending.size === 0) return;
     polling = true;
     try {
-      for (const part of await watchParts(db, schema, PART_QUEUE, [...pending.keys()], leaseSeconds)) {
+      const ids = [...pending.keys()];
+      const parts = await watchParts(db, schema, PART_QUEUE, ids, leaseSeconds);
+      // a job deleted from the queue (purged by hand, archived) will never end: its part fails
+      const seen = new Set(parts.map((p) => p.id));
+      for (const id of ids)
+        if (!seen.has(id)) settle(id, { error: new Error(`part job ${id} is no longer on the queue (deleted or archived)`) });
+      for (const part of parts) {
         const p = pending.get(part.id);
         if (!p) continue;
         const output = part.output as PartJobOutput | { value?: { message?: string } } | null;
