@@ -85,9 +85,10 @@ export async function endLease(db: Db, schema: string, k: LeaseKey, state: 'done
 
 /**
  * Takes over an attempt whose lease ran out: one renewed longer ago than the lease, one that was ended
- * ('done') but whose job never completed (the worker died in between), or, when the worker died before it
- * could take its lease, none at all. Returns the worker that lost it (null: it never took the lease), or
- * undefined when the attempt was not overdue after all (renewed or ended meanwhile).
+ * ('done') but whose job never completed (the worker died in between), none at all (the worker died before
+ * it could take its lease), or one already expired whose job is still active (failing it did not get
+ * through; the caller only asks while the attempt is active). Returns the worker that lost it (null: it
+ * never took the lease), or undefined when the attempt was not overdue after all (renewed or ended).
  */
 export async function expireLease(
   db: Db,
@@ -99,7 +100,7 @@ export async function expireLease(
   const { rows } = await db.executeSql(
     `INSERT INTO ${schema}.${LEASE_TABLE} AS l (job_id, attempt, worker, state) VALUES ($1, $2, NULL, 'expired')
      ON CONFLICT (job_id, attempt) DO UPDATE SET state = 'expired'
-       WHERE l.state IN ('held', 'done') AND l.renewed_at < now() - make_interval(secs => $3)
+       WHERE l.state IN ('held', 'done', 'expired') AND l.renewed_at < now() - make_interval(secs => $3)
      RETURNING worker`,
     [jobId, attempt, leaseSeconds],
   );
