@@ -4,6 +4,7 @@
 // Ordering by the key makes each part's rows, and so the export's files, the same on every run; the order is
 // the key's, which is not the database's unordered scan order a single-part export writes in.
 import type { Filter, SourceAdapter } from '../connectors/types.js';
+import { logger } from '../log.js';
 import { keyPart, type MappingRun } from './plan.js';
 import type { KeyRange } from './part.js';
 
@@ -45,6 +46,7 @@ export async function keyRanges(run: MappingRun, options: SplitOptions): Promise
   for await (const _ of options.adapter.stream({ ...query, limit: probe }, streamOptions)) probed++;
   if (probed < probe) return undefined;
 
+  const started = performance.now();
   let sample: unknown[] = [];
   let stride = 1;
   let rows = 0;
@@ -77,5 +79,9 @@ export async function keyRanges(run: MappingRun, options: SplitOptions): Promise
   for (let i = 0; i <= bounds.length; i++)
     ranges.push({ column, ...(i > 0 ? { from: bounds[i - 1]! } : {}), ...(i < bounds.length ? { to: bounds[i]! } : {}) });
   if (nulls) ranges.push({ column, nulls: true });
+  logger('export').info(
+    { mapping: run.mapping.name, rows, parts: ranges.length, ms: Math.round(performance.now() - started) },
+    'mapping cut into key-range parts',
+  );
   return ranges;
 }
