@@ -10,6 +10,7 @@ import { openSource } from '../src/pipeline/open-source.js';
 import { runExport } from '../src/pipeline/run-export.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { measureFloor, type FloorMode, type Measure } from './floors.js';
+import { scaleOut } from './scale-out.js';
 import { median, serverExports } from './server-timing.js';
 import {
   csvSource,
@@ -144,6 +145,10 @@ async function main(): Promise<void> {
   if (only.length === 0 || only.includes('floors')) {
     if (pg) await floors(pg, copies);
     else process.stdout.write('floors: skipped (set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL)\n');
+  }
+  if (only.length === 0 || only.includes('scale-out')) {
+    if (pg) await scaleOut(pg, copies);
+    else process.stdout.write('scale-out: skipped (set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL)\n');
   }
 }
 

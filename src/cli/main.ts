@@ -11,6 +11,7 @@ import { loadCsvCommand } from './commands/load-csv.js';
 import { loadSampleCommand } from './commands/load-sample.js';
 import { previewCommand } from './commands/preview.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerWorkerCommand } from './commands/worker.js';
 import { testCommand } from './commands/test.js';
 import { validateCommand } from './commands/validate.js';
 import { validateOutputCommand, type ValidateOutputOptions } from './commands/validate-output.js';
@@ -137,6 +138,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     );
 
   registerServeCommand(program);
+  registerWorkerCommand(program);
   registerClientsCommand(program);
   return program;
 }

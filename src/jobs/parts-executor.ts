@@ -4,6 +4,7 @@
 // pays no thread start. Ignored (lenient) parameters open the error file, as the IG asks.
 import type { OperationOutcome } from 'fhir/r4';
 import type { CompiledMappingSet } from '../mapping/types.js';
+import type { SplitOptions } from '../pipeline/key-ranges.js';
 import type { PartRunner } from '../pipeline/part-runner.js';
 import { runPartedExport } from '../pipeline/run-parted-export.js';
 import { sinceNotApplied } from './pipeline-executor.js';
@@ -27,11 +28,20 @@ export interface PartsExecutorOptions {
   batchSize?: number;
   /** validate each resource against its profile in the parts (each pool thread has its validator) */
   validate?: boolean;
+  /** cut big mappings into key ranges, one part each (worth it when parts run on several processes) */
+  split?: Omit<SplitOptions, 'signal'>;
+  /**
+   * Runs the jobs parts cannot run yet: `_since` exports, whose deleted resources are read in the export's
+   * one snapshot (run-parted-export.ts). Without it such a job fails when a mapping lists deletions.
+   */
+  sinceExecutor?: JobExecutor;
 }
 
 export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
-  return async ({ job, dir, signal, onProgress }) => {
+  return async (execution) => {
+    const { job, dir, signal, onProgress } = execution;
     const { params } = job;
+    if (params.since && options.sinceExecutor) return options.sinceExecutor(execution);
     const { filters } = translateTypeFilters(params.typeFilters ?? [], options.mappings.mappings, params.types, IGNORE_PROBLEMS);
     const leadingErrors: OperationOutcome[] = job.ignored.map((issue) => ({ resourceType: 'OperationOutcome', issue: [issue] }));
     const provenance =
@@ -57,6 +67,7 @@ export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
       gzip: options.gzip ?? false,
       leadingErrors,
       ...(provenance ? { provenance } : {}),
+      ...(options.split ? { split: options.split } : {}),
       signal,
       onProgress: (p) =>
         onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),

@@ -48,6 +48,21 @@ export interface ExportPart {
   snapshot?: string;
   /** add Provenance resources (includeAssociatedData) for what this part writes */
   provenance?: { recorded: string; sourceName: string };
+  /** only the rows of this key range of the run (a big mapping cut into several parts: key-ranges.ts) */
+  range?: KeyRange;
+}
+
+/**
+ * A slice of a mapping run by the first column of its key, as the source orders and compares it:
+ * `from <= column < to` (either end open), or the rows whose column is NULL. Bounds are key values read
+ * from the source, so the source's own collation decides, never JavaScript's.
+ */
+export interface KeyRange {
+  column: string;
+  from?: string | number;
+  to?: string | number;
+  /** the rows with no value in the column (no range holds them) */
+  nulls?: boolean;
 }
 
 /** What a part reports when it is done: its files and the tally of what it wrote. */

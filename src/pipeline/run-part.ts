@@ -18,6 +18,7 @@ import { runMapping } from './run-mapping.js';
 import { SourceIssueCollector } from './source-issues.js';
 import { ExportValidation, sharedValidator } from './validate-resource.js';
 import { drivingTable } from '../mapping/source-tables.js';
+import { sliceRun } from './key-ranges.js';
 
 export interface PartSource {
   adapter: SourceAdapter;
@@ -42,11 +43,12 @@ export function planParts(mappings: CompiledMappingSet, request: PartRequest): E
 
 export async function runPart(part: ExportPart, source: PartSource, options: RunPartOptions = {}): Promise<PartResult> {
   const plan = planParts(source.mappings, part.request);
-  const run = plan.runs[part.run];
-  if (!run || run.mapping.name !== part.mapping)
+  const planned = plan.runs[part.run];
+  if (!planned || planned.mapping.name !== part.mapping)
     throw new Error(
       `part ${part.index} of export ${part.exportId}: run ${part.run} is not mapping ${part.mapping} here (different mappings?)`,
     );
+  const run = sliceRun(planned, part.range);
   const signal = options.signal ?? new AbortController().signal;
   await removePartFiles(part);
   const files = createNdjsonSink({

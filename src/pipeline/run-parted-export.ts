@@ -10,7 +10,8 @@ import type { CompiledMappingSet } from '../mapping/types.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import type { SinkResult } from '../sinks/types.js';
 import { assembleParts } from './assemble-parts.js';
-import { partFilePrefix, type ExportPart, type PartRequest, type PartResult } from './part.js';
+import { keyRanges, type SplitOptions } from './key-ranges.js';
+import { partFilePrefix, type ExportPart, type KeyRange, type PartRequest, type PartResult } from './part.js';
 import type { PartRunner } from './part-runner.js';
 import { planParts, removePartFiles } from './run-part.js';
 import { sourceIssueKey, sourceIssueOutcome } from './source-issues.js';
@@ -35,6 +36,8 @@ export interface PartedExportRequest {
   leadingErrors?: OperationOutcome[];
   provenance?: ExportPart['provenance'];
   snapshot?: string;
+  /** cut big mapping runs into key ranges read by separate parts (the source is read once here to find them) */
+  split?: Omit<SplitOptions, 'signal'>;
   signal?: AbortSignal;
   onProgress?: (progress: ExportProgress) => void;
 }
@@ -51,24 +54,33 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
   const plan = planParts(req.mappings, req.request);
   // Deleted resources are read in the export's snapshot, which parts do not share yet (run-export.ts does).
   if (plan.deletions.length > 0) throw new Error('a parted export cannot list deleted resources yet; run this export with runExport');
-  const parts: ExportPart[] = plan.runs.map((run, index) => ({
-    exportId: req.exportId,
-    index,
-    ...(req.connectorFile ? { connectorFile: req.connectorFile } : {}),
-    request: req.request,
-    run: index,
-    mapping: run.mapping.name,
-    dir: req.dir,
-    filePrefix: partFilePrefix(prefix, index),
-    gzip,
-    maxResourcesPerFile,
-    ...(req.snapshot ? { snapshot: req.snapshot } : {}),
-    ...(req.provenance ? { provenance: req.provenance } : {}),
-  }));
+  // A big run may be cut into key ranges (one part each, in key order); otherwise a run is one part.
+  const ranges: Array<Array<KeyRange | undefined>> = [];
+  for (const run of plan.runs)
+    ranges.push(
+      (req.split ? await keyRanges(run, { ...req.split, ...(req.signal ? { signal: req.signal } : {}) }) : undefined) ?? [undefined],
+    );
+  const parts: ExportPart[] = plan.runs
+    .flatMap((run, runIndex) => ranges[runIndex]!.map((range) => ({ run, runIndex, range })))
+    .map(({ run, runIndex, range }, index) => ({
+      exportId: req.exportId,
+      index,
+      ...(req.connectorFile ? { connectorFile: req.connectorFile } : {}),
+      request: req.request,
+      run: runIndex,
+      mapping: run.mapping.name,
+      dir: req.dir,
+      filePrefix: partFilePrefix(prefix, index),
+      gzip,
+      maxResourcesPerFile,
+      ...(req.snapshot ? { snapshot: req.snapshot } : {}),
+      ...(req.provenance ? { provenance: req.provenance } : {}),
+      ...(range ? { range } : {}),
+    }));
 
   const progress = progressOf(
     plan.mappings.length,
-    plan.runs.map((r) => r.mapping.name),
+    parts.map((p) => p.mapping),
     req.onProgress,
   );
   const stop = new AbortController();

@@ -17,6 +17,7 @@ import { partsExecutor } from '../../jobs/parts-executor.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
 import { type StorageSettings, storageFromSettings } from '../../storage/settings.js';
+import { addQueueOptions, startQueueRoles, type QueueRoles } from './queue-options.js';
 import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
 
 export interface ServeOptions extends StorageSettings {
@@ -45,6 +46,13 @@ export interface ServeOptions extends StorageSettings {
   instanceId?: string;
   jobLease?: string;
   heartbeat?: string;
+  /** parts go to this PostgreSQL queue, run by `fhir-bridge worker` processes (queue-options.ts) */
+  queue?: string;
+  queueSchema?: string;
+  work?: boolean;
+  leaseSeconds?: string;
+  partsPerMapping?: string;
+  minRowsPerPart?: string;
 }
 
 export function registerServeCommand(program: Command): void {
@@ -81,13 +89,18 @@ export function registerServeCommand(program: Command): void {
     .option('--s3-region <region>', "the bucket's region (default: $AWS_REGION, else us-east-1 with --s3-endpoint)")
     .option('--s3-force-path-style', 'address the bucket as <endpoint>/<bucket> (most S3-compatible servers need it)')
     .option('--s3-presign <seconds>', 'manifests carry pre-signed S3 URLs valid this long (requiresAccessToken: false)')
-    .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)')
     .option(
       '--instance-id <id>',
       'this instance in the job store, unique per running process (default: $FHIR_BRIDGE_INSTANCE_ID, else host:pid:random)',
     )
     .option('--job-lease <ms>', 'how long an instance holds a job without renewing; then another may take it over', '30000')
     .option('--heartbeat <ms>', 'how often job leases are renewed, cancels noticed and expired jobs taken over', '10000')
+    .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)');
+  addQueueOptions(program.commands.at(-1)!)
+    .option('--work', 'with --queue: this process also runs parts, like a `fhir-bridge worker`')
+    .option('--lease-seconds <n>', 'with --queue: a part whose worker has not renewed its lease for this long is given to another', '30')
+    .option('--parts-per-mapping <n>', 'with --queue: a big mapping is cut into at most this many key ranges, one part each', '8')
+    .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', '20000')
     .action(async (opts: ServeOptions) => {
       await serve(opts);
     });
@@ -114,7 +127,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
   // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
   // job pays neither a thread start nor a compile.
-  let pool: PartPool | undefined = !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
+  const queueUrl = opts.queue ?? env.FHIR_BRIDGE_QUEUE;
+  let pool: PartPool | undefined = !queueUrl && !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
   const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
@@ -134,16 +148,37 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   // one logger for fastify, the job runner and the job store: the redaction paths of src/log.ts apply to all
   const log = createLogger({ level: logLevel() });
   let store: JobStore | undefined;
+  let queue: QueueRoles | undefined;
   try {
-    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
-    const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
-    const useWorkers = pool !== undefined;
     const validate = opts.validate !== false;
+    const maxResourcesPerFile = positiveInt('--max-resources-per-file', opts.maxResourcesPerFile, 100_000);
+    if (queueUrl)
+      queue = await startQueueRoles({
+        settings: {
+          url: queueUrl,
+          ...(opts.queueSchema ? { schema: opts.queueSchema } : {}),
+          leaseSeconds: positiveInt('--lease-seconds', opts.leaseSeconds, 30),
+        },
+        work: opts.work ?? false,
+        source,
+        ...(connectorFile ? { connectorFile } : {}),
+        maxResourcesPerFile,
+        gzip: opts.gzipFiles ?? false,
+        batchSize,
+        validate,
+        split: {
+          partsPerRun: positiveInt('--parts-per-mapping', opts.partsPerMapping, 8),
+          minRowsPerPart: positiveInt('--min-rows-per-part', opts.minRowsPerPart, 20_000),
+        },
+      });
+    store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
+    const useWorkers = pool !== undefined;
     // built now rather than at the first export (seconds of package loading); each pool thread builds its own
     if (validate && !useWorkers) await sharedValidator();
     const server = await buildServer({
       source,
       store,
+      ...(queue ? { executor: queue.executor } : {}),
       ...(pool
         ? {
             executor: partsExecutor({
@@ -194,7 +229,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
       `  files          ${storage.store?.description ?? `${dataDir}/jobs`}; downloads ${storage.presignSeconds ? `by pre-signed URLs valid ${storage.presignSeconds} s` : 'through this server'}`,
-      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${queue ? queue.describe : useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
       `  instance       ${server.runner.instanceId} (job lease ${server.runner.leaseMs} ms, heartbeat ${server.runner.heartbeatMs} ms)`,
     ];
     if (clients) {
@@ -214,6 +249,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     const stop = async (signal: string): Promise<void> => {
       process.stderr.write(`${signal}: stopping (running exports resume at the next start)\n`);
       await server.close();
+      await queue?.close();
       await pool?.close();
       await source.close();
       storage.store?.close();
@@ -223,6 +259,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     process.once('SIGTERM', () => void stop('SIGTERM'));
   } catch (err) {
     await store?.close().catch(() => undefined);
+    await queue?.close().catch(() => undefined);
     await pool?.close();
     await source.close();
     throw err;
