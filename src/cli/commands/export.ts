@@ -104,9 +104,9 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       const progress = progressReporter(io);
       let summary: ExportSummary;
       try {
-        if (readsOneSnapshot(source)) {
-          // A source with change tracking is read through one snapshot (transactionTime, `deleted`), which
-          // the pool's threads cannot share yet: the export runs on this thread.
+        if (readsOneSnapshot(source.adapter)) {
+          // A source with change tracking whose snapshot cannot be shared between connections (MariaDB,
+          // SQLite; also SQL Server and Oracle for now) is read on this thread.
           summary = await runExport({
             adapter: source.adapter,
             mappings: source.mappings,
@@ -141,6 +141,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
               validate: validator !== undefined,
             },
             runner,
+            // begins the snapshot the parts adopt (PostgreSQL) and reads the deletions of a --since export
+            adapter: source.adapter,
             dir: outDir,
             maxResourcesPerFile: maxPerFile,
             gzip: Boolean(options.gzip),
@@ -241,12 +243,12 @@ function plural(n: number, word: string): string {
 }
 
 /**
- * Sources that keep change times (database servers, SQLite) are read through one snapshot per export and
- * list deleted resources, on this thread until the pool's threads can adopt a shared snapshot; file sources
- * run as parts on the pool.
+ * Sources that keep change times are read through one snapshot per export. Where the pool's threads can
+ * adopt it (PostgreSQL: SourceAdapter.adoptSnapshot) the export runs as parts on the pool, like file sources;
+ * the others (MariaDB and SQLite, whose snapshots cannot be shared between connections) on this thread.
  */
-function readsOneSnapshot(source: OpenedSource): boolean {
-  return !source.adapter.changesUnknown;
+export function readsOneSnapshot(adapter: Pick<OpenedSource['adapter'], 'changesUnknown' | 'adoptSnapshot'>): boolean {
+  return !adapter.changesUnknown && !adapter.adoptSnapshot;
 }
 
 /** Parts of an earlier export in the same folder would otherwise be mixed with this one's. */
