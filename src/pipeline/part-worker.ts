@@ -6,8 +6,9 @@ import { openSource, type OpenedSource } from './open-source.js';
 import type { ExportPart } from './part.js';
 import { serializeError, type PartTaskResult } from './part-errors.js';
 import { runPart } from './run-part.js';
+import { sharedValidator } from './validate-resource.js';
 
-export type PartTask = { kind: 'part'; part: ExportPart; port: MessagePort } | { kind: 'warm'; connectorFile?: string };
+export type PartTask = { kind: 'part'; part: ExportPart; port: MessagePort } | { kind: 'warm'; connectorFile?: string; validate?: boolean };
 
 /** What the coordinator sends down a task's port. */
 export type PartPortMessage = { type: 'abort'; reason: string };
@@ -30,6 +31,7 @@ export default async function runTask(task: PartTask): Promise<PartTaskResult> {
   if (task.kind === 'warm') {
     try {
       await sourceFor(task.connectorFile);
+      if (task.validate) await sharedValidator();
       return { ok: true };
     } catch (err) {
       return { ok: false, error: serializeError(err) };

@@ -96,8 +96,14 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         }
       }
 
-      // loaded before any file is touched: a validator that cannot load stops the export early
-      const validator = options.validate === false ? undefined : await sharedValidator();
+      const validate = options.validate !== false;
+      const onPool = !readsOneSnapshot(source.adapter) && workers > 0 && canUsePool();
+      // Loaded before any file is touched, so a validator that cannot load stops the export early: here when
+      // this thread validates, else by each pool thread while it warms (this thread then never holds one:
+      // a validator is ~150 MiB).
+      const validator = validate && !onPool ? await sharedValidator() : undefined;
+      pool = onPool ? createPartPool({ workers }) : undefined;
+      if (pool) await pool.warm(connectorFile, { validate });
       await mkdir(outDir, { recursive: true });
       await removePreviousExport(outDir);
       const startedAt = new Date();
@@ -125,8 +131,6 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
           });
         } else {
           // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
-          pool = workers > 0 && canUsePool() ? createPartPool({ workers }) : undefined;
-          if (pool) await pool.warm(connectorFile);
           const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
           summary = await runPartedExport({
             exportId: randomUUID(),
@@ -138,7 +142,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
               ...(patients ? { patientKeys: patients } : {}),
               ...(batchSize ? { batchSize } : {}),
               ...(options.retry ? { retry: options.retry } : {}),
-              validate: validator !== undefined,
+              validate,
             },
             runner,
             // begins the snapshot the parts adopt (PostgreSQL) and reads the deletions of a --since export

@@ -96,7 +96,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
   // job pays neither a thread start nor a compile.
   let pool: PartPool | undefined = !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
-  const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
+  const warm = pool?.warm(connectorFile, { validate: opts.validate !== false }).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
     source = await openSource(opts.connector);
