@@ -57,6 +57,8 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         exportId: 'bench',
         connectorFile,
         mappings,
+        // the coordinator's adapter: a PostgreSQL export reads one snapshot the parts adopt, as the CLI's does
+        adapter: source.adapter,
         request: {},
         runner:
           pool ??

@@ -11,7 +11,7 @@ import { runExport } from '../src/pipeline/run-export.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { measureFloor, type FloorMode, type Measure } from './floors.js';
 import { scaleOut } from './scale-out.js';
-import { median, serverExports } from './server-timing.js';
+import { cliExport, median, serverExports } from './server-timing.js';
 import {
   csvSource,
   keptPostgresSource,
@@ -187,6 +187,8 @@ async function floors(pg: string, copies: number): Promise<void> {
     process.stderr.write('server: tiny export (Patient, 11 patients) ×7 and a whole export…\n');
     const tiny = await serverExports(undefined, '/$export?_type=Patient', 7);
     const whole = await serverExports(source.connectorFile, '/$export', 1);
+    process.stderr.write('CLI: fhir-bridge export (validation on, default workers)…\n');
+    const cli = await cliExport(source.connectorFile);
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
     const [raw, pool, one, main, obsRaw, obsHand, obsOurs] = results as [Measure, Measure, Measure, Measure, Measure, Measure, Measure];
     process.stdout.write(
@@ -216,6 +218,10 @@ async function floors(pg: string, copies: number): Promise<void> {
               `${(whole.tries[0]! / 1000).toFixed(2)} s, ${Math.round(whole.resources / (whole.tries[0]! / 1000))} resources/s`,
             ],
             ['server: peak RSS (VmHWM) after the whole export', mib(whole.peakRss)],
+            [
+              'CLI: fhir-bridge export (validation on), wall / peak RSS (VmHWM)',
+              `${(cli.wallMs / 1000).toFixed(2)} s / ${mib(cli.peakRss)}`,
+            ],
           ],
           [false, true],
         ) +

@@ -51,6 +51,35 @@ export async function serverExports(connectorFile: string | undefined, path: str
   }
 }
 
+/** `fhir-bridge export` (dist/, defaults: validation on, the cores as workers) in a child process: wall time and peak RSS. */
+export async function cliExport(connectorFile: string, extraArgs: string[] = []): Promise<{ wallMs: number; peakRss: number }> {
+  const out = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-cli-'));
+  const t0 = performance.now();
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'dist/cli/main.js'), 'export', '--connector', connectorFile, '--out', out, ...extraArgs],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
+  // VmHWM is the process's peak so far; the last reading before it exits is its peak (to within the interval)
+  let peak = 0;
+  const sample = async (): Promise<void> => {
+    const status = await readFile(`/proc/${child.pid}/status`, 'utf8').catch(() => '');
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    if (hwm) peak = Math.max(peak, Number(hwm[1]) * 1024);
+  };
+  const timer = setInterval(() => void sample(), 25);
+  try {
+    const code = await new Promise<number | null>((res) => child.once('exit', res));
+    if (code !== 0) throw new Error(`fhir-bridge export exited with ${String(code)}`);
+    return { wallMs: performance.now() - t0, peakRss: peak || Number.NaN };
+  } finally {
+    clearInterval(timer);
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
 function listening(child: ChildProcess): Promise<string> {
   return new Promise((resolvePromise, reject) => {
     let text = '';

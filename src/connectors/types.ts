@@ -108,6 +108,13 @@ export interface SourceAdapter {
    */
   beginSnapshot?(options?: SnapshotOptions): Promise<SourceSnapshot>;
   /**
+   * Optional: reads through the returned adapter see the snapshot another adapter (maybe in another thread
+   * or process) began and named `SourceSnapshot.id`, for as long as that snapshot is held. Only sources whose
+   * snapshot can be shared by id have it (PostgreSQL: SET TRANSACTION SNAPSHOT). When the snapshot is gone,
+   * reads fail with SnapshotLostError (connectors/snapshot-lost.ts) rather than read the latest rows.
+   */
+  adoptSnapshot?(id: string): SourceAdapter;
+  /**
    * Set by sources that keep no change times (files): mappings' `lastUpdated` and `deleted` are ignored for
    * them and `_since` is refused. The text says why, for that error.
    */
@@ -133,6 +140,8 @@ export interface SourceSnapshot {
   readonly transactionTime: Date;
   /** what a reader of the export should know about this snapshot's limits (e.g. a missing privilege) */
   readonly notes: string[];
+  /** a name other adapters of the same source can adopt the snapshot by (SourceAdapter.adoptSnapshot), when it can be shared */
+  readonly id?: string;
   release(): Promise<void>;
 }
 

@@ -3,6 +3,7 @@
 // thread only coordinates, so status polls and downloads stay fast during a CPU-heavy export, and a job
 // pays no thread start. Ignored (lenient) parameters open the error file, as the IG asks.
 import type { OperationOutcome } from 'fhir/r4';
+import type { SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import type { SplitOptions } from '../pipeline/key-ranges.js';
 import type { PartRunner } from '../pipeline/part-runner.js';
@@ -16,6 +17,8 @@ const IGNORE_PROBLEMS: FilterProblems = { unsupported: () => undefined };
 
 export interface PartsExecutorOptions {
   runner: PartRunner;
+  /** the server's open adapter: begins the snapshot the parts share and reads a `_since` export's deletions */
+  adapter?: SourceAdapter;
   /** the connector the parts open (undefined: the embedded sample) */
   connectorFile?: string;
   /** the server's compiled mappings (the parts compile the same connector's) */
@@ -62,6 +65,7 @@ export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
         ...(options.validate ? { validate: true } : {}),
       },
       runner: options.runner,
+      ...(options.adapter ? { adapter: options.adapter } : {}),
       dir,
       maxResourcesPerFile: options.maxResourcesPerFile ?? 100_000,
       gzip: options.gzip ?? false,
@@ -72,6 +76,10 @@ export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
       onProgress: (p) =>
         onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
     });
-    return { files: summary.files, sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [] };
+    return {
+      files: summary.files,
+      sinceNotApplied: params.since ? sinceNotApplied(options.mappings, job) : [],
+      transactionTime: summary.transactionTime,
+    };
   };
 }

@@ -1,6 +1,7 @@
 // A part's failure crosses a thread (or, later, a process) boundary as plain data and becomes the same typed
 // error on the other side, so the job's OperationOutcome and a transient source failure's retry behave as
 // if the part had run here.
+import { isSnapshotLost, SnapshotLostError } from '../connectors/snapshot-lost.js';
 import { ConnectorError, FhirBridgeError } from '../errors.js';
 import type { PartResult } from './part.js';
 
@@ -10,6 +11,8 @@ export interface SerializedError {
   issueCode?: string;
   status?: number;
   transient?: boolean;
+  /** the part could not adopt the export's snapshot (the coordinator may run the export again in a new one) */
+  snapshotLost?: boolean;
 }
 
 export type PartTaskResult = { ok: true; result?: PartResult } | { ok: false; error: SerializedError };
@@ -21,10 +24,12 @@ export function serializeError(err: unknown): SerializedError {
     message: err.message,
     ...(err instanceof FhirBridgeError ? { issueCode: err.issueCode, status: err.status } : {}),
     ...(err instanceof ConnectorError ? { transient: err.transient } : {}),
+    ...(isSnapshotLost(err) ? { snapshotLost: true } : {}),
   };
 }
 
 export function reviveError(e: SerializedError): Error {
+  if (e.snapshotLost) return new SnapshotLostError(e.message);
   if (e.name === 'ConnectorError') return new ConnectorError(e.message, { transient: e.transient ?? false });
   if (e.issueCode !== undefined) {
     const err = new FhirBridgeError(e.message, { issueCode: e.issueCode as FhirBridgeError['issueCode'], status: e.status ?? 500 });

@@ -41,9 +41,10 @@ export interface ExportPart {
   gzip: boolean;
   maxResourcesPerFile: number;
   /**
-   * A consistent view of the source shared by every part of one export (e.g. a PostgreSQL exported snapshot
-   * id each part's connection adopts with SET TRANSACTION SNAPSHOT). Carried, not yet used: the adapters
-   * that can share one will read it from here.
+   * A consistent view of the source shared by every part of one export: the id of the snapshot the
+   * coordinator began and holds until every part is done (PostgreSQL: pg_export_snapshot(), which each of
+   * the part's connections adopts with SET TRANSACTION SNAPSHOT; SourceAdapter.adoptSnapshot). A part that
+   * cannot adopt it any more fails with SnapshotLostError instead of reading later rows.
    */
   snapshot?: string;
   /** add Provenance resources (includeAssociatedData) for what this part writes */

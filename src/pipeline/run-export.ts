@@ -115,7 +115,12 @@ async function runPlan(
  * The deleted rows of a `_since` export as transaction Bundles of DELETE entries, one Bundle per row, with
  * the ids the row's resources had (the mapping's id rule applied to the key the tombstone kept).
  */
-async function writeDeletions(deletions: DeletionRun[], adapter: SourceAdapter, sink: ResourceSink, signal: AbortSignal): Promise<number> {
+export async function writeDeletions(
+  deletions: DeletionRun[],
+  adapter: SourceAdapter,
+  sink: ResourceSink,
+  signal: AbortSignal,
+): Promise<number> {
   let count = 0;
   for (const d of deletions) {
     for await (const row of adapter.stream(d.query, { signal })) {

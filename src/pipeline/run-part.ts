@@ -49,6 +49,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
       `part ${part.index} of export ${part.exportId}: run ${part.run} is not mapping ${part.mapping} here (different mappings?)`,
     );
   const run = sliceRun(planned, part.range);
+  const adapter = partAdapter(part, source.adapter);
   const signal = options.signal ?? new AbortController().signal;
   await removePartFiles(part);
   const files = createNdjsonSink({
@@ -70,7 +71,7 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
   const validation = request.validate ? new ExportValidation(await sharedValidator()) : undefined;
   try {
     await runMapping(run, {
-      adapter: source.adapter,
+      adapter,
       sink,
       batchSize: request.batchSize ?? DEFAULT_BATCH_SIZE,
       signal,
@@ -98,6 +99,14 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
     sourceIssues: sourceIssues.issues,
     ...(validation ? { validation: validation.summary() } : {}),
   };
+}
+
+/** The part's reader: in the export's shared snapshot when the coordinator began one (part.snapshot). */
+function partAdapter(part: ExportPart, adapter: SourceAdapter): SourceAdapter {
+  if (part.snapshot === undefined) return adapter;
+  if (!adapter.adoptSnapshot)
+    throw new Error(`part ${part.index} of export ${part.exportId}: source ${adapter.name} cannot adopt a shared snapshot`);
+  return adapter.adoptSnapshot(part.snapshot);
 }
 
 /** Removes what an earlier try of this part wrote (a part's files all start with its prefix). */

@@ -2,10 +2,17 @@
 // or this thread), add up their progress, and when all are done assemble their files into the export's
 // (assemble-parts.ts) and the summary. The first failing part aborts the others; then every part's files
 // are removed. It only coordinates: rows, mapping and writing happen inside the parts.
+// A source whose snapshot can be shared (PostgreSQL) is read in one snapshot: the coordinator begins it,
+// every part adopts it by id (part.snapshot), the coordinator holds it until the last part is done and reads
+// the deleted rows of a `_since` export in it too; transactionTime is the snapshot's. When the snapshot is
+// lost mid-export, parts fail rather than read later rows, and the whole export runs again in a new one.
 import { setMaxListeners } from 'node:events';
 import { rm } from 'node:fs/promises';
 import type { OperationOutcome } from 'fhir/r4';
-import type { SourceRowIssue } from '../connectors/types.js';
+import { isSnapshotLost } from '../connectors/snapshot-lost.js';
+import type { SourceAdapter, SourceRowIssue, SourceSnapshot } from '../connectors/types.js';
+import { ConnectorError } from '../errors.js';
+import { logger } from '../log.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import type { SinkResult } from '../sinks/types.js';
@@ -14,6 +21,8 @@ import { keyRanges, type SplitOptions } from './key-ranges.js';
 import { partFilePrefix, type ExportPart, type KeyRange, type PartRequest, type PartResult } from './part.js';
 import type { PartRunner } from './part-runner.js';
 import { planParts, removePartFiles } from './run-part.js';
+import { writeDeletions } from './run-export.js';
+import type { ExportPlan } from './plan.js';
 import { sourceIssueKey, sourceIssueOutcome } from './source-issues.js';
 import { mergeValidationSummaries } from './validate-resource.js';
 import { sourceIssueReason } from './export-tally.js';
@@ -35,9 +44,14 @@ export interface PartedExportRequest {
   /** OperationOutcomes that open the error file (parameters ignored under handling=lenient) */
   leadingErrors?: OperationOutcome[];
   provenance?: ExportPart['provenance'];
-  snapshot?: string;
   /** cut big mapping runs into key ranges read by separate parts (the source is read once here to find them) */
   split?: Omit<SplitOptions, 'signal'>;
+  /**
+   * The coordinator's own open adapter of the same source. When it can share a snapshot (beginSnapshot and
+   * adoptSnapshot) the export reads one; it also reads a `_since` export's deleted rows. Without it the
+   * parts read the latest rows and the export cannot list deletions.
+   */
+  adapter?: SourceAdapter;
   signal?: AbortSignal;
   onProgress?: (progress: ExportProgress) => void;
 }
@@ -48,12 +62,13 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
   const batchSize = req.request.batchSize;
   if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1))
     throw new RangeError(`batchSize must be a positive integer, got ${String(batchSize)}`);
+  if (req.request.since && req.adapter?.changesUnknown) throw new ConnectorError(`_since cannot be applied: ${req.adapter.changesUnknown}`);
   const prefix = req.filePrefix ?? '';
   const maxResourcesPerFile = req.maxResourcesPerFile ?? 100_000;
   const gzip = req.gzip ?? false;
   const plan = planParts(req.mappings, req.request);
-  // Deleted resources are read in the export's snapshot, which parts do not share yet (run-export.ts does).
-  if (plan.deletions.length > 0) throw new Error('a parted export cannot list deleted resources yet; run this export with runExport');
+  if (plan.deletions.length > 0 && !req.adapter)
+    throw new Error('this export lists deleted resources: runPartedExport needs the source adapter to read them');
   // A big run may be cut into key ranges (one part each, in key order); otherwise a run is one part.
   const ranges: Array<Array<KeyRange | undefined>> = [];
   for (const run of plan.runs)
@@ -73,11 +88,148 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
       filePrefix: partFilePrefix(prefix, index),
       gzip,
       maxResourcesPerFile,
-      ...(req.snapshot ? { snapshot: req.snapshot } : {}),
       ...(req.provenance ? { provenance: req.provenance } : {}),
       ...(range ? { range } : {}),
     }));
 
+  const leading = req.leadingErrors?.length ? await writeLeadingErrors(req.leadingErrors, req.dir, prefix) : undefined;
+  let round: Round;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      round = await runRound(req, plan, parts, { prefix, maxResourcesPerFile, gzip });
+      break;
+    } catch (err) {
+      if (isSnapshotLost(err) && attempt < SNAPSHOT_ATTEMPTS && !req.signal?.aborted) {
+        // every part reads again, in one new snapshot: parts of two snapshots must not meet in one export
+        logger('export').warn(
+          { export: req.exportId, attempt, err: (err as Error).message },
+          'source snapshot lost; exporting again in a new one',
+        );
+        continue;
+      }
+      if (leading) await removeFiles(leading);
+      throw err;
+    }
+  }
+
+  const done = round.results;
+  const sourceIssues = uniqueSourceIssues(done);
+  const lines = sourceIssues.length > 0 ? await writeSourceIssues(sourceIssues, req.dir, prefix) : undefined;
+  const files = await assembleParts([...(leading ? [leading] : []), ...(lines ? [lines] : []), ...done.map((r) => r.files)], {
+    dir: req.dir,
+    filePrefix: prefix,
+    maxResourcesPerFile,
+    gzip,
+  });
+  if (round.deletedFiles?.length) files.deleted = round.deletedFiles;
+  const summary: ExportSummary = {
+    counts: {},
+    rowsRead: Object.fromEntries(plan.mappings.map((m) => [m.name, 0])),
+    rejected: { total: 0, bySeverity: {}, byReason: {} },
+    durationMs: 0,
+    files,
+    sources: {},
+    // without a snapshot: the time the export began, which a next `_since` export may only overlap
+    transactionTime: (round.transactionTime ?? startedAt).toISOString(),
+    deleted: round.deleted,
+  };
+  for (const issue of sourceIssues) {
+    summary.rejected.total++;
+    addCounts(summary.rejected.bySeverity, { [issue.severity]: 1 });
+    addCounts(summary.rejected.byReason, { [sourceIssueReason(issue)]: 1 });
+  }
+  for (const r of done) {
+    addSources(summary.sources!, r.sources);
+    if (r.validation)
+      summary.validation = mergeValidationSummaries(
+        summary.validation ?? { resources: 0, rejected: 0, errors: {}, warnings: {}, mustSupport: {} },
+        r.validation,
+      );
+    for (const [type, n] of Object.entries(r.counts)) summary.counts[type] = (summary.counts[type] ?? 0) + n;
+    summary.rowsRead[r.mapping] = (summary.rowsRead[r.mapping] ?? 0) + r.rowsRead;
+    summary.rejected.total += r.rejected.total;
+    addCounts(summary.rejected.bySeverity, r.rejected.bySeverity);
+    addCounts(summary.rejected.byReason, r.rejected.byReason);
+  }
+  const notes = [...plan.notes, ...round.notes];
+  if (notes.length > 0) summary.notes = notes;
+  summary.durationMs = Math.round(performance.now() - started);
+  return summary;
+}
+
+/** Exports tried in a new snapshot when the one before was lost mid-export (then the export fails). */
+const SNAPSHOT_ATTEMPTS = 3;
+
+/** One run of every part, in one snapshot when the source can share one. */
+interface Round {
+  results: PartResult[];
+  transactionTime?: Date;
+  notes: string[];
+  deleted: number;
+  deletedFiles?: SinkResult['output'];
+}
+
+async function runRound(
+  req: PartedExportRequest,
+  plan: ExportPlan,
+  template: ExportPart[],
+  files: { prefix: string; maxResourcesPerFile: number; gzip: boolean },
+): Promise<Round> {
+  const snapshot = await beginSharedSnapshot(req.adapter, template.length);
+  try {
+    const parts = snapshot?.id ? template.map((p) => ({ ...p, snapshot: snapshot.id })) : template;
+    const results = await runParts(req, plan, parts);
+    let deleted = 0;
+    let deletedFiles: SinkResult['output'] | undefined;
+    if (plan.deletions.length > 0) {
+      // read in the same snapshot as the parts (a reader that fails when it is gone, like theirs)
+      const reader = snapshot?.id && req.adapter!.adoptSnapshot ? req.adapter!.adoptSnapshot(snapshot.id) : req.adapter!;
+      const sink = createNdjsonSink({
+        dir: req.dir,
+        filePrefix: files.prefix,
+        maxResourcesPerFile: files.maxResourcesPerFile,
+        gzip: files.gzip,
+      });
+      try {
+        deleted = await writeDeletions(plan.deletions, reader, sink, req.signal ?? new AbortController().signal);
+        deletedFiles = (await sink.close()).deleted;
+      } catch (err) {
+        await sink.abort();
+        await Promise.all(parts.map((p) => removePartFiles(p)));
+        throw err;
+      }
+    }
+    return {
+      results,
+      ...(snapshot ? { transactionTime: snapshot.transactionTime } : {}),
+      notes: snapshot?.notes ?? [],
+      deleted,
+      ...(deletedFiles ? { deletedFiles } : {}),
+    };
+  } finally {
+    await snapshot?.release();
+  }
+}
+
+/**
+ * The snapshot every part adopts, for a source that can share one. One that cannot begin because the source
+ * is unreachable right now is left to the parts' retries (as runExport does): they read the latest rows.
+ */
+async function beginSharedSnapshot(adapter: SourceAdapter | undefined, parts: number): Promise<SourceSnapshot | undefined> {
+  if (!adapter?.beginSnapshot || !adapter.adoptSnapshot) return undefined;
+  try {
+    const snapshot = await adapter.beginSnapshot({ concurrentReads: parts });
+    if (snapshot.id) return snapshot;
+    await snapshot.release();
+    return undefined;
+  } catch (err) {
+    if (err instanceof ConnectorError && err.transient) return undefined;
+    throw err;
+  }
+}
+
+/** Every part through the runner; the first failure stops the others and removes every part's files. */
+async function runParts(req: PartedExportRequest, plan: ExportPlan, parts: ExportPart[]): Promise<PartResult[]> {
   const progress = progressOf(
     plan.mappings.length,
     parts.map((p) => p.mapping),
@@ -90,7 +242,6 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
   if (req.signal?.aborted) stop.abort(req.signal.reason);
   else req.signal?.addEventListener('abort', onCallerAbort, { once: true });
 
-  const leading = req.leadingErrors?.length ? await writeLeadingErrors(req.leadingErrors, req.dir, prefix) : undefined;
   let failure: unknown;
   const results: Array<PartResult | undefined> = await Promise.all(
     parts.map((part) =>
@@ -111,51 +262,9 @@ export async function runPartedExport(req: PartedExportRequest): Promise<ExportS
   if (failure === undefined && stop.signal.aborted) failure = stop.signal.reason;
   if (failure !== undefined) {
     await Promise.all(parts.map((p) => removePartFiles(p)));
-    if (leading) await removeFiles(leading);
     throw failure;
   }
-
-  const done = results as PartResult[];
-  const sourceIssues = uniqueSourceIssues(done);
-  const lines = sourceIssues.length > 0 ? await writeSourceIssues(sourceIssues, req.dir, prefix) : undefined;
-  const files = await assembleParts([...(leading ? [leading] : []), ...(lines ? [lines] : []), ...done.map((r) => r.files)], {
-    dir: req.dir,
-    filePrefix: prefix,
-    maxResourcesPerFile,
-    gzip,
-  });
-  const summary: ExportSummary = {
-    counts: {},
-    rowsRead: Object.fromEntries(plan.mappings.map((m) => [m.name, 0])),
-    rejected: { total: 0, bySeverity: {}, byReason: {} },
-    durationMs: 0,
-    files,
-    sources: {},
-    // no snapshot: the time the export began, which a next `_since` export may only overlap
-    transactionTime: startedAt.toISOString(),
-    deleted: 0,
-  };
-  for (const issue of sourceIssues) {
-    summary.rejected.total++;
-    addCounts(summary.rejected.bySeverity, { [issue.severity]: 1 });
-    addCounts(summary.rejected.byReason, { [sourceIssueReason(issue)]: 1 });
-  }
-  for (const r of done) {
-    addSources(summary.sources!, r.sources);
-    if (r.validation)
-      summary.validation = mergeValidationSummaries(
-        summary.validation ?? { resources: 0, rejected: 0, errors: {}, warnings: {}, mustSupport: {} },
-        r.validation,
-      );
-    for (const [type, n] of Object.entries(r.counts)) summary.counts[type] = (summary.counts[type] ?? 0) + n;
-    summary.rowsRead[r.mapping] = (summary.rowsRead[r.mapping] ?? 0) + r.rowsRead;
-    summary.rejected.total += r.rejected.total;
-    addCounts(summary.rejected.bySeverity, r.rejected.bySeverity);
-    addCounts(summary.rejected.byReason, r.rejected.byReason);
-  }
-  if (plan.notes.length > 0) summary.notes = plan.notes;
-  summary.durationMs = Math.round(performance.now() - started);
-  return summary;
+  return results as PartResult[];
 }
 
 /** Each bad source line once, in file and line order (parts report the lines of the files they read). */

@@ -30,8 +30,11 @@ export interface PartPoolOptions {
 
 export interface PartPool extends PartRunner {
   readonly workers: number;
-  /** Opens the connector's source in every thread now, so the first export does not wait for it. */
-  warm(connectorFile: string | undefined): Promise<void>;
+  /**
+   * Opens the connector's source in every thread now (and builds each thread's profile validator when
+   * `validate`), so the first export waits for neither and a source or validator that cannot load fails here.
+   */
+  warm(connectorFile: string | undefined, options?: { validate?: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,9 +80,9 @@ export function createPartPool(options: PartPoolOptions = {}): PartPool {
         port1.close();
       }
     },
-    async warm(connectorFile) {
+    async warm(connectorFile, { validate = false } = {}) {
       const answers = await Promise.all(
-        Array.from({ length: workers }, () => pool.run({ kind: 'warm', ...(connectorFile ? { connectorFile } : {}) })),
+        Array.from({ length: workers }, () => pool.run({ kind: 'warm', ...(connectorFile ? { connectorFile } : {}), validate })),
       );
       const failed = answers.find((a) => !a.ok);
       if (failed && !failed.ok) throw reviveError(failed.error);

@@ -8,6 +8,8 @@ export interface TcpProxy {
   readonly bytesFromServer: number;
   /** called after each chunk from the server */
   onServerData?: (total: number) => void;
+  /** called with each chunk a client sends, and which proxied connection (numbered from 1) sent it */
+  onClientData?: (chunk: Buffer, connection: number) => void;
   /** refuse new connections from now on (ECONNREFUSED); open ones stay until their server ends them */
   refuseNew(): void;
   /** refuse new connections and cut the open ones */
@@ -17,7 +19,10 @@ export interface TcpProxy {
 export async function tcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<net.Socket>();
   let bytes = 0;
+  let connections = 0;
   const server = net.createServer((client) => {
+    const connection = ++connections;
+    client.on('data', (chunk: Buffer) => proxy.onClientData?.(chunk, connection));
     const upstream = net.connect(target.port, target.host);
     sockets.add(client).add(upstream);
     const drop = (): void => {

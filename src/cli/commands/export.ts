@@ -96,17 +96,23 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         }
       }
 
-      // loaded before any file is touched: a validator that cannot load stops the export early
-      const validator = options.validate === false ? undefined : await sharedValidator();
+      const validate = options.validate !== false;
+      const onPool = !readsOneSnapshot(source.adapter) && workers > 0 && canUsePool();
+      // Loaded before any file is touched, so a validator that cannot load stops the export early: here when
+      // this thread validates, else by each pool thread while it warms (this thread then never holds one:
+      // a validator is ~150 MiB).
+      const validator = validate && !onPool ? await sharedValidator() : undefined;
+      pool = onPool ? createPartPool({ workers }) : undefined;
+      if (pool) await pool.warm(connectorFile, { validate });
       await mkdir(outDir, { recursive: true });
       await removePreviousExport(outDir);
       const startedAt = new Date();
       const progress = progressReporter(io);
       let summary: ExportSummary;
       try {
-        if (readsOneSnapshot(source)) {
-          // A source with change tracking is read through one snapshot (transactionTime, `deleted`), which
-          // the pool's threads cannot share yet: the export runs on this thread.
+        if (readsOneSnapshot(source.adapter)) {
+          // A source with change tracking whose snapshot cannot be shared between connections (MariaDB,
+          // SQLite; also SQL Server and Oracle for now) is read on this thread.
           summary = await runExport({
             adapter: source.adapter,
             mappings: source.mappings,
@@ -125,8 +131,6 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
           });
         } else {
           // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
-          pool = workers > 0 && canUsePool() ? createPartPool({ workers }) : undefined;
-          if (pool) await pool.warm(connectorFile);
           const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
           summary = await runPartedExport({
             exportId: randomUUID(),
@@ -138,9 +142,11 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
               ...(patients ? { patientKeys: patients } : {}),
               ...(batchSize ? { batchSize } : {}),
               ...(options.retry ? { retry: options.retry } : {}),
-              validate: validator !== undefined,
+              validate,
             },
             runner,
+            // begins the snapshot the parts adopt (PostgreSQL) and reads the deletions of a --since export
+            adapter: source.adapter,
             dir: outDir,
             maxResourcesPerFile: maxPerFile,
             gzip: Boolean(options.gzip),
@@ -241,12 +247,12 @@ function plural(n: number, word: string): string {
 }
 
 /**
- * Sources that keep change times (database servers, SQLite) are read through one snapshot per export and
- * list deleted resources, on this thread until the pool's threads can adopt a shared snapshot; file sources
- * run as parts on the pool.
+ * Sources that keep change times are read through one snapshot per export. Where the pool's threads can
+ * adopt it (PostgreSQL: SourceAdapter.adoptSnapshot) the export runs as parts on the pool, like file sources;
+ * the others (MariaDB and SQLite, whose snapshots cannot be shared between connections) on this thread.
  */
-function readsOneSnapshot(source: OpenedSource): boolean {
-  return !source.adapter.changesUnknown;
+export function readsOneSnapshot(adapter: Pick<OpenedSource['adapter'], 'changesUnknown' | 'adoptSnapshot'>): boolean {
+  return !adapter.changesUnknown && !adapter.adoptSnapshot;
 }
 
 /** Parts of an earlier export in the same folder would otherwise be mixed with this one's. */

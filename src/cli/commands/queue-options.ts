@@ -59,8 +59,12 @@ export async function startQueueRoles(o: QueueRolesOptions): Promise<QueueRoles>
     batchSize: o.batchSize,
     validate: o.validate,
     split: { ...o.split, adapter: o.source.adapter },
-    // `_since` exports list deletions read in one snapshot, which parts do not share yet: this process runs them
-    sinceExecutor: pipelineExecutor({ adapter: o.source.adapter, ...common, validate: o.validate }),
+    // A source that can share its snapshot (PostgreSQL) gives every part, on any worker, the coordinator's
+    // snapshot, and its deletions are read in it. Others cannot: their `_since` exports, which must read
+    // changes and deletions in one snapshot, run on this process.
+    ...(o.source.adapter.adoptSnapshot
+      ? { adapter: o.source.adapter }
+      : { sinceExecutor: pipelineExecutor({ adapter: o.source.adapter, ...common, validate: o.validate }) }),
   });
   return {
     executor,

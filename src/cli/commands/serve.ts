@@ -14,6 +14,7 @@ import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
 import { buildServer } from '../../http/app.js';
 import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { partsExecutor } from '../../jobs/parts-executor.js';
+import { readsOneSnapshot } from './export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
 import { type StorageSettings, storageFromSettings } from '../../storage/settings.js';
@@ -129,15 +130,15 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   // job pays neither a thread start nor a compile.
   const queueUrl = opts.queue ?? env.FHIR_BRIDGE_QUEUE;
   let pool: PartPool | undefined = !queueUrl && !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
-  const warm = pool?.warm(connectorFile).catch((err: unknown) => err);
+  const warm = pool?.warm(connectorFile, { validate: opts.validate !== false }).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
     source = await openSource(opts.connector);
     const failed = await warm;
     if (failed) throw failed;
-    // A source that keeps change times is read through one snapshot per export (transactionTime, `deleted`),
-    // which the pool's threads cannot share yet: its jobs run on this thread (pipeline-executor.ts).
-    if (pool && !source.adapter.changesUnknown) {
+    // A source whose one snapshot per export the pool's threads cannot adopt (MariaDB, SQLite) runs its jobs
+    // on this thread (pipeline-executor.ts); PostgreSQL and file sources use the pool.
+    if (pool && readsOneSnapshot(source.adapter)) {
       await pool.close();
       pool = undefined;
     }
@@ -183,6 +184,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         ? {
             executor: partsExecutor({
               runner: pool,
+              adapter: source.adapter,
               ...(connectorFile ? { connectorFile } : {}),
               mappings: source.mappings,
               sourceName: source.config.name,

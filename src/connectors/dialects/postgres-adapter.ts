@@ -8,6 +8,7 @@ import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTab
 import { normaliseRow } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
+import { SnapshotLostError } from '../snapshot-lost.js';
 import type { ConnectorConfig, Row, SourceAdapter, SourceQuery, SourceSnapshot, StreamOptions } from '../types.js';
 
 const AS_TEXT = (value: string): string => value;
@@ -87,6 +88,8 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   private snapshotNotes: string[] = [];
   /** the exporting transaction ended (its connection was lost): later statements read the latest rows */
   private snapshotLost = false;
+  /** adopted from another adapter (adoptSnapshot): a lost snapshot fails the read instead */
+  private adopted = false;
   /** connections in a transaction that joined the snapshot, to be committed before they go back */
   private readonly joined = new WeakSet<pg.PoolClient>();
 
@@ -130,6 +133,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
         adapter: reader,
         transactionTime: new Date(since),
         notes,
+        id,
         release: async () => {
           if (released) return;
           released = true;
@@ -148,6 +152,20 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     }
   }
 
+  /**
+   * Reads in the snapshot another adapter of this source began (its SourceSnapshot.id): the parts of an
+   * export, in worker threads or other processes, all read the coordinator's snapshot. Shares this adapter's
+   * pool. While the exporting transaction is held every statement joins it; once it is gone a statement fails
+   * with SnapshotLostError (an export must not mix the snapshot with later rows unnoticed).
+   */
+  adoptSnapshot(id: string): SourceAdapter {
+    joinSnapshotSql(id); // a malformed id fails here, not at the first read
+    const reader = new PostgresAdapter(this.config, this.pool);
+    reader.snapshotId = id;
+    reader.adopted = true;
+    return reader;
+  }
+
   private async client(what: string): Promise<pg.PoolClient> {
     let client: pg.PoolClient | undefined;
     try {
@@ -164,7 +182,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       return client;
     } catch (err) {
       client?.release(err as Error);
-      throw this.cannotConnect(what, err);
+      throw err instanceof SnapshotLostError ? err : this.cannotConnect(what, err);
     }
   }
 
@@ -229,8 +247,9 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
 
   /**
    * Joins the exported snapshot. When the exporting connection was lost (a failover, a kill), the snapshot is
-   * gone: the export goes on reading the latest rows rather than failing, and says so. transactionTime
-   * stays the snapshot's, so the next `_since` export re-reads what changed since, never less.
+   * gone: a one-thread export (runExport) goes on reading the latest rows rather than failing, and says so
+   * (transactionTime stays the snapshot's, so the next `_since` export re-reads what changed since, never
+   * less); an adopted snapshot's reader (a part) fails with SnapshotLostError and its coordinator decides.
    */
   private async join(client: pg.PoolClient, id: string): Promise<void> {
     try {
@@ -240,6 +259,11 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       await client.query('ROLLBACK').catch(() => {
         throw err; // the connection itself is gone: a transient failure for the retry to handle
       });
+      if (this.adopted)
+        throw new SnapshotLostError(
+          `${this.name}: the export's source snapshot ${id} is gone (the connection holding it ended): ${(err as Error).message}`,
+          { cause: err },
+        );
       if (!this.snapshotLost)
         this.snapshotNotes.push(
           `the source snapshot was lost mid-export (${(err as Error).message}); rows read after that are the latest ones, ` +
