@@ -168,3 +168,10 @@ function neverArray(e: Eval): boolean {
   const kind = SHAPES.get(e)?.kind;
   return kind === 'object' || kind === 'template' || kind === 'column';
 }
+
+/** `keyOf` as one object literal (a fixed shape, built in one step); undefined when a name cannot be a literal key. */
+export function compiledKeyOf(key: readonly string[]): ((row: Row) => Record<string, unknown>) | undefined {
+  if (key.some(unsafeKey) || new Set(key).size !== key.length) return undefined;
+  const fields = key.map((c) => `${JSON.stringify(c)}: row[${JSON.stringify(c)}] ?? null`).join(', ');
+  return new Function(`"use strict"; return function keyOf(row) { return { ${fields} }; };`)() as (row: Row) => Record<string, unknown>;
+}

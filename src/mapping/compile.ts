@@ -17,7 +17,7 @@ import { parseTemplate } from './template.js';
 import type { CompiledChild, CompiledMapping, CompiledResource, FhirResource, MapResult, RowIssue } from './types.js';
 import { RESOURCE_KEYS, TOP_KEYS } from './vocabulary.js';
 import { compileFhirPath, compileValue, OMIT, testCondition } from './values.js';
-import { compiledFill, type Fill, interpretedFill } from './codegen.js';
+import { compiledFill, compiledKeyOf, type Fill, interpretedFill } from './codegen.js';
 
 export interface MappingDraft {
   mapping: CompiledMapping;
@@ -121,11 +121,13 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
       canon.map((c) => c ?? ''),
     );
   };
-  const keyOf = (row: Row): Record<string, unknown> => {
-    const k: Record<string, unknown> = {};
-    for (const c of key) k[c] = row[c] ?? null;
-    return k;
-  };
+  const keyOf =
+    compiledKeyOf(key) ??
+    ((row: Row): Record<string, unknown> => {
+      const k: Record<string, unknown> = {};
+      for (const c of key) k[c] = row[c] ?? null;
+      return k;
+    });
 
   return {
     name,
