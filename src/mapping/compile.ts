@@ -115,11 +115,7 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
     let any = false;
     for (const c of canon) if (c !== undefined) any = true;
     if (!any) return undefined;
-    return hashId(
-      name,
-      rule.resourceType,
-      canon.map((c) => c ?? ''),
-    );
+    return hashId(name, rule.resourceType, canon);
   };
   const keyOf =
     compiledKeyOf(key) ??
@@ -251,9 +247,13 @@ function makeMap(
         const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
         let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
         if (rule.profiles.length > 0 || updated !== undefined) {
-          meta = meta ? { ...meta } : {};
-          if (updated !== undefined) meta.lastUpdated = updated;
-          if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+          if (!meta && updated !== undefined && rule.profiles.length > 0)
+            meta = { lastUpdated: updated, profile: rule.profiles.slice() }; // the usual case, in one step
+          else {
+            meta = meta ? { ...meta } : {};
+            if (updated !== undefined) meta.lastUpdated = updated;
+            if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+          }
         }
         if (meta) res.meta = meta;
         rule.fill(res, row, childRows);

@@ -91,9 +91,10 @@ export function base32(buf: Uint8Array): string {
 }
 
 /** A 52-character [a-z2-7] id: base32 of sha-256(mapping, resourceType, canonical key values). */
-export function hashId(mapping: string, resourceType: string, canonicalKey: readonly string[]): string {
+export function hashId(mapping: string, resourceType: string, canonicalKey: readonly (string | undefined)[]): string {
+  // an absent key value counts as '' (the caller has checked that some value is present)
   let input = mapping + '\u001f' + resourceType;
-  for (const v of canonicalKey) input += '\u001f' + v;
+  for (let i = 0; i < canonicalKey.length; i++) input += '\u001f' + (canonicalKey[i] ?? '');
   return base32(sha256(input));
 }
 
