@@ -120,7 +120,8 @@ function lastOne(coerce: Coercer): Coercer {
 /** meta.lastUpdated: an instant; a bare date (a DATE column) counts as its midnight in `zone`. */
 export function makeLastUpdatedCoercer(zone: Zone): Coercer {
   const instant = makeCoercer('instant', zone);
-  return (v) => {
+  // rows written together share their change time: remembered like the other timestamp coercers
+  return lastOne((v) => {
     if (isAbsent(v)) return undefined;
     const t = parseTemporal(v);
     if (typeof t !== 'string' && t.kind === 'date') {
@@ -128,7 +129,7 @@ export function makeLastUpdatedCoercer(zone: Zone): Coercer {
       return formatInstant(instantOf(t, zone), '', zone);
     }
     return instant(v);
-  };
+  });
 }
 
 function isAbsent(v: unknown): boolean {

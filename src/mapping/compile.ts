@@ -18,6 +18,7 @@ import { parseTemplate } from './template.js';
 import type { CompiledChild, CompiledMapping, CompiledResource, FhirResource, MapResult, RowIssue } from './types.js';
 import { RESOURCE_KEYS, TOP_KEYS } from './vocabulary.js';
 import { compileFhirPath, compileValue, OMIT, testCondition } from './values.js';
+import { compiledFill, compiledKeyOf, type Fill, interpretedFill } from './codegen.js';
 
 export interface MappingDraft {
   mapping: CompiledMapping;
@@ -29,6 +30,9 @@ export interface MappingDraft {
 
 const ENGINE_FIELDS = ['resourceType', 'id'];
 
+/** How templates run: generated code (codegen.ts), or the closure tree it is checked against. */
+export type Engine = 'compiled' | 'interpreted';
+
 interface ResourceRule {
   public: CompiledResource;
   resourceType: string;
@@ -39,6 +43,8 @@ interface ResourceRule {
   idLocation: SourceLocation;
   names: string[];
   evals: Eval[];
+  /** sets the template's elements (names/evals) on a resource: generated code, or the interpreter */
+  fill: Fill;
   /** the template's own `meta` evaluator, merged with what the engine sets */
   meta: Eval | undefined;
 }
@@ -59,16 +65,17 @@ export function compileDocument(
   defaultName: string,
   zone: Zone,
   zoneName: string,
+  engine: Engine = 'compiled',
 ): { draft?: MappingDraft; errors: CompileContext['errors']; name?: string } {
   const ctx = new CompileContext(file, doc, zone, zoneName);
-  const sections = compileSections(ctx, defaultName);
+  const sections = compileSections(ctx, defaultName, engine);
   if (!sections || ctx.errors.length > 0) return { errors: ctx.errors, ...(sections ? { name: sections.name } : {}) };
   const mapping = assembleMapping(sections, ctx);
   return { draft: { mapping, refs: ctx.refs, columns: ctx.columns, nameLocation: sections.location }, errors: [] };
 }
 
 /** Step 1: checks the document's keys and compiles each section; errors collect in `ctx`. */
-function compileSections(ctx: CompileContext, defaultName: string): Sections | undefined {
+function compileSections(ctx: CompileContext, defaultName: string, engine: Engine): Sections | undefined {
   const v = ctx.doc.value;
   if (!isPlainObject(v)) {
     ctx.error([], 'a mapping document is a map with mapping, source, resources, ...');
@@ -86,7 +93,7 @@ function compileSections(ctx: CompileContext, defaultName: string): Sections | u
   const children = compileChildren(ctx, v.children);
   ctx.lookups = compileLookups(v.lookups, ctx.file, ctx);
   const search = compileSearch(ctx, v.search);
-  const rules = compileResources(ctx, v.resources, source.key);
+  const rules = compileResources(ctx, v.resources, source.key, engine);
   const location = v.mapping !== undefined ? ctx.at(['mapping']) : ctx.doc.location;
   return { name, location, source, children, search, rules };
 }
@@ -109,17 +116,15 @@ function assembleMapping(sections: Sections, ctx: CompileContext): CompiledMappi
     let any = false;
     for (const c of canon) if (c !== undefined) any = true;
     if (!any) return undefined;
-    return hashId(
-      name,
-      rule.resourceType,
-      canon.map((c) => c ?? ''),
-    );
+    return hashId(name, rule.resourceType, canon);
   };
-  const keyOf = (row: Row): Record<string, unknown> => {
-    const k: Record<string, unknown> = {};
-    for (const c of key) k[c] = row[c] ?? null;
-    return k;
-  };
+  const keyOf =
+    compiledKeyOf(key) ??
+    ((row: Row): Record<string, unknown> => {
+      const k: Record<string, unknown> = {};
+      for (const c of key) k[c] = row[c] ?? null;
+      return k;
+    });
 
   return {
     name,
@@ -243,16 +248,16 @@ function makeMap(
         const res: Record<string, unknown> = { resourceType: rule.resourceType, id };
         let meta = rule.meta ? (rule.meta(row, undefined, childRows) as Record<string, unknown> | undefined) : undefined;
         if (rule.profiles.length > 0 || updated !== undefined) {
-          meta = meta ? { ...meta } : {};
-          if (updated !== undefined) meta.lastUpdated = updated;
-          if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+          if (!meta && updated !== undefined && rule.profiles.length > 0)
+            meta = { lastUpdated: updated, profile: rule.profiles.slice() }; // the usual case, in one step
+          else {
+            meta = meta ? { ...meta } : {};
+            if (updated !== undefined) meta.lastUpdated = updated;
+            if (rule.profiles.length > 0) meta.profile = mergeProfiles(rule.profiles, meta.profile);
+          }
         }
         if (meta) res.meta = meta;
-        const { names, evals } = rule;
-        for (let i = 0; i < names.length; i++) {
-          const val = evals[i]!(row, undefined, childRows);
-          if (val !== undefined) res[names[i]!] = val;
-        }
+        rule.fill(res, row, childRows);
         for (const prev of out) {
           if (prev.id === id && prev.resourceType === rule.resourceType) {
             throw new RowError(
@@ -292,7 +297,7 @@ function mergeProfiles(engine: string[], template: unknown): string[] {
   return [...engine, ...extra.filter((p): p is string => typeof p === 'string' && !engine.includes(p))];
 }
 
-function compileResources(ctx: CompileContext, v: unknown, key: string[]): ResourceRule[] {
+function compileResources(ctx: CompileContext, v: unknown, key: string[], engine: Engine): ResourceRule[] {
   if (!Array.isArray(v) || v.length === 0) {
     ctx.error(
       v === undefined ? [] : ['resources'],
@@ -392,6 +397,7 @@ function compileResources(ctx: CompileContext, v: unknown, key: string[]): Resou
       idLocation: ctx.at(r.id === undefined ? [...p, 'resourceType'] : [...p, 'id']),
       names,
       evals,
+      fill: (engine === 'compiled' ? compiledFill(names, evals) : undefined) ?? interpretedFill(names, evals),
       meta,
     });
   });

@@ -197,6 +197,41 @@ export function parseTemporal(value: unknown): Temporal | string {
     return t;
   }
   if (typeof value !== 'string') return 'not a date or timestamp';
+  for (let i = 0; i < MEMO_SIZE; i++) {
+    if (memoIn[i] === value) {
+      copyTemporal(memoOut[i]!, t);
+      return t;
+    }
+  }
+  const parsed = parseText(value, t);
+  if (typeof parsed !== 'string') {
+    memoIn[memoNext] = value;
+    copyTemporal(parsed, memoOut[memoNext]!);
+    memoNext = (memoNext + 1) % MEMO_SIZE;
+  }
+  return parsed;
+}
+
+// The last few texts parsed, with their results: a row formats the same column several times (its key,
+// effectiveDateTime, issued) and neighbouring rows share timestamps. Copies, since `scratch` is reused.
+const MEMO_SIZE = 4;
+const memoIn: Array<string | undefined> = new Array<string | undefined>(MEMO_SIZE).fill(undefined);
+const memoOut: Temporal[] = Array.from({ length: MEMO_SIZE }, () => ({ ...scratch }));
+let memoNext = 0;
+
+function copyTemporal(from: Temporal, to: Temporal): void {
+  to.kind = from.kind;
+  to.y = from.y;
+  to.m = from.m;
+  to.d = from.d;
+  to.h = from.h;
+  to.mi = from.mi;
+  to.s = from.s;
+  to.frac = from.frac;
+  to.offset = from.offset;
+}
+
+function parseText(value: string, t: Temporal): Temporal | string {
   const m = TS_RE.exec(value);
   if (!m) {
     const dmy = DMY_RE.exec(value);

@@ -11,6 +11,11 @@ export { FHIR_ID_RE } from '../fhir/id.js';
 
 const DECIMAL_TEXT_RE = /^[+-]?\d+\.\d*$/;
 
+/** The last timestamp text canonicalised, its zone and its canonical form. */
+let lastStamp: string | undefined;
+let lastZone: Zone | undefined;
+let lastCanonical = '';
+
 export function canonicalKeyValue(v: unknown, zone: Zone): string | undefined {
   if (v === null || v === undefined) return undefined;
   if (typeof v === 'number') return Number.isFinite(v) ? (v === 0 ? '0' : String(v)) : undefined;
@@ -24,9 +29,14 @@ export function canonicalKeyValue(v: unknown, zone: Zone): string | undefined {
   const c0 = s.charCodeAt(0);
   // Cheap shape tests first: this runs for every key value of every row.
   if (s.length >= 16 && s.charCodeAt(4) === 45 /* - */ && (s[10] === 'T' || s[10] === ' ')) {
+    // consecutive rows often share a timestamp key (the lab results of one draw): parse it once
+    if (s === lastStamp && zone === lastZone) return lastCanonical;
     const t = parseTemporal(s);
-    if (typeof t !== 'string' && t.kind === 'timestamp') return formatUtc(instantOf(t, zone), t.frac);
-    return s;
+    const canonical = typeof t !== 'string' && t.kind === 'timestamp' ? formatUtc(instantOf(t, zone), t.frac) : s;
+    lastStamp = s;
+    lastZone = zone;
+    lastCanonical = canonical;
+    return canonical;
   }
   if ((c0 >= 48 && c0 <= 57) || c0 === 45 || c0 === 43 || c0 === 46) {
     if (DECIMAL_TEXT_RE.test(s)) return canonicalDecimalText(s);
@@ -47,11 +57,27 @@ function canonicalDecimalText(s: string): string {
 
 const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
-function base32(buf: Buffer): string {
+/** RFC 4648 base32 in lower case, no padding: 5 bytes → 8 characters at a time, then the tail bit by bit. */
+export function base32(buf: Uint8Array): string {
   let out = '';
+  const whole = buf.length - (buf.length % 5);
+  for (let i = 0; i < whole; i += 5) {
+    const hi = buf[i]!;
+    const lo = ((buf[i + 1]! << 24) | (buf[i + 2]! << 16) | (buf[i + 3]! << 8) | buf[i + 4]!) >>> 0;
+    out +=
+      B32[hi >> 3]! +
+      B32[((hi & 7) << 2) | (lo >>> 30)]! +
+      B32[(lo >>> 25) & 31]! +
+      B32[(lo >>> 20) & 31]! +
+      B32[(lo >>> 15) & 31]! +
+      B32[(lo >>> 10) & 31]! +
+      B32[(lo >>> 5) & 31]! +
+      B32[lo & 31]!;
+  }
   let bits = 0;
   let acc = 0;
-  for (const byte of buf) {
+  for (let i = whole; i < buf.length; i++) {
+    const byte = buf[i]!;
     acc = (acc << 8) | byte;
     bits += 8;
     while (bits >= 5) {
@@ -65,9 +91,10 @@ function base32(buf: Buffer): string {
 }
 
 /** A 52-character [a-z2-7] id: base32 of sha-256(mapping, resourceType, canonical key values). */
-export function hashId(mapping: string, resourceType: string, canonicalKey: readonly string[]): string {
+export function hashId(mapping: string, resourceType: string, canonicalKey: readonly (string | undefined)[]): string {
+  // an absent key value counts as '' (the caller has checked that some value is present)
   let input = mapping + '\u001f' + resourceType;
-  for (const v of canonicalKey) input += '\u001f' + v;
+  for (let i = 0; i < canonicalKey.length; i++) input += '\u001f' + (canonicalKey[i] ?? '');
   return base32(sha256(input));
 }
 

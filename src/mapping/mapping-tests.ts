@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { formatLocation, MappingError, MappingErrors, type SourceLocation } from '../errors.js';
 import type { Row } from '../connectors/types.js';
 import { loadMappingSet, mappingFiles } from './load.js';
+import type { CompileOptions } from './set.js';
 import { isPlainObject } from './lookups.js';
 import { parseYamlFile, type ParsedDocument, type Path } from './parse.js';
 import type { CompiledMappingSet, MapResult } from './types.js';
@@ -19,6 +20,8 @@ export interface MappingTestCaseResult {
   passed: boolean;
   /** readable differences, one per line; the first line names the test file:line:column */
   failure?: string;
+  /** what map() returned for the case's row (absent when it could not run) */
+  actual?: MapResult;
 }
 
 export interface MappingTestReport {
@@ -33,6 +36,8 @@ export interface MappingTestReport {
 export interface MappingTestOptions {
   /** zone used when a test file sets none (default UTC) */
   timezone?: string;
+  /** how templates run (see CompileOptions.engine) */
+  engine?: CompileOptions['engine'];
 }
 
 const FILE_KEYS = ['mapping', 'timezone', 'cases'];
@@ -62,10 +67,12 @@ export async function runMappingTests(paths: string[], options: MappingTestOptio
       if (!sets.has(setKey))
         sets.set(
           setKey,
-          loadMappingSet([dirname(file)], tz ? { timezone: tz } : {}).catch((e: unknown) => {
-            if (e instanceof MappingErrors) return e;
-            throw e;
-          }),
+          loadMappingSet([dirname(file)], { ...(tz ? { timezone: tz } : {}), ...(options.engine ? { engine: options.engine } : {}) }).catch(
+            (e: unknown) => {
+              if (e instanceof MappingErrors) return e;
+              throw e;
+            },
+          ),
         );
       const set = await sets.get(setKey)!;
       const cases = Array.isArray(v.cases) ? v.cases : [];
@@ -139,6 +146,7 @@ function runCase(
   } catch (e) {
     return fail([`map() threw: ${(e as Error).message}`]);
   }
+  result.actual = actual;
   const diffs: Array<{ path: Path; text: string }> = [];
   const subset = c.compare === 'subset';
   const got = JSON.parse(JSON.stringify(actual.resources)) as unknown[];

@@ -3,7 +3,7 @@
 import { basename } from 'node:path';
 import { formatLocation, MappingError, MappingErrors } from '../errors.js';
 import type { ColumnUse } from './context.js';
-import { compileDocument, type MappingDraft } from './compile.js';
+import { compileDocument, type Engine, type MappingDraft } from './compile.js';
 import { getZone, type Zone } from './datetime.js';
 import { parseYamlFile } from './parse.js';
 import { fragmentSchemaErrors, schemaErrors } from './schema.js';
@@ -13,6 +13,8 @@ import type { CompiledMapping, CompiledMappingSet } from './types.js';
 export interface CompileOptions {
   /** IANA zone for timestamps without an offset and for rendering dateTime/instant (default UTC) */
   timezone?: string;
+  /** 'interpreted' runs templates as closures instead of generated code (to compare the two; default compiled) */
+  engine?: Engine;
 }
 
 export interface SourceFile {
@@ -56,7 +58,7 @@ export function compileFiles(files: SourceFile[], options: CompileOptions = {}):
         failed.add(typeof named === 'string' ? named : defaultName);
         continue;
       }
-      const { draft, errors: docErrors, name } = compileDocument(doc, file, defaultName, zone, zoneName);
+      const { draft, errors: docErrors, name } = compileDocument(doc, file, defaultName, zone, zoneName, options.engine);
       errors.push(...docErrors);
       // The schema catches what the compiler's own checks do not; where both object to the same node the
       // compiler's message is kept.

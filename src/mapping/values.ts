@@ -24,12 +24,34 @@ export interface Scope {
 const OMIT: Eval = () => undefined;
 
 /**
+ * What an evaluator is made of, for the code generator (codegen.ts), which turns the usual nodes of a
+ * template into one straight-line function instead of a tree of closure calls. An evaluator without a shape
+ * is called as it is from the generated code, so every node keeps exactly one meaning: its closure.
+ */
+export type Shape =
+  | { kind: 'object'; names: string[]; evals: Eval[] }
+  | { kind: 'array'; items: Eval[] }
+  | { kind: 'template'; refs: Array<{ column: string; parent: boolean }>; literals: string[] }
+  | { kind: 'column'; column: string; parent: boolean; coerce: Coercer; fail: (e: unknown) => never }
+  | { kind: 'when'; test: (row: Row, parent: Row | undefined) => boolean; inner: Eval }
+  | { kind: 'if'; test: (row: Row, parent: Row | undefined) => boolean; then: Eval; otherwise: Eval }
+  | { kind: 'first'; alts: Eval[] }
+  | { kind: 'each'; child: string; template: Eval };
+
+export const SHAPES = new WeakMap<Eval, Shape>();
+
+function shaped(e: Eval, shape: Shape): Eval {
+  SHAPES.set(e, shape);
+  return e;
+}
+
+/**
  * Evaluators whose value does not depend on the row, with that value. An object or array made only of such
  * values is built once, frozen and shared by every resource instead of being rebuilt per row (most of a
  * template is constant: codings, systems, profiles). Frozen, so a stage that tried to edit a resource in
  * place would fail loudly instead of changing every other resource (stages copy what they change: _elements).
  */
-const CONSTANTS = new WeakMap<Eval, unknown>();
+export const CONSTANTS = new WeakMap<Eval, unknown>();
 
 function constant(value: unknown): Eval {
   if (value === undefined) return OMIT;
@@ -76,7 +98,7 @@ function compileString(ctx: CompileContext, text: string, path: Path, scope: Sco
   if (tpl.constant !== undefined) return tpl.constant === '' ? OMIT : constant(tpl.constant);
   for (const r of tpl.refs) useRef(ctx, r.column, r.parent, path, scope);
   const render = tpl.render;
-  return (row, parent) => render(row, parent);
+  return shaped((row, parent) => render(row, parent), { kind: 'template', refs: tpl.refs, literals: tpl.literals });
 }
 
 function useRef(ctx: CompileContext, column: string, parent: boolean, path: Path, scope: Scope, key?: boolean): void {
@@ -105,7 +127,7 @@ function compileArray(ctx: CompileContext, list: unknown[], path: Path, scope: S
     }
     return out;
   };
-  return folded(items, build) ?? build;
+  return folded(items, build) ?? shaped(build, { kind: 'array', items });
 }
 
 function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: string[], path: Path, scope: Scope): Eval {
@@ -130,7 +152,7 @@ function compileObject(ctx: CompileContext, obj: Record<string, unknown>, keys: 
     }
     return out;
   };
-  return folded(evals, build) ?? build;
+  return folded(evals, build) ?? shaped(build, { kind: 'object', names, evals });
 }
 
 function compileCondition(ctx: CompileContext, v: unknown, path: Path, scope: Scope): CompiledExpression | undefined {
@@ -175,7 +197,8 @@ function compileDirective(ctx: CompileContext, obj: Record<string, unknown>, pat
     if (!cond || inner === OMIT) return OMIT;
     const loc = ctx.at([...path, '$when'], true);
     const expression = scope.expression;
-    return (row, parent, children) => (testCondition(cond, row, parent, loc, expression) ? inner(row, parent, children) : undefined);
+    const test = (row: Row, parent: Row | undefined): boolean => testCondition(cond, row, parent, loc, expression);
+    return shaped((row, parent, children) => (test(row, parent) ? inner(row, parent, children) : undefined), { kind: 'when', test, inner });
   }
   const keys = Object.keys(obj);
   const forms = Object.keys(FORMS).filter((f) => f in obj);
@@ -279,21 +302,22 @@ function compileColumn(ctx: CompileContext, obj: Record<string, unknown>, path: 
     if (e instanceof CoercionError) throw new RowError('value', `${e.message} in column ${column}`, loc, expression, column);
     throw e;
   };
+  const shape: Shape = { kind: 'column', column, parent: fromParent, coerce, fail };
   return fromParent
-    ? (_row, parent) => {
+    ? shaped((_row, parent) => {
         try {
           return coerce(parent?.[column]);
         } catch (e) {
           return fail(e);
         }
-      }
-    : (row) => {
+      }, shape)
+    : shaped((row) => {
         try {
           return coerce(row[column]);
         } catch (e) {
           return fail(e);
         }
-      };
+      }, shape);
 }
 
 function compileFhirPathValue(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
@@ -505,19 +529,22 @@ function compileEach(ctx: CompileContext, obj: Record<string, unknown>, path: Pa
       return out;
     };
   }
-  return (row, _parent, children) => {
-    const rows = children?.[name];
-    if (!rows || rows.length === 0) return undefined;
-    let out: unknown[] | undefined;
-    for (const child of rows) {
-      const v = tpl(child, row, children);
-      if (v === undefined) continue;
-      out ??= [];
-      if (Array.isArray(v)) for (const x of v) out.push(x);
-      else out.push(v);
-    }
-    return out;
-  };
+  return shaped(
+    (row, _parent, children) => {
+      const rows = children?.[name];
+      if (!rows || rows.length === 0) return undefined;
+      let out: unknown[] | undefined;
+      for (const child of rows) {
+        const v = tpl(child, row, children);
+        if (v === undefined) continue;
+        out ??= [];
+        if (Array.isArray(v)) for (const x of v) out.push(x);
+        else out.push(v);
+      }
+      return out;
+    },
+    { kind: 'each', child: name, template: tpl },
+  );
 }
 
 /** `$on: { INNER: OUTER }` of a nested $each: [inner column, outer column] pairs, lower-cased; null when malformed. */
@@ -553,8 +580,13 @@ function compileIf(ctx: CompileContext, obj: Record<string, unknown>, path: Path
   if (!cond) return OMIT;
   const loc = ctx.at([...path, '$if'], true);
   const expression = scope.expression;
-  return (row, parent, children) =>
-    testCondition(cond, row, parent, loc, expression) ? then(row, parent, children) : otherwise(row, parent, children);
+  const test = (row: Row, parent: Row | undefined): boolean => testCondition(cond, row, parent, loc, expression);
+  return shaped((row, parent, children) => (test(row, parent) ? then(row, parent, children) : otherwise(row, parent, children)), {
+    kind: 'if',
+    test,
+    then,
+    otherwise,
+  });
 }
 
 function compileFirst(ctx: CompileContext, obj: Record<string, unknown>, path: Path, scope: Scope): Eval {
@@ -563,13 +595,16 @@ function compileFirst(ctx: CompileContext, obj: Record<string, unknown>, path: P
     return OMIT;
   }
   const alts = obj.$first.map((a, i) => compileValue(ctx, a, [...path, '$first', i], scope));
-  return (row, parent, children) => {
-    for (const a of alts) {
-      const v = a(row, parent, children);
-      if (v !== undefined) return v;
-    }
-    return undefined;
-  };
+  return shaped(
+    (row, parent, children) => {
+      for (const a of alts) {
+        const v = a(row, parent, children);
+        if (v !== undefined) return v;
+      }
+      return undefined;
+    },
+    { kind: 'first', alts },
+  );
 }
 
 function compileLiteral(v: unknown): Eval {

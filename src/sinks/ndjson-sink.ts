@@ -31,6 +31,8 @@ export interface NdjsonSinkOptions {
 
 /** Characters collected before a write(): big enough that per-write costs vanish, small against highWaterMark. */
 const FLUSH_CHARS = 64 * 1024;
+/** What a write that needs no waiting returns: one settled promise shared by all of them. */
+const ACCEPTED: Promise<void> = Promise.resolve();
 
 /** The error file set is kept apart from a resource file set even if a mapping emits OperationOutcome. */
 const ERROR_KEY = '\0error';
@@ -110,15 +112,35 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     else part.input.end();
   }
 
-  /** The part's pending lines, counted in bytes once per chunk rather than once per line. */
-  function take(part: OpenPart): string {
+  /** The part's pending lines as UTF-8, encoded once: the buffer's length is the byte count (no separate
+   *  Buffer.byteLength pass over the text) and the stream takes the buffer without converting again. */
+  function take(part: OpenPart): Buffer | undefined {
     const chunk = part.pending;
+    if (!chunk) return undefined;
     part.pending = '';
-    if (chunk) part.bytes += Buffer.byteLength(chunk);
-    return chunk;
+    const bytes = Buffer.from(chunk, 'utf8');
+    part.bytes += bytes.length;
+    return bytes;
   }
 
-  async function writeLine(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
+  /** One line; the usual case (the part is open and has room) returns without an async frame per resource. */
+  function writeLine(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
+    const part = current.get(key);
+    if (state !== 'open' || !dirExists || part === undefined || part.count >= maxPerFile || part.failure !== undefined)
+      return writeLineSlow(key, type, isError, value);
+    let line: string;
+    try {
+      line = JSON.stringify(value) + '\n';
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    part.pending += line;
+    part.count++;
+    if (part.pending.length < flushChars || part.input.write(take(part)!)) return ACCEPTED;
+    return drained(part);
+  }
+
+  async function writeLineSlow(key: string, type: string, isError: boolean, value: unknown): Promise<void> {
     if (state !== 'open') throw new Error(`NDJSON sink is ${state}; cannot write ${type}`);
     if (!dirExists) {
       dirReady ??= mkdir(dir, { recursive: true }).then(() => undefined);
@@ -135,7 +157,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     if (part.failure) throw part.failure;
     part.pending += JSON.stringify(value) + '\n';
     part.count++;
-    if (part.pending.length >= flushChars && !part.input.write(take(part))) await drained(part);
+    if (part.pending.length >= flushChars && !part.input.write(take(part)!)) await drained(part);
   }
 
   async function drained(part: OpenPart): Promise<void> {
