@@ -176,7 +176,9 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
       expect(summary.rowsRead).toEqual({ visit: VISITS });
       // every pinned connection was killed mid-read: the rest was read outside the snapshot, which the summary says
       if (kind === 'mysql')
-        expect(summary.notes).toEqual([expect.stringMatching(/^the source snapshot was lost mid-export \([1-4] of its 4 connections ended\)/)]);
+        expect(summary.notes).toEqual([
+          expect.stringMatching(/^the source snapshot was lost mid-export \([1-4] of its 4 connections ended\)/),
+        ]);
     });
 
     it('when the database stays unreachable: a located error, exit 1, no stack trace, no partial files', async () => {
