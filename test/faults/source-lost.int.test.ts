@@ -167,9 +167,18 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
       expect(killed.faultResult).toBeGreaterThan(0); // the kill hit the export's connections, mid-read
       expect(killed.code, killed.io.text()).toBe(0);
       expect(await ndjsonFiles(join(dir, 'killed'))).toEqual(expected);
-      const summary = JSON.parse(await readFile(join(dir, 'killed', 'summary.json'), 'utf8')) as { counts: object; rowsRead: object };
+      const summary = JSON.parse(await readFile(join(dir, 'killed', 'summary.json'), 'utf8')) as {
+        counts: object;
+        rowsRead: object;
+        notes: string[];
+      };
       expect(summary.counts).toEqual({ Encounter: VISITS });
       expect(summary.rowsRead).toEqual({ visit: VISITS });
+      // every pinned connection was killed mid-read: the rest was read outside the snapshot, which the summary says
+      if (kind === 'mysql')
+        expect(summary.notes).toEqual([
+          expect.stringMatching(/^the source snapshot was lost mid-export \([1-4] of its 4 connections ended\)/),
+        ]);
     });
 
     it('when the database stays unreachable: a located error, exit 1, no stack trace, no partial files', async () => {

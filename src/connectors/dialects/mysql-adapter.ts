@@ -1,6 +1,7 @@
 // MySQL / MariaDB through mysql2. Rows stream off the socket with the connection paused whenever
 // `batchSize` rows wait unread; dates stay strings, DECIMAL and BIGINT stay exact strings.
-import { SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
+import { ConnectorError } from '../../errors.js';
+import { releaseOnce, SNAPSHOT_CONNECTION_WAIT_MS, SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
 import mysql from 'mysql2';
 import type { FieldPacket, Pool, PoolConnection, PoolOptions } from 'mysql2';
 import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
@@ -38,23 +39,27 @@ export const START_SNAPSHOT_SQL = 'START TRANSACTION WITH CONSISTENT SNAPSHOT, R
 const LOG_POSITION_SQL = `show global status like 'Innodb_lsn_current'`;
 
 /**
- * Connections of a snapshot: each one started its consistent snapshot at the same log position. When they
- * are all lost (a failover, a kill), `take` answers undefined and the export goes on with fresh connections
- * reading the latest rows (and says so in `notes`): transactionTime stays the snapshot's, so the next
- * `_since` export re-reads what changed since, never less.
+ * Connections of a snapshot: each one started its consistent snapshot at the same log position. A read takes
+ * an idle one and gives it back. While they all live there is one for every read the export has open at once
+ * (two per concurrent mapping run: a parent scan and its child fetches), so a read waits only when the pool
+ * capped their number, and then at most `waitMs` before failing, retryably. Once one is lost (a failover, a
+ * kill), a read that finds none idle does not wait for one another read holds: that may be its own parent
+ * scan, which waits for it, and whose death a paused socket hides. It goes on with a fresh connection reading
+ * the latest rows (`take` answers undefined), and `notes` says so: transactionTime stays the snapshot's, so
+ * the next `_since` export re-reads what changed since, never less.
  */
-class SnapshotConnections {
+export class SnapshotConnections {
   private readonly idle: PoolConnection[];
-  private readonly waiting: Array<(conn: PoolConnection | undefined) => void> = [];
-  private readonly dead = new WeakSet<PoolConnection>();
-  private alive: number;
+  private readonly waiting = new Set<(conn: PoolConnection | undefined) => void>();
+  private readonly dead = new Set<PoolConnection>();
+  private noted = false;
 
   constructor(
     private readonly connections: PoolConnection[],
     private readonly notes: string[],
+    private readonly waitMs = SNAPSHOT_CONNECTION_WAIT_MS,
   ) {
     this.idle = [...connections];
-    this.alive = connections.length;
     for (const conn of connections) {
       // an idle pinned connection that dies must not crash the process, nor be handed out again
       conn.on('error', () => this.lose(conn));
@@ -62,42 +67,69 @@ class SnapshotConnections {
     }
   }
 
-  private lose(conn: PoolConnection): void {
-    if (this.dead.has(conn)) return;
-    this.dead.add(conn);
-    const i = this.idle.indexOf(conn);
-    if (i >= 0) this.idle.splice(i, 1);
-    this.alive--;
-    if (this.alive === 0) {
-      this.notes.push(
-        'the source snapshot was lost mid-export (its connections ended); rows read after that are the latest ones, so this ' +
-          'export may hold parts of changes made after its transactionTime (the next _since export has them too)',
-      );
-      for (const w of this.waiting.splice(0)) w(undefined);
-    }
-  }
-
+  /** A pinned connection to read on, or undefined: read on a fresh one (the snapshot cannot serve this read). */
   take(): Promise<PoolConnection | undefined> {
-    const conn = this.idle.pop();
-    if (conn) return Promise.resolve(conn);
-    if (this.alive === 0) return Promise.resolve(undefined);
-    return new Promise((resolve) => this.waiting.push(resolve));
+    for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
+      if (usable(conn)) return Promise.resolve(conn);
+      this.lose(conn);
+    }
+    if (this.dead.size > 0) return Promise.resolve(this.outside());
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting.delete(waiter);
+        reject(
+          new Error(
+            `no connection of the source snapshot came free within ${this.waitMs} ms (all ${this.connections.length} in use; ` +
+              'a pool smaller than two connections per concurrent mapping run?)',
+          ),
+        );
+      }, this.waitMs);
+      const waiter = (conn: PoolConnection | undefined): void => {
+        clearTimeout(timer);
+        this.waiting.delete(waiter);
+        resolve(conn ?? this.outside());
+      };
+      this.waiting.add(waiter);
+    });
   }
 
   /** `lost`: the connection was closed (a result abandoned half-read cannot be drained on MySQL's protocol) */
   give(conn: PoolConnection, lost: boolean): void {
     if (!this.connections.includes(conn)) {
-      // a fresh connection taken after the snapshot was lost
+      // a fresh connection, taken once the snapshot could not serve a read
       if (!lost) conn.release();
       return;
     }
-    if (lost || this.dead.has(conn)) {
+    if (lost || this.dead.has(conn) || !usable(conn)) {
       this.lose(conn);
       return;
     }
-    const next = this.waiting.shift();
+    const [next] = this.waiting;
     if (next) next(conn);
     else this.idle.push(conn);
+  }
+
+  private lose(conn: PoolConnection): void {
+    if (this.dead.has(conn)) return;
+    this.dead.add(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    // No waiter may wait on: the connections it waits for are held by other reads, one of which may be
+    // waiting for it (its parent scan) or may have died unnoticed.
+    for (const waiter of [...this.waiting]) waiter(undefined);
+  }
+
+  /** A read the snapshot cannot serve: it reads the latest rows, which the export's notes must say (once). */
+  private outside(): undefined {
+    if (!this.noted) {
+      this.noted = true;
+      this.notes.push(
+        `the source snapshot was lost mid-export (${this.dead.size} of its ${this.connections.length} connections ended); rows read ` +
+          'after that may be the latest ones, so this export may hold parts of changes made after its transactionTime ' +
+          '(the next _since export has them too)',
+      );
+    }
+    return undefined;
   }
 
   async release(): Promise<void> {
@@ -112,6 +144,11 @@ class SnapshotConnections {
       }
     }
   }
+}
+
+/** mysql2 marks a connection it saw die (or closed) before anyone asks it for anything. */
+function usable(conn: PoolConnection): boolean {
+  return conn.state !== 'error' && conn.state !== 'disconnected';
 }
 
 export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
@@ -178,17 +215,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
       const reader = new MysqlAdapter(this.config, this.pool);
       const set = new SnapshotConnections(conns, notes);
       reader.snapshot = set;
-      let released = false;
-      return {
-        adapter: reader,
-        transactionTime: new Date(since),
-        notes,
-        release: async () => {
-          if (released) return;
-          released = true;
-          await set.release();
-        },
-      };
+      return { adapter: reader, transactionTime: new Date(since), notes, release: releaseOnce(() => set.release()) };
     } catch (err) {
       for (const c of conns) c.destroy();
       throw this.failure('begin a snapshot', err);
@@ -196,7 +223,13 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   }
 
   private async connection(what: string): Promise<PoolConnection> {
-    const pinned = await this.snapshot?.take();
+    let pinned: PoolConnection | undefined;
+    try {
+      pinned = await this.snapshot?.take();
+    } catch (err) {
+      // the wait is bounded so that no read hangs; a retry finds connections given back, or lost
+      throw new ConnectorError(`${this.name}: ${what}: ${(err as Error).message}`, { cause: err, transient: true });
+    }
     if (pinned) return pinned;
     return new Promise((resolve, reject) => {
       this.pool.getConnection((err, conn) => {
@@ -209,11 +242,17 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
     const { what, built, batchSize } = streamStatement(this.dialect, query, options);
     const conn = await this.connection(what);
-    const rows = conn.query({ sql: built.sql, values: built.bindings }).stream({ highWaterMark: batchSize });
     // mysql2 tells a query without a callback nothing when its connection is lost (KILL, reset): only the
-    // connection emits 'error', and the row stream would wait forever. End it with that error instead.
-    const lost = (err: Error): void => void rows.destroy(err);
+    // connection emits 'error' (from query() itself when it had closed already), and the row stream would
+    // wait forever. End it with that error instead, as a lost connection for the retry.
+    const early: Error[] = [];
+    const beforeRows = (err: Error): void => void early.push(err);
+    conn.on('error', beforeRows);
+    const rows = conn.query({ sql: built.sql, values: built.bindings }).stream({ highWaterMark: batchSize });
+    conn.off('error', beforeRows);
+    const lost = (err: Error): void => void rows.destroy(asLostConnection(err));
     conn.on('error', lost);
+    if (early[0]) lost(early[0]);
     yield* this.drain({
       what,
       rows: rows as AsyncIterable<Record<string, unknown>>,
@@ -281,6 +320,12 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
     // a snapshot's reader shares its parent's pool, which the parent closes
     if (!this.snapshot) await this.pool.promise().end();
   }
+}
+
+/** mysql2's errors for a connection it has closed carry no code; they are a lost connection all the same. */
+function asLostConnection(err: Error): Error {
+  if ((err as { code?: unknown }).code) return err;
+  return Object.assign(new Error(`connection lost: ${err.message}`, { cause: err }), { code: 'PROTOCOL_CONNECTION_LOST' });
 }
 
 async function logPosition(conn: ReturnType<PoolConnection['promise']>): Promise<string> {

@@ -1,7 +1,7 @@
 // PostgreSQL through pg. Rows come from a server-side cursor (pg-query-stream) `batchSize` at a time, and
 // dates, timestamps, NUMERIC and BIGINT arrive as the server's text so no value passes through a JS Date
 // built in the process' time zone or loses digits in a double.
-import { SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
+import { releaseOnce, SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settle-within.js';
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
@@ -128,15 +128,12 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       const reader = new PostgresAdapter(this.config, this.pool);
       reader.snapshotId = id;
       reader.snapshotNotes = notes;
-      let released = false;
       return {
         adapter: reader,
         transactionTime: new Date(since),
         notes,
         id,
-        release: async () => {
-          if (released) return;
-          released = true;
+        release: releaseOnce(async () => {
           try {
             // a holder whose connection died unnoticed must not keep a finished export waiting
             await settleWithin(holder.query('COMMIT'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'ending the snapshot');
@@ -144,7 +141,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
           } catch (err) {
             holder.release(err as Error);
           }
-        },
+        }),
       };
     } catch (err) {
       holder.release(err as Error);
