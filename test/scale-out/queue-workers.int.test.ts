@@ -56,7 +56,7 @@ describe.skipIf(!url || !cliBuilt())(
       const dataDir = join(dir, 'data');
       const cluster = await startQueueCluster(source.connectorFile, { url: queueUrl, schema: queueSchema }, 3, {
         dataDir,
-        serveArgs: ['--lease-seconds', '4', '--parts-per-mapping', '6', '--min-rows-per-part', '4000'],
+        serveArgs: ['--part-lease', '4', '--parts-per-mapping', '6', '--min-rows-per-part', '4000'],
       });
       stops.push(cluster.stop);
       const { base, workers } = cluster;

@@ -51,7 +51,7 @@ export interface ServeOptions extends StorageSettings {
   queue?: string;
   queueSchema?: string;
   work?: boolean;
-  leaseSeconds?: string;
+  partLease?: string;
   partsPerMapping?: string;
   minRowsPerPart?: string;
 }
@@ -99,7 +99,7 @@ export function registerServeCommand(program: Command): void {
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)');
   addQueueOptions(program.commands.at(-1)!)
     .option('--work', 'with --queue: this process also runs parts, like a `fhir-bridge worker`')
-    .option('--lease-seconds <n>', 'with --queue: a part whose worker has not renewed its lease for this long is given to another', '30')
+    .option('--part-lease <seconds>', 'with --queue: a part whose worker has not renewed its lease for this long is given to another', '30')
     .option('--parts-per-mapping <n>', 'with --queue: a big mapping is cut into at most this many key ranges, one part each', '8')
     .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', '20000')
     .action(async (opts: ServeOptions) => {
@@ -158,7 +158,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         settings: {
           url: queueUrl,
           ...(opts.queueSchema ? { schema: opts.queueSchema } : {}),
-          leaseSeconds: positiveInt('--lease-seconds', opts.leaseSeconds, 30),
+          leaseSeconds: positiveInt('--part-lease', opts.partLease, 30),
         },
         work: opts.work ?? false,
         source,
