@@ -77,6 +77,16 @@ export interface Slot {
   ext: boolean;
   /** the other key of the pair (`_name` for `name` and the other way round) */
   pair: string;
+  /** cached by the validator: how a lone primitive value of this key is checked (see checkLeaf), or null
+   *  when the key's values take the general path (arrays, slices, prohibited elements, complex types) */
+  leaf?: Leaf | null;
+}
+
+/** A lone primitive value's checks: its type's format check, and whether anything else applies to it. */
+export interface Leaf {
+  check: (v: unknown) => string | undefined;
+  /** only the format check applies (no fixed/pattern value, binding or invariant) */
+  bare: boolean;
 }
 
 export interface Structure {
@@ -102,6 +112,7 @@ const SYSTEM_TYPES: Record<string, string> = {
 
 export class StructureCompiler {
   private readonly structures = new Map<string, Structure | null>();
+  private readonly bases = new Map<string, Structure | null>();
   constructor(
     readonly conformance: Conformance,
     readonly terminology: Terminology,
@@ -118,9 +129,15 @@ export class StructureCompiler {
     return s ?? undefined;
   }
 
-  /** The base definition of a type or resource by name. */
+  /** The base definition of a type or resource by name (asked per resource and per element: cached by
+   *  name, so no canonical URL is built and hashed each time). */
   base(type: string): Structure | undefined {
-    return this.structure(`http://hl7.org/fhir/StructureDefinition/${type}`);
+    let s = this.bases.get(type);
+    if (s === undefined) {
+      s = this.structure(`http://hl7.org/fhir/StructureDefinition/${type}`) ?? null;
+      this.bases.set(type, s);
+    }
+    return s ?? undefined;
   }
 
   /** What describes the content of one value of `node` with `type`: the node itself when the snapshot
@@ -184,8 +201,8 @@ export class StructureCompiler {
           if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '', ofType: '' });
           for (const t of node.types) {
             const key = node.name + t.suffix;
-            parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}` });
-            parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key });
+            parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}`, leaf: undefined });
+            parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key, leaf: null });
           }
           if (node.min > 0) parent.required.push(node);
         }

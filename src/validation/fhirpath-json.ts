@@ -35,8 +35,20 @@ const TRUE: Coll = [true];
 const FALSE: Coll = [false];
 const bool = (b: boolean): Coll => (b ? TRUE : FALSE);
 
+type Compiled = ((context: unknown, env: Env) => Coll) | undefined;
+// Profiles repeat their base types' constraints (dom-2…dom-6 on every resource, per-1 on every Period
+// path…) and parsing is the costly part (fhirpath.js's ANTLR parser): one compile per expression text.
+const byExpression = new Map<string, Compiled>();
+
 /** A JS evaluator for `expression`, or undefined when it is outside the subset. */
-export function compileJsonPath(expression: string): ((context: unknown, env: Env) => Coll) | undefined {
+export function compileJsonPath(expression: string): Compiled {
+  if (byExpression.has(expression)) return byExpression.get(expression);
+  const fn = compileExpression(expression);
+  byExpression.set(expression, fn);
+  return fn;
+}
+
+function compileExpression(expression: string): Compiled {
   let ast: AstNode;
   try {
     ast = fhirpath.parse(expression) as AstNode;
