@@ -12,6 +12,7 @@ import { runExport } from '../src/pipeline/run-export.js';
 import { sharedValidator } from '../src/pipeline/validate-resource.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { createValidator, type ProfileValidator } from '../src/validation/index.js';
+import { keptPostgresSource, sqliteSource } from './sources.js';
 
 export interface ValidationBench {
   resourceType: string;
@@ -185,6 +186,20 @@ export async function exportValidationSection(connectorFile: string, label: stri
     ) +
     '\n'
   );
+}
+
+/**
+ * The hook `npm run bench` calls: the with/without-validation section on the sample ×`copies`, from the
+ * kept PostgreSQL database when `pg` is set (the one the floors use), else from a scratch SQLite file.
+ */
+export async function validationBench(pg: string | undefined, copies: number): Promise<string> {
+  process.stderr.write(`validation: preparing the sample ×${copies}…\n`);
+  const source = pg ? await keptPostgresSource(pg, copies) : await sqliteSource(copies);
+  try {
+    return await exportValidationSection(source.connectorFile, source.label, Number(process.env.BENCH_VALIDATION_TRIES ?? 2));
+  } finally {
+    await source.dispose();
+  }
 }
 
 async function exportSample(): Promise<{ dir: string; resources: Array<{ resourceType: string }> }> {
