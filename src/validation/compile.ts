@@ -198,7 +198,7 @@ export class StructureCompiler {
           parent.children.push(node);
           // Elements a profile prohibits (max 0) keep their key: present, they are "not allowed", not "unknown".
           // An element without types (a contentReference) gets its own: the validator caches content per type.
-          if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '', ofType: '' });
+          if (node.types.length === 0) node.types.push(typeInfo('BackboneElement', '', ''));
           for (const t of node.types) {
             const key = node.name + t.suffix;
             parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}`, leaf: undefined });
@@ -229,7 +229,7 @@ export class StructureCompiler {
     const types: TypeInfo[] = (def.type ?? []).map((t) => {
       const fhirType = t.extension?.find((x) => x.url === FHIR_TYPE_EXT)?.valueUrl;
       const code = fhirType ?? SYSTEM_TYPES[t.code] ?? t.code;
-      const info: TypeInfo = { code, suffix: choice ? code[0]!.toUpperCase() + code.slice(1) : '', ofType: `.ofType(${code})` };
+      const info = typeInfo(code, choice ? code[0]!.toUpperCase() + code.slice(1) : '', `.ofType(${code})`);
       if (t.profile?.[0]) info.profile = t.profile[0];
       if (t.targetProfile?.length && (code === 'Reference' || code === 'canonical')) info.targetTypes = this.targetTypes(t.targetProfile);
       return info;
@@ -253,6 +253,15 @@ export class StructureCompiler {
       required: [],
       slices: [],
       owner,
+      // every node has every property from the start (one hidden class): the validator reads them on each
+      // element of each resource, and nodes of many shapes made those reads megamorphic
+      sliceName: undefined,
+      fixed: undefined,
+      pattern: undefined,
+      binding: undefined,
+      contentReference: undefined,
+      slicing: undefined,
+      typeSlices: undefined,
     };
     if (def.sliceName !== undefined) node.sliceName = def.sliceName;
     if (def.contentReference) node.contentReference = def.contentReference;
@@ -282,6 +291,21 @@ export class StructureCompiler {
     }
     return out;
   }
+}
+
+/** A TypeInfo with every property present from the start (one hidden class, as for element nodes). */
+function typeInfo(code: string, suffix: string, ofType: string): TypeInfo {
+  return {
+    code,
+    profile: undefined,
+    targetTypes: undefined,
+    suffix,
+    ofType,
+    content: undefined,
+    primitive: undefined,
+    resource: undefined,
+    invariants: undefined,
+  };
 }
 
 /** Index of the dot before an id's last segment; dots inside a slice name (`:a.b`) do not count. */

@@ -95,6 +95,8 @@ export function compileInvariant(constraint: Constraint, path: string): Invarian
     return prepared;
   };
   const guard = GUARDS[key];
+  // One environment per invariant, refilled on each run (runs never nest): no allocation per element.
+  const env: Env = { resource: undefined, context: undefined, memberOf: undefined, contextType: undefined };
   const passes = (result: unknown[]): boolean => result.length === 0 || result.every((r) => r === true);
   const invariant: Invariant = {
     key,
@@ -107,8 +109,12 @@ export function compileInvariant(constraint: Constraint, path: string): Invarian
       if (guard && !guard(value as Record<string, unknown>)) return true;
       const { fast, needsResolve } = prepare();
       if (fast) {
+        env.resource = resource;
+        env.context = value;
+        env.memberOf = memberOf;
+        env.contextType = contextType;
         try {
-          return passes(fast(value, { resource, context: value, memberOf, contextType }));
+          return passes(fast(value, env));
         } catch (e) {
           if (e === UNDECIDABLE) return true;
           if (e !== FALLBACK) throw e;

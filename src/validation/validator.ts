@@ -266,18 +266,17 @@ export class ProfileValidator implements Validator {
     if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
 
     let itemNodes: Array<ElementNode | undefined> | undefined;
+    // a choice sliced by type: every item is of the one type, so in the one slice
+    let typeSlice: ElementNode | undefined;
     if (node.typeSlices) {
-      const slice = node.typeSlices.get(type.code);
-      if (slice) {
-        if (ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
-        itemNodes = items.map(() => slice);
-      }
+      typeSlice = node.typeSlices.get(type.code);
+      if (typeSlice && ctx.seen && typeSlice.mustSupport) ctx.seen.add(typeSlice.id);
     } else if (node.slicing && node.slices.length > 0) {
       itemNodes = this.assignSlices(node, items, ctx);
     }
     const segs = ctx.segs;
     for (let i = 0; i < n; i++) {
-      const itemNode = itemNodes?.[i] ?? node;
+      const itemNode = typeSlice ?? itemNodes?.[i] ?? node;
       // A slice has its own types (an extension slice's profile); cached content belongs to the node's own type.
       const itemType = itemNode === node ? type : (itemNode.types.find((t) => t.code === type.code) ?? itemNode.types[0] ?? type);
       if (node.array) segs.push(i);
@@ -460,11 +459,17 @@ export class ProfileValidator implements Validator {
       else target = REFERENCE_TYPE.exec(ref)?.[1];
     }
     const declared = typeof o.type === 'string' ? o.type : undefined;
-    for (const t of [target, declared]) {
-      if (t !== undefined && !allowed.has(t)) {
-        this.issue(ctx, 'error', 'structure', '.reference', `reference to a ${t}, the profile allows ${[...allowed].join(' | ')}`, node.id);
-        return;
-      }
+    const wrong =
+      target !== undefined && !allowed.has(target) ? target : declared !== undefined && !allowed.has(declared) ? declared : undefined;
+    if (wrong !== undefined) {
+      this.issue(
+        ctx,
+        'error',
+        'structure',
+        '.reference',
+        `reference to a ${wrong}, the profile allows ${[...allowed].join(' | ')}`,
+        node.id,
+      );
     }
   }
 
