@@ -12,6 +12,7 @@ import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { measureFloor, type FloorMode, type Measure } from './floors.js';
 import { scaleOut } from './scale-out.js';
 import { cliExport, median, serverExports } from './server-timing.js';
+import { validationBench } from './validation.js';
 import {
   csvSource,
   keptPostgresSource,
@@ -142,6 +143,8 @@ async function main(): Promise<void> {
         true,
       ]) + '\n',
     );
+  // export throughput with and without profile validation, and validation alone (bench/validation.ts)
+  if (only.length === 0 || only.includes('validation')) process.stdout.write(await validationBench(pg, copies));
   if (only.length === 0 || only.includes('floors')) {
     if (pg) await floors(pg, copies);
     else process.stdout.write('floors: skipped (set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL)\n');

@@ -77,6 +77,16 @@ export interface Slot {
   ext: boolean;
   /** the other key of the pair (`_name` for `name` and the other way round) */
   pair: string;
+  /** cached by the validator: how a lone primitive value of this key is checked (see checkLeaf), or null
+   *  when the key's values take the general path (arrays, slices, prohibited elements, complex types) */
+  leaf?: Leaf | null;
+}
+
+/** A lone primitive value's checks: its type's format check, and whether anything else applies to it. */
+export interface Leaf {
+  check: (v: unknown) => string | undefined;
+  /** only the format check applies (no fixed/pattern value, binding or invariant) */
+  bare: boolean;
 }
 
 export interface Structure {
@@ -102,6 +112,7 @@ const SYSTEM_TYPES: Record<string, string> = {
 
 export class StructureCompiler {
   private readonly structures = new Map<string, Structure | null>();
+  private readonly bases = new Map<string, Structure | null>();
   constructor(
     readonly conformance: Conformance,
     readonly terminology: Terminology,
@@ -118,9 +129,15 @@ export class StructureCompiler {
     return s ?? undefined;
   }
 
-  /** The base definition of a type or resource by name. */
+  /** The base definition of a type or resource by name (asked per resource and per element: cached by
+   *  name, so no canonical URL is built and hashed each time). */
   base(type: string): Structure | undefined {
-    return this.structure(`http://hl7.org/fhir/StructureDefinition/${type}`);
+    let s = this.bases.get(type);
+    if (s === undefined) {
+      s = this.structure(`http://hl7.org/fhir/StructureDefinition/${type}`) ?? null;
+      this.bases.set(type, s);
+    }
+    return s ?? undefined;
   }
 
   /** What describes the content of one value of `node` with `type`: the node itself when the snapshot
@@ -181,11 +198,11 @@ export class StructureCompiler {
           parent.children.push(node);
           // Elements a profile prohibits (max 0) keep their key: present, they are "not allowed", not "unknown".
           // An element without types (a contentReference) gets its own: the validator caches content per type.
-          if (node.types.length === 0) node.types.push({ code: 'BackboneElement', suffix: '', ofType: '' });
+          if (node.types.length === 0) node.types.push(typeInfo('BackboneElement', '', ''));
           for (const t of node.types) {
             const key = node.name + t.suffix;
-            parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}` });
-            parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key });
+            parent.keys.set(key, { node, type: t, ext: false, pair: `_${key}`, leaf: undefined });
+            parent.keys.set(`_${key}`, { node, type: t, ext: true, pair: key, leaf: null });
           }
           if (node.min > 0) parent.required.push(node);
         }
@@ -212,7 +229,7 @@ export class StructureCompiler {
     const types: TypeInfo[] = (def.type ?? []).map((t) => {
       const fhirType = t.extension?.find((x) => x.url === FHIR_TYPE_EXT)?.valueUrl;
       const code = fhirType ?? SYSTEM_TYPES[t.code] ?? t.code;
-      const info: TypeInfo = { code, suffix: choice ? code[0]!.toUpperCase() + code.slice(1) : '', ofType: `.ofType(${code})` };
+      const info = typeInfo(code, choice ? code[0]!.toUpperCase() + code.slice(1) : '', `.ofType(${code})`);
       if (t.profile?.[0]) info.profile = t.profile[0];
       if (t.targetProfile?.length && (code === 'Reference' || code === 'canonical')) info.targetTypes = this.targetTypes(t.targetProfile);
       return info;
@@ -236,6 +253,15 @@ export class StructureCompiler {
       required: [],
       slices: [],
       owner,
+      // every node has every property from the start (one hidden class): the validator reads them on each
+      // element of each resource, and nodes of many shapes made those reads megamorphic
+      sliceName: undefined,
+      fixed: undefined,
+      pattern: undefined,
+      binding: undefined,
+      contentReference: undefined,
+      slicing: undefined,
+      typeSlices: undefined,
     };
     if (def.sliceName !== undefined) node.sliceName = def.sliceName;
     if (def.contentReference) node.contentReference = def.contentReference;
@@ -265,6 +291,21 @@ export class StructureCompiler {
     }
     return out;
   }
+}
+
+/** A TypeInfo with every property present from the start (one hidden class, as for element nodes). */
+function typeInfo(code: string, suffix: string, ofType: string): TypeInfo {
+  return {
+    code,
+    profile: undefined,
+    targetTypes: undefined,
+    suffix,
+    ofType,
+    content: undefined,
+    primitive: undefined,
+    resource: undefined,
+    invariants: undefined,
+  };
 }
 
 /** Index of the dot before an id's last segment; dots inside a slice name (`:a.b`) do not count. */

@@ -35,8 +35,20 @@ const TRUE: Coll = [true];
 const FALSE: Coll = [false];
 const bool = (b: boolean): Coll => (b ? TRUE : FALSE);
 
+type Compiled = ((context: unknown, env: Env) => Coll) | undefined;
+// Profiles repeat their base types' constraints (dom-2…dom-6 on every resource, per-1 on every Period
+// path…) and parsing is the costly part (fhirpath.js's ANTLR parser): one compile per expression text.
+const byExpression = new Map<string, Compiled>();
+
 /** A JS evaluator for `expression`, or undefined when it is outside the subset. */
-export function compileJsonPath(expression: string): ((context: unknown, env: Env) => Coll) | undefined {
+export function compileJsonPath(expression: string): Compiled {
+  if (byExpression.has(expression)) return byExpression.get(expression);
+  const fn = compileExpression(expression);
+  byExpression.set(expression, fn);
+  return fn;
+}
+
+function compileExpression(expression: string): Compiled {
   let ast: AstNode;
   try {
     ast = fhirpath.parse(expression) as AstNode;
@@ -66,19 +78,21 @@ function isPrimitive(v: unknown): v is string | number | boolean {
 }
 
 /** Child values named `name` of every item (arrays flattened; a choice name finds its typed key). */
-function navigate(focus: Coll, name: string): Coll {
-  const out: unknown[] = [];
+function navigate(focus: Coll, name: string, extName: string): Coll {
+  // allocated only when something is found: most steps of most invariants find nothing
+  let out: unknown[] | undefined;
   for (const item of focus) {
     if (item === null || typeof item !== 'object') continue;
     const o = item as Record<string, unknown>;
     if (name.charCodeAt(0) <= 90 && o.resourceType === name) {
+      out ??= [];
       out.push(o);
       continue;
     }
     let v = o[name];
     if (v === undefined) {
       // A primitive present only through its extension exists for fhirpath.js, not for this subset.
-      if (o[`_${name}`] !== undefined) throw FALLBACK;
+      if (o[extName] !== undefined) throw FALLBACK;
       for (const k in o) {
         if (k.length > name.length && k.startsWith(name)) {
           const c = k.charCodeAt(name.length);
@@ -90,11 +104,12 @@ function navigate(focus: Coll, name: string): Coll {
       }
       if (v === undefined) continue;
     }
+    out ??= [];
     if (Array.isArray(v)) {
       for (const x of v) if (x !== null) out.push(x);
     } else out.push(v);
   }
-  return out;
+  return out ?? EMPTY;
 }
 
 function equal(a: Coll, b: Coll): Coll {
@@ -154,7 +169,8 @@ function node(n: AstNode): Fn | undefined {
     case 'MemberInvocation': {
       const name = n.text;
       if (!name || name.startsWith('`')) return undefined;
-      return (focus) => navigate(focus, name);
+      const extName = `_${name}`;
+      return (focus) => navigate(focus, name, extName);
     }
     case 'ExternalConstantTerm': {
       const name = n.text;
@@ -366,7 +382,8 @@ function invocation(n: AstNode): Fn | undefined {
   if (tail.type === 'MemberInvocation') {
     const name = tail.text;
     if (!name || name.startsWith('`')) return undefined;
-    return (focus, env, self) => navigate(h(focus, env, self), name);
+    const extName = `_${name}`;
+    return (focus, env, self) => navigate(h(focus, env, self), name, extName);
   }
   if (tail.type !== 'FunctionInvocation') return undefined;
   return call(h, tail, head);

@@ -56,64 +56,90 @@ export const slowRuns = new Map<string, number>();
 
 /**
  * The invariant to run for `constraint` on an element at `path` (e.g. `Patient.name`), or undefined when
- * it is skipped: a warning-level constraint (best practice: not an error and not cheap), a key in
- * SKIPPED_INVARIANTS, or an expression fhirpath.js cannot compile.
+ * it is skipped: a warning-level constraint (best practice: not an error and not cheap) or a key in
+ * SKIPPED_INVARIANTS. Its expression is compiled when the invariant first runs: parsing (fhirpath.js's
+ * ANTLR parser, milliseconds per expression) was most of the cost of compiling a profile, and most
+ * elements of a profile never occur in the data. An expression fhirpath.js cannot compile is never
+ * evaluated (it holds), and is listed in uncompilableInvariants.
  */
 export function compileInvariant(constraint: Constraint, path: string): Invariant | undefined {
   if (constraint.severity !== 'error' || !constraint.expression || constraint.key in SKIPPED_INVARIANTS) return undefined;
   const cacheKey = `${path}\u0000${constraint.key}\u0000${constraint.expression}`;
   const hit = compiled.get(cacheKey);
   if (hit !== undefined) return hit ?? undefined;
-  let invariant: Invariant | null = null;
-  try {
-    // The base path lets fhirpath.js type the context element (choice types, `as(canonical)`).
-    const slow = fhirpath.compile({ base: path, expression: constraint.expression }, r4model, {
-      resolveInternalTypes: true,
-      traceFn: () => {},
-    });
-    const fast = compileJsonPath(constraint.expression);
-    const guard = GUARDS[constraint.key];
-    // resolve() needs the referenced resource, which a single-resource validator does not have.
-    const needsResolve = fast === undefined && /\bresolve\(\)/.test(constraint.expression);
-    if (needsResolve) unresolvableInvariants.add(constraint.key);
-    const passes = (result: unknown[]): boolean => result.length === 0 || result.every((r) => r === true);
-    invariant = {
-      key: constraint.key,
-      human: constraint.human,
-      severity: constraint.severity,
-      fast: fast !== undefined,
-      holds(value, resource, memberOf, contextType) {
-        if (guard && !guard(value as Record<string, unknown>)) return true;
-        if (fast) {
-          try {
-            return passes(fast(value, { resource, context: value, memberOf, contextType }));
-          } catch (e) {
-            if (e === UNDECIDABLE) return true;
-            if (e !== FALLBACK) throw e;
-          }
-        } else if (needsResolve) return true;
-        // FHIRPath: an empty result passes (nothing to contradict), as does true.
-        slowRuns.set(constraint.key, (slowRuns.get(constraint.key) ?? 0) + 1);
-        return passes(slow(value, { resource, rootResource: resource }) as unknown[]);
-      },
-      verdicts(value, resource, memberOf, contextType) {
-        const out: { fast?: boolean; slow?: boolean } = {};
+  const { key, expression } = constraint;
+  type Slow = ReturnType<typeof fhirpath.compile>;
+  let slowFn: Slow | null | undefined;
+  // fhirpath.js's version runs only outside the subset (at compile time, or FALLBACK at run time) and in tests.
+  const slow = (value: unknown, env: Record<string, unknown>): unknown[] => {
+    if (slowFn === undefined) {
+      try {
+        // The base path lets fhirpath.js type the context element (choice types, `as(canonical)`).
+        slowFn = fhirpath.compile({ base: path, expression }, r4model, { resolveInternalTypes: true, traceFn: () => {} });
+      } catch (e) {
+        uncompilableInvariants.set(key, (e as Error).message);
+        slowFn = null;
+      }
+    }
+    return slowFn === null ? [] : (slowFn(value, env) as unknown[]);
+  };
+  let prepared: { fast: ReturnType<typeof compileJsonPath>; needsResolve: boolean } | undefined;
+  const prepare = (): NonNullable<typeof prepared> => {
+    if (!prepared) {
+      const fast = compileJsonPath(expression);
+      // resolve() needs the referenced resource, which a single-resource validator does not have.
+      const needsResolve = fast === undefined && /\bresolve\(\)/.test(expression);
+      if (needsResolve) unresolvableInvariants.add(key);
+      prepared = { fast, needsResolve };
+    }
+    return prepared;
+  };
+  const guard = GUARDS[key];
+  // One environment per invariant, refilled on each run (runs never nest): no allocation per element.
+  const env: Env = { resource: undefined, context: undefined, memberOf: undefined, contextType: undefined };
+  const passes = (result: unknown[]): boolean => result.length === 0 || result.every((r) => r === true);
+  const invariant: Invariant = {
+    key,
+    human: constraint.human,
+    severity: constraint.severity,
+    get fast() {
+      return prepare().fast !== undefined;
+    },
+    holds(value, resource, memberOf, contextType) {
+      if (guard && !guard(value as Record<string, unknown>)) return true;
+      const { fast, needsResolve } = prepare();
+      if (fast) {
+        env.resource = resource;
+        env.context = value;
+        env.memberOf = memberOf;
+        env.contextType = contextType;
         try {
-          if (fast) out.fast = passes(fast(value, { resource, context: value, memberOf, contextType }));
+          return passes(fast(value, env));
         } catch (e) {
-          if (e !== FALLBACK && e !== UNDECIDABLE) throw e;
+          if (e === UNDECIDABLE) return true;
+          if (e !== FALLBACK) throw e;
         }
-        try {
-          out.slow = passes(slow(structuredClone(value), { resource, rootResource: resource }) as unknown[]);
-        } catch {
-          // async functions (memberOf, resolve) or a fhirpath.js limitation: no verdict
-        }
-        return out;
-      },
-    };
-  } catch (e) {
-    uncompilableInvariants.set(constraint.key, (e as Error).message);
-  }
+      } else if (needsResolve) return true;
+      // FHIRPath: an empty result passes (nothing to contradict), as does true.
+      slowRuns.set(key, (slowRuns.get(key) ?? 0) + 1);
+      return passes(slow(value, { resource, rootResource: resource }));
+    },
+    verdicts(value, resource, memberOf, contextType) {
+      const out: { fast?: boolean; slow?: boolean } = {};
+      const { fast } = prepare();
+      try {
+        if (fast) out.fast = passes(fast(value, { resource, context: value, memberOf, contextType }));
+      } catch (e) {
+        if (e !== FALLBACK && e !== UNDECIDABLE) throw e;
+      }
+      try {
+        out.slow = passes(slow(structuredClone(value), { resource, rootResource: resource }));
+      } catch {
+        // async functions (memberOf, resolve) or a fhirpath.js limitation: no verdict
+      }
+      return out;
+    },
+  };
   compiled.set(cacheKey, invariant);
-  return invariant ?? undefined;
+  return invariant;
 }

@@ -10,7 +10,10 @@ const REGEX_EXT = 'http://hl7.org/fhir/StructureDefinition/regex';
 const NUMBER_TYPES = new Set(['integer', 'positiveInt', 'unsignedInt', 'decimal', 'integer64']);
 const DATE_TYPES = new Set(['date', 'dateTime', 'instant']);
 
-const daysInMonth = (year: number, month: number): number => new Date(Date.UTC(year, month, 0)).getUTCDate();
+// Gregorian calendar arithmetic (no Date object per value: dates are among the most frequent primitives).
+const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+const daysInMonth = (year: number, month: number): number =>
+  month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : (DAYS[month - 1] ?? 31);
 
 /** A date prefix `YYYY-MM-DD` names a day that exists (the regex accepts 2024-02-31). */
 function realDay(value: string): boolean {

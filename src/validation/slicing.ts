@@ -65,22 +65,25 @@ function discriminatorTest(compiler: StructureCompiler, slice: ElementNode, d: D
   const target = nodeAt(compiler, slice, parts);
   if (!target) return undefined;
   if (d.type === 'exists') {
-    if (target.max === 0) return (item) => valuesAt(item, parts).length === 0;
-    if (target.min > 0) return (item) => valuesAt(item, parts).length > 0;
+    if (target.max === 0) return (item) => !someAt(item, parts, 0, present);
+    if (target.min > 0) return (item) => someAt(item, parts, 0, present);
     return undefined;
   }
   const expected = target.fixed ?? target.pattern;
-  if (expected !== undefined) return (item) => valuesAt(item, parts).some((v) => matchesPattern(v, expected));
+  if (expected !== undefined) {
+    const matches = (v: unknown): boolean => matchesPattern(v, expected);
+    return (item) => someAt(item, parts, 0, matches);
+  }
   const matcher = target.binding?.strength === 'required' ? target.binding.matcher : undefined;
   if (matcher) {
-    return (item) =>
-      valuesAt(item, parts).some((v) => {
-        if (typeof v === 'string') return matcher.hasCode(v);
-        const o = v as { system?: unknown; code?: unknown; coding?: unknown };
-        if (Array.isArray(o?.coding))
-          return o.coding.some((c: { system?: unknown; code?: unknown }) => matcher.hasCoding(c?.system, c?.code));
-        return matcher.hasCoding(o?.system, o?.code);
-      });
+    const inValueSet = (v: unknown): boolean => {
+      if (typeof v === 'string') return matcher.hasCode(v);
+      const o = v as { system?: unknown; code?: unknown; coding?: unknown };
+      if (Array.isArray(o?.coding))
+        return o.coding.some((c: { system?: unknown; code?: unknown }) => matcher.hasCoding(c?.system, c?.code));
+      return matcher.hasCoding(o?.system, o?.code);
+    };
+    return (item) => someAt(item, parts, 0, inValueSet);
   }
   return undefined;
 }
@@ -103,6 +106,32 @@ function nodeAt(compiler: StructureCompiler, slice: ElementNode, parts: string[]
     current = children.find((c) => c.name === part && c.sliceName === undefined);
   }
   return current;
+}
+
+const present = (): boolean => true;
+
+/** Whether some value at `parts[i…]` below `item` satisfies `test`: valuesAt(item, parts).some(test)
+ *  without building the arrays (slice discriminators run on every item of every sliced element). */
+function someAt(item: unknown, parts: string[], i: number, test: (v: unknown) => boolean): boolean {
+  if (i === parts.length) return test(item);
+  if (item === null || typeof item !== 'object' || Array.isArray(item)) return false;
+  const o = item as Record<string, unknown>;
+  const part = parts[i]!;
+  const v = o[part];
+  if (v !== undefined) return someIn(v, parts, i + 1, test);
+  for (const k of Object.keys(o)) {
+    if (k.length > part.length && k.startsWith(part) && k.charCodeAt(part.length) >= 65 && k.charCodeAt(part.length) <= 90) {
+      if (someIn(o[k], parts, i + 1, test)) return true;
+    }
+  }
+  return false;
+}
+
+/** someAt over a value that may be an array (its items, as valuesAt flattens them). */
+function someIn(v: unknown, parts: string[], i: number, test: (v: unknown) => boolean): boolean {
+  if (!Array.isArray(v)) return someAt(v, parts, i, test);
+  for (const x of v) if (someAt(x, parts, i, test)) return true;
+  return false;
 }
 
 /** The values at a dotted path below `item` (arrays flattened; a choice name matches its typed keys). */

@@ -1,7 +1,7 @@
 // The profile validator: walks a resource against a compiled profile tree (compile.ts). No FHIRPath runs
 // per resource except the profiles' invariants; everything else is a property read, a Map lookup or a
 // regex on precomputed element nodes.
-import { type ElementNode, type Structure, StructureCompiler, type TypeInfo } from './compile.js';
+import { type ElementNode, type Leaf, type Slot, type Structure, StructureCompiler, type TypeInfo } from './compile.js';
 import { type Conformance, type ConformanceOptions, loadConformance } from './conformance.js';
 import type { Invariant } from './invariants.js';
 import type { MustSupportCoverage } from './must-support.js';
@@ -145,7 +145,13 @@ export class ProfileValidator implements Validator {
         choices.push(node);
       }
       if (slot.ext) this.checkElement(node, slot.type, undefined, value, ctx);
-      else this.checkElement(node, slot.type, value, pairValue, ctx);
+      else if (pairValue === undefined && typeof value !== 'object') {
+        // Most values are lone primitives (a code, a string, a date): checked here, without the general
+        // path's array, slice and extension handling, which cannot apply to them.
+        const leaf = slot.leaf === undefined ? this.leafOf(slot) : slot.leaf;
+        if (leaf) this.checkLeaf(node, slot.type, value, ctx, leaf);
+        else this.checkElement(node, slot.type, value, pairValue, ctx);
+      } else this.checkElement(node, slot.type, value, pairValue, ctx);
     }
     if (keyCount === 0) {
       this.issue(ctx, 'error', 'structure', '', 'empty object: an element must have a value or children', content.id);
@@ -178,6 +184,35 @@ export class ProfileValidator implements Validator {
         : `unknown element ${JSON.stringify(key)}`;
       this.issue(ctx, 'error', 'structure', `.${key}`, message, choice?.id ?? content.id);
     }
+  }
+
+  /** The short path for a slot's lone primitive values, or null when its values need the general one. */
+  private leafOf(slot: Slot): Leaf | null {
+    const { node, type } = slot;
+    let leaf: Leaf | null = null;
+    if (!slot.ext && !node.array && !node.slicing && !node.typeSlices && node.max > 0) {
+      if (type.primitive === undefined) type.primitive = this.primitives.check(type.code) ?? null;
+      if (type.primitive) {
+        type.invariants ??= this.compiler.invariants(node, type);
+        const bare = node.fixed === undefined && node.pattern === undefined && !node.binding?.matcher && type.invariants.length === 0;
+        leaf = { check: type.primitive, bare };
+      }
+    }
+    slot.leaf = leaf;
+    return leaf;
+  }
+
+  /** What checkElement → checkSingle → checkItem → checkPrimitive do for one non-null primitive value of
+   *  an element that does not repeat and is not sliced (same checks, same issues, in the same order). */
+  private checkLeaf(node: ElementNode, type: TypeInfo, value: unknown, ctx: Ctx, leaf: Leaf): void {
+    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    if (leaf.bare && leaf.check(value) === undefined) return;
+    const segs = ctx.segs;
+    segs.push(node.dotName);
+    if (node.choice) segs.push(type.ofType);
+    this.checkPrimitive(node, type, value, ctx, leaf.check);
+    if (node.choice) segs.pop();
+    segs.pop();
   }
 
   private checkElement(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
@@ -231,18 +266,17 @@ export class ProfileValidator implements Validator {
     if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
 
     let itemNodes: Array<ElementNode | undefined> | undefined;
+    // a choice sliced by type: every item is of the one type, so in the one slice
+    let typeSlice: ElementNode | undefined;
     if (node.typeSlices) {
-      const slice = node.typeSlices.get(type.code);
-      if (slice) {
-        if (ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
-        itemNodes = items.map(() => slice);
-      }
+      typeSlice = node.typeSlices.get(type.code);
+      if (typeSlice && ctx.seen && typeSlice.mustSupport) ctx.seen.add(typeSlice.id);
     } else if (node.slicing && node.slices.length > 0) {
       itemNodes = this.assignSlices(node, items, ctx);
     }
     const segs = ctx.segs;
     for (let i = 0; i < n; i++) {
-      const itemNode = itemNodes?.[i] ?? node;
+      const itemNode = typeSlice ?? itemNodes?.[i] ?? node;
       // A slice has its own types (an extension slice's profile); cached content belongs to the node's own type.
       const itemType = itemNode === node ? type : (itemNode.types.find((t) => t.code === type.code) ?? itemNode.types[0] ?? type);
       if (node.array) segs.push(i);
@@ -425,11 +459,17 @@ export class ProfileValidator implements Validator {
       else target = REFERENCE_TYPE.exec(ref)?.[1];
     }
     const declared = typeof o.type === 'string' ? o.type : undefined;
-    for (const t of [target, declared]) {
-      if (t !== undefined && !allowed.has(t)) {
-        this.issue(ctx, 'error', 'structure', '.reference', `reference to a ${t}, the profile allows ${[...allowed].join(' | ')}`, node.id);
-        return;
-      }
+    const wrong =
+      target !== undefined && !allowed.has(target) ? target : declared !== undefined && !allowed.has(declared) ? declared : undefined;
+    if (wrong !== undefined) {
+      this.issue(
+        ctx,
+        'error',
+        'structure',
+        '.reference',
+        `reference to a ${wrong}, the profile allows ${[...allowed].join(' | ')}`,
+        node.id,
+      );
     }
   }
 

@@ -23,7 +23,8 @@ export function matchesPattern(value: unknown, pattern: unknown): boolean {
   if (pattern !== null && typeof pattern === 'object') {
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
     const v = value as Record<string, unknown>;
-    for (const [k, p] of Object.entries(pattern)) if (!matchesPattern(v[k], p)) return false;
+    const pat = pattern as Record<string, unknown>;
+    for (const k in pat) if (!matchesPattern(v[k], pat[k])) return false;
     return true;
   }
   return value === pattern;
