@@ -98,6 +98,33 @@ describe('validation at export time', () => {
     expect(summary.validation).toBeUndefined();
   });
 
+  it('names the mapping, not a guessed template, when several templates of the type carry no profile', async () => {
+    // two Patient templates chosen by a column, neither claiming a profile: the resource's template is unknown
+    const twoTemplates = `mapping: people
+source:
+  table: people
+  key: [id]
+  patient: id
+resources:
+  - resourceType: Patient
+    id: "{id}"
+    when: "last = 'Ames'"
+    template:
+      gender: "{gender}"
+  - resourceType: Patient
+    id: "{id}"
+    when: "last != 'Ames'"
+    template:
+      gender: "{gender}"
+`;
+    const sink = new MemorySink();
+    await runExport({ adapter: new FakeAdapter({ people: rows }), mappings: compile(twoTemplates), sink, validator });
+    const issue = (sink.errors as OperationOutcome[])[0]!.issue.find((i) => i.severity === 'error')!;
+    expect(issue.expression).toEqual(['Patient.gender']);
+    const mappingAt = posOf(twoTemplates, 'people'); // the mapping's name
+    expect(issue.diagnostics).toContain(`${FILE}:${mappingAt.line}:${mappingAt.column}: `);
+  });
+
   it('merges the summaries of exports split across workers', async () => {
     const a = (await exportRows(true)).summary.validation!;
     const b = (await exportRows(true)).summary.validation!;

@@ -157,11 +157,12 @@ export function validationReason(mapping: CompiledMapping, resource: FhirResourc
   return `${mapping.name}: ${where ? `${where} ` : ''}${issue.code} ${profile} ${expression}: ${message}`;
 }
 
-/** The resource template (file:line:col) a resource came from: same type and, when several, same profile. */
+/** The resource template (file:line:col) a resource came from: same type and, when several, same profile; else the mapping. */
 function templateLocation(mapping: CompiledMapping, resource: FhirResource): SourceLocation {
   const candidates = mapping.resources.filter((r) => r.resourceType === resource.resourceType);
   if (candidates.length <= 1) return candidates[0]?.location ?? mapping.location;
   const declared = (resource.meta?.profile ?? []).map((p) => p.split('|')[0]);
-  const same = candidates.find((r) => r.profiles.some((p) => declared.includes(p.split('|')[0])));
-  return (same ?? candidates[0]!).location;
+  const same = candidates.filter((r) => r.profiles.some((p) => declared.includes(p.split('|')[0])));
+  // several templates of this type and no profile telling them apart: name the mapping, not a guess
+  return same.length === 1 ? same[0]!.location : mapping.location;
 }
