@@ -110,11 +110,51 @@ export class Conformance {
   }
 }
 
+// Every pool thread keeps a validator for its whole life, so what it holds is memory per thread. The
+// definitions are mostly prose the validator never reads (narratives, definitions, comments, mappings to
+// other standards, differentials beside the snapshots): left out, a thread's definitions take about a third.
+const UNREAD_KEYS = new Set([
+  'text',
+  'differential',
+  'definition',
+  'comment',
+  'requirements',
+  'mapping',
+  'alias',
+  'designation',
+  'example',
+  'description',
+  'purpose',
+  'copyright',
+  'contact',
+]);
+/** Only these kinds of resource are resolved by the validator (not SearchParameter, CapabilityStatement, …). */
+const VALIDATION_KINDS = new Set(['StructureDefinition', 'ValueSet', 'CodeSystem']);
+
+/** Drops the unread keys at any depth, in place (the packages read here are this load's own). */
+function stripUnread(value: unknown): void {
+  if (Array.isArray(value)) for (const v of value) stripUnread(v);
+  else if (value !== null && typeof value === 'object') {
+    const obj = value as Record<string, unknown>;
+    for (const key of Object.keys(obj)) {
+      if (UNREAD_KEYS.has(key)) delete obj[key];
+      else stripUnread(obj[key]);
+    }
+  }
+}
+
 let baseResources: FhirJson[] | undefined;
 function readBase(): FhirJson[] {
   baseResources ??= BASE_BUNDLES.flatMap((file) => {
+    // (a JSON.parse reviver would do the same with far more garbage at its peak)
     const bundle = JSON.parse(readFileSync(join(R4_DIR, file), 'utf8')) as { entry: Array<{ resource: FhirJson }> };
-    return bundle.entry.map((e) => e.resource);
+    return bundle.entry
+      .map((e) => e.resource)
+      .filter((r) => {
+        if (!VALIDATION_KINDS.has(r.resourceType)) return false;
+        stripUnread(r);
+        return true;
+      });
   });
   return baseResources;
 }
@@ -123,7 +163,17 @@ function readBase(): FhirJson[] {
 export async function loadConformance(options: ConformanceOptions = {}): Promise<Conformance> {
   const conformance = new Conformance();
   const packages = await Promise.all((options.packages ?? SHIPPED_PACKAGES).map(readFhirPackage));
-  for (const pkg of packages) conformance.addPackage(pkg);
+  for (const pkg of packages)
+    conformance.addPackage({
+      ...pkg,
+      // examples are for tests (they read the packages themselves); the validator needs no example
+      examples: [],
+      resources: pkg.resources.filter((r) => {
+        if (!VALIDATION_KINDS.has(r.resourceType)) return false;
+        stripUnread(r);
+        return true;
+      }),
+    });
   for (const r of readBase()) conformance.add(r);
   return conformance;
 }
