@@ -22,6 +22,10 @@ import type { CliIo } from '../io.js';
 import { positiveInt, UsageError } from '../options.js';
 import { runCommand } from '../run-command.js';
 
+/** Key-range parts per pool thread for a big mapping run, and the fewest rows worth a part of its own. */
+const SPLITS_PER_WORKER = 2;
+const MIN_ROWS_PER_SPLIT = 20_000;
+
 export interface ExportOptions {
   connector?: string;
   out?: string;
@@ -147,6 +151,11 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
             runner,
             // begins the snapshot the parts adopt (PostgreSQL) and reads the deletions of a --since export
             adapter: source.adapter,
+            // One big mapping (Observation, say) would otherwise keep one thread busy long after the others
+            // are done: cut big runs into key ranges, a few per thread, so every core works to the end.
+            ...(pool && pool.workers > 1
+              ? { split: { adapter: source.adapter, partsPerRun: pool.workers * SPLITS_PER_WORKER, minRowsPerPart: MIN_ROWS_PER_SPLIT } }
+              : {}),
             dir: outDir,
             maxResourcesPerFile: maxPerFile,
             gzip: Boolean(options.gzip),
