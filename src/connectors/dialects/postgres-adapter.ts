@@ -299,7 +299,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       await client.query(joinSnapshotSql(id));
       this.joined.add(client);
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
+      await settleWithin(client.query('ROLLBACK'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'leaving a failed snapshot join').catch(() => {
         throw err; // the connection itself is gone: a transient failure for the retry to handle
       });
       if (this.adopted)
