@@ -11,6 +11,7 @@ import knexPkg from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { openPostgres } from '../../src/connectors/dialects/postgres-adapter.js';
+import { isSnapshotLost } from '../../src/connectors/snapshot-lost.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { testDatabase, type TestDatabase, type TestDatabaseKind } from '../support/databases.js';
 import { tcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -206,14 +207,14 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
     if (kind === 'postgres')
       it('a connection lost between the last rows of a result and its end fails the read, retryably, instead of hanging', async () => {
         const target = new URL(db.url);
-        const cut = await cutAfterSelectComplete({ host: target.hostname, port: Number(target.port || 5432) });
+        const cut = await cuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
         const url = new URL(db.url);
         url.hostname = '127.0.0.1';
         url.port = String(cut.port);
         const adapter = await openPostgres(db.config({ connection: url.toString(), pool: { max: 1 } }));
         try {
           await adapter.ping();
-          cut.arm();
+          cut.arm((type, tag) => type === 'C' && tag.startsWith('SELECT'));
           const readAll = async (): Promise<number> => {
             let n = 0;
             // one batch holds every row: the cursor's first fetch ends with CommandComplete
@@ -229,15 +230,49 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
           await cut.close();
         }
       });
+
+    // A kill landing while a part joins the snapshot: the join fails (the snapshot is gone, or the connection
+    // is) and so does the rollback after it. That is a lost connection, retried, not a failed export.
+    if (kind === 'postgres')
+      it('a connection lost right after a failed snapshot join is a transient failure; on a live one the snapshot is lost', async () => {
+        const target = new URL(db.url);
+        const cut = await cuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
+        const url = new URL(db.url);
+        url.hostname = '127.0.0.1';
+        url.port = String(cut.port);
+        const adapter = await openPostgres(db.config({ connection: url.toString(), pool: { max: 1 } }));
+        try {
+          await adapter.ping();
+          // a well-formed id of no snapshot: the join fails as it does once the exporting transaction ended
+          const reader = adapter.adoptSnapshot!('00000003-0000228F-1');
+          const readAll = async (): Promise<number> => {
+            let n = 0;
+            for await (const _ of reader.stream({ table: 'visit' }, { batchSize: 100 })) n++;
+            return n;
+          };
+          cut.arm((type) => type === 'E'); // the join's error arrives, then the connection ends
+          const first = await readAll().catch((err: unknown) => err as Error & { transient?: boolean });
+          expect(cut.cuts).toBe(1);
+          expect(first).toMatchObject({ transient: true, message: expect.stringMatching(/connection terminated/i) });
+          expect(isSnapshotLost(first)).toBe(false);
+          // the retry, on a fresh connection: the snapshot is gone, which the coordinator handles (a new round)
+          const second = await readAll().catch((err: unknown) => err);
+          expect(isSnapshotLost(second)).toBe(true);
+        } finally {
+          await adapter.close();
+          await cut.close();
+        }
+      });
   });
 }
 
 /**
- * A TCP proxy to PostgreSQL that, once armed, passes the server's messages up to the next CommandComplete
- * of a SELECT and then cuts that connection (as a kill landing just there would), before ReadyForQuery.
+ * A TCP proxy to PostgreSQL that, once armed, passes the server's messages up to the next one `cutAfter`
+ * picks (its type, and its tag for CommandComplete) and then cuts that connection, as a kill landing just
+ * there would: before the ReadyForQuery that follows.
  */
-async function cutAfterSelectComplete(target: { host: string; port: number }) {
-  let armed = false;
+async function cuttingProxy(target: { host: string; port: number }) {
+  let cutAfter: ((type: string, tag: string) => boolean) | undefined;
   let cuts = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
@@ -261,8 +296,8 @@ async function cutAfterSelectComplete(target: { host: string; port: number }) {
         const type = String.fromCharCode(pending[end]!);
         const tag = type === 'C' ? pending.subarray(end + 5, end + size - 1).toString('latin1') : '';
         end += size;
-        if (armed && tag.startsWith('SELECT')) {
-          armed = false;
+        if (cutAfter?.(type, tag)) {
+          cutAfter = undefined;
           cuts++;
           client.end(pending.subarray(0, end)); // what came so far, then the end (flushed first, unlike destroy)
           upstream.destroy();
@@ -276,8 +311,8 @@ async function cutAfterSelectComplete(target: { host: string; port: number }) {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as net.AddressInfo).port,
-    arm: () => {
-      armed = true;
+    arm: (when: (type: string, tag: string) => boolean) => {
+      cutAfter = when;
     },
     get cuts() {
       return cuts;

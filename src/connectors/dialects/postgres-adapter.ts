@@ -299,9 +299,18 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       await client.query(joinSnapshotSql(id));
       this.joined.add(client);
     } catch (err) {
-      await settleWithin(client.query('ROLLBACK'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'leaving a failed snapshot join').catch(() => {
-        throw err; // the connection itself is gone: a transient failure for the retry to handle
-      });
+      // The connection itself may be gone (a kill landing just now, which may also be what failed the join):
+      // then the rollback's failure is reported, transient, for the retry to find out on a fresh connection,
+      // not the join's (an invalid snapshot, which alone would fail the export for good).
+      const gone = await settleWithin(
+        client.query('ROLLBACK'),
+        SNAPSHOT_RELEASE_TIMEOUT_MS,
+        'leaving a failed snapshot join (connection lost?)',
+      ).then(
+        () => undefined,
+        (rollbackErr: unknown) => rollbackErr,
+      );
+      if (gone !== undefined) throw gone;
       if (this.adopted)
         throw new SnapshotLostError(
           `${this.name}: the export's source snapshot ${id} is gone (the connection holding it ended): ${(err as Error).message}`,
