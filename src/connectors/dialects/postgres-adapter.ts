@@ -36,17 +36,54 @@ export const textDateTypes = {
 };
 
 /**
- * pg-query-stream closes its cursor on destroy and waits for the server's ReadyForQuery, which never comes
- * when the connection died mid-read (the cursor is then in state 'error'): the stream would never end and
- * the export would hang instead of failing (and being retried). A cursor in error has nothing left to close.
+ * pg-query-stream (through pg-cursor) waits for the server's ReadyForQuery in two places where a connection
+ * that dies instead leaves it waiting forever, and the export with it:
+ * - the last rows of a result: after CommandComplete the cursor holds them (state 'done') until ReadyForQuery,
+ *   and a connection lost in between is ignored by a cursor in that state, so the pending read never returns;
+ * - destroy(): it closes the portal and waits for ReadyForQuery, which a dead connection never sends.
+ * So the stream fails with the connection's end when it comes before the stream's, and closing the portal
+ * settles when the connection ends, or after CURSOR_CLOSE_TIMEOUT_MS for one that died without a word.
  */
 class CursorStream extends QueryStream {
-  override _destroy(err: Error, cb: (err?: Error | null) => void): void {
-    const cursor = this.cursor as { state?: string; connection?: { stream?: { writable?: boolean } } };
-    if (cursor.state === 'error' || cursor.connection?.stream?.writable === false) cb(err);
-    else super._destroy(err, cb);
+  override submit(connection: pg.Connection): void {
+    super.submit(connection);
+    const lost = (): void => {
+      const state = this as unknown as { _readableState: { ended: boolean } };
+      if (!this.destroyed && !state._readableState.ended) this.destroy(new Error('Connection terminated unexpectedly while reading rows'));
+    };
+    connection.once('end', lost);
+    this.once('close', () => connection.off('end', lost));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    const cursor = this.cursor as { state?: string; connection?: pg.Connection & { stream?: { writable?: boolean } } };
+    const connection = cursor.connection;
+    // a cursor in error or on a closed connection has nothing left to close
+    if (!connection || cursor.state === 'error' || connection.stream?.writable === false) {
+      cb(err);
+      return;
+    }
+    let settled = false;
+    const settle = (failure: Error | null | undefined): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      connection.off('end', onEnd);
+      cb(failure);
+    };
+    const onEnd = (): void => settle(err ?? new Error('Connection terminated while closing a cursor'));
+    connection.once('end', onEnd);
+    const timer = setTimeout(
+      () => settle(err ?? new Error(`closing a cursor: no answer within ${CURSOR_CLOSE_TIMEOUT_MS} ms (connection lost?)`)),
+      CURSOR_CLOSE_TIMEOUT_MS,
+    );
+    timer.unref();
+    super._destroy(err as Error, (failure?: Error | null) => settle(failure));
   }
 }
+
+/** How long closing a cursor's portal may take before its connection is taken for dead. */
+export const CURSOR_CLOSE_TIMEOUT_MS = SNAPSHOT_RELEASE_TIMEOUT_MS;
 
 function poolConfig(config: ConnectorConfig): pg.PoolConfig {
   const c = config.connection;
@@ -186,15 +223,22 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   /** One statement on a pooled, prepared connection (for columns and ping). */
   private async run(what: string, sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
     const client = await this.client(what);
+    let result: pg.QueryResult;
     try {
-      const result = await client.query({ text: sql, values });
-      await this.leave(client);
-      client.release();
-      return result;
+      result = await client.query({ text: sql, values });
     } catch (err) {
+      // a failed statement aborts a snapshot transaction: that connection is discarded, not reused
       client.release(this.joined.has(client) ? (err as Error) : undefined);
       throw this.failure(what, err);
     }
+    try {
+      await this.leave(client);
+    } catch (err) {
+      client.release(err as Error);
+      throw this.failure(what, err);
+    }
+    client.release();
+    return result;
   }
 
   async *stream(query: SourceQuery, options: StreamOptions = {}): AsyncIterable<Row> {
@@ -229,6 +273,8 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
           if (!rows.destroyed) rows.destroy();
           await Promise.race([closed, died]);
           client.off('error', onLost).off('end', onLost);
+          // a portal close that failed (the connection ended, or no answer) leaves nothing to commit
+          lost ??= rows.errored ?? undefined;
           if (lost === undefined) {
             try {
               await this.leave(client);
@@ -253,9 +299,18 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
       await client.query(joinSnapshotSql(id));
       this.joined.add(client);
     } catch (err) {
-      await client.query('ROLLBACK').catch(() => {
-        throw err; // the connection itself is gone: a transient failure for the retry to handle
-      });
+      // The connection itself may be gone (a kill landing just now, which may also be what failed the join):
+      // then the rollback's failure is reported, transient, for the retry to find out on a fresh connection,
+      // not the join's (an invalid snapshot, which alone would fail the export for good).
+      const gone = await settleWithin(
+        client.query('ROLLBACK'),
+        SNAPSHOT_RELEASE_TIMEOUT_MS,
+        'leaving a failed snapshot join (connection lost?)',
+      ).then(
+        () => undefined,
+        (rollbackErr: unknown) => rollbackErr,
+      );
+      if (gone !== undefined) throw gone;
       if (this.adopted)
         throw new SnapshotLostError(
           `${this.name}: the export's source snapshot ${id} is gone (the connection holding it ended): ${(err as Error).message}`,
@@ -274,7 +329,8 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   private async leave(client: pg.PoolClient): Promise<void> {
     if (!this.joined.has(client)) return;
     this.joined.delete(client);
-    await client.query('COMMIT');
+    // a connection that died without the driver noticing must not keep the read waiting
+    await settleWithin(client.query('COMMIT'), SNAPSHOT_RELEASE_TIMEOUT_MS, 'ending a read in the snapshot');
   }
 
   async columns(query: Pick<SourceQuery, 'table' | 'sql'>): Promise<string[]> {
