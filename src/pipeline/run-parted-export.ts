@@ -248,6 +248,12 @@ async function runParts(req: PartedExportRequest, plan: ExportPlan, parts: Expor
       req.runner
         .run(part, { signal: stop.signal, onProgress: (p) => progress.part(part.index, p.rowsRead, p.resourcesWritten) })
         .then((result) => {
+          // the part's own tally is final: a progress message still in flight from its thread may never arrive
+          progress.part(
+            part.index,
+            result.rowsRead,
+            Object.values(result.counts).reduce((a, b) => a + b, 0),
+          );
           progress.done(part.index);
           return result;
         })
