@@ -67,3 +67,28 @@ export async function openSource(connectorFile?: string, options: OpenSourceOpti
     },
   };
 }
+
+/**
+ * The sources a part runner (a pool thread, a queue worker) keeps open between parts, one per connector file,
+ * so only the first part of a connector pays for opening it. The coordinator has already pinged the source and
+ * checked the mappings' columns against it, so these skip both. A failed open is forgotten: the next part
+ * tries again.
+ */
+export class PartSources {
+  private readonly byFile = new Map<string, Promise<OpenedSource>>();
+
+  get(connectorFile: string | undefined): Promise<OpenedSource> {
+    const key = connectorFile ?? '';
+    let source = this.byFile.get(key);
+    if (!source) {
+      source = openSource(connectorFile, { ping: false, checkColumns: false });
+      source.catch(() => this.byFile.delete(key));
+      this.byFile.set(key, source);
+    }
+    return source;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.byFile.values()].map((s) => s.then((o) => o.close()).catch(() => undefined)));
+  }
+}

@@ -4,7 +4,7 @@
 import { getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { MessagePort } from 'node:worker_threads';
-import { openSource, type OpenedSource } from './open-source.js';
+import { PartSources } from './open-source.js';
 import type { ExportPart } from './part.js';
 import { serializeError, type PartTaskResult } from './part-errors.js';
 import { runPart } from './run-part.js';
@@ -15,7 +15,7 @@ export type PartTask = { kind: 'part'; part: ExportPart; port: MessagePort } | {
 /** What the coordinator sends down a task's port. */
 export type PartPortMessage = { type: 'abort'; reason: string };
 
-const sources = new Map<string, Promise<OpenedSource>>();
+const sources = new PartSources();
 
 // V8 lets a long-lived heap grow to a multiple of what is live before it collects, and raises that limit as
 // it goes: over an export's parts each thread's heap grew from ~130 MiB live to ~300 MiB, most of it the
@@ -35,22 +35,10 @@ function collectIfMuchGarbage(): void {
   liveAfterCollect = getHeapStatistics().used_heap_size / 2 ** 20;
 }
 
-function sourceFor(connectorFile: string | undefined): Promise<OpenedSource> {
-  const key = connectorFile ?? '';
-  let source = sources.get(key);
-  if (!source) {
-    // The coordinator has already pinged the source and checked the mappings' columns against it.
-    source = openSource(connectorFile, { ping: false, checkColumns: false });
-    source.catch(() => sources.delete(key));
-    sources.set(key, source);
-  }
-  return source;
-}
-
 export default async function runTask(task: PartTask): Promise<PartTaskResult> {
   if (task.kind === 'warm') {
     try {
-      await sourceFor(task.connectorFile);
+      await sources.get(task.connectorFile);
       if (task.validate) await sharedValidator();
       return { ok: true };
     } catch (err) {
@@ -63,7 +51,7 @@ export default async function runTask(task: PartTask): Promise<PartTaskResult> {
     if (m.type === 'abort') controller.abort(new Error(m.reason));
   });
   try {
-    const source = await sourceFor(part.connectorFile);
+    const source = await sources.get(part.connectorFile);
     const result = await runPart(part, source, {
       signal: controller.signal,
       onProgress: (p) => port.postMessage({ type: 'progress', progress: p }),

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type PgBoss from 'pg-boss';
 import { logger } from '../log.js';
-import { openSource, type OpenedSource } from '../pipeline/open-source.js';
+import { PartSources } from '../pipeline/open-source.js';
 import { serializeError } from '../pipeline/part-errors.js';
 import { runPart, removePartFiles } from '../pipeline/run-part.js';
 import type { ExportPart } from '../pipeline/part.js';
@@ -49,21 +49,10 @@ export async function startQueueWorker(settings: QueueSettings, options: QueueWo
   const id = options.id ?? defaultWorkerId();
   const concurrency = Math.max(1, options.concurrency ?? 1);
   const log = logger('worker').child({ worker: id });
-  const sources = new Map<string, Promise<OpenedSource>>();
+  const sources = new PartSources();
   const running = new Map<string, { controller: AbortController; done: Promise<void> }>();
   let stopping = false;
   const wake = { resolve: (): void => undefined };
-
-  const sourceFor = (connectorFile: string | undefined): Promise<OpenedSource> => {
-    const key = connectorFile ?? '';
-    let source = sources.get(key);
-    if (!source) {
-      source = openSource(connectorFile, { ping: false, checkColumns: false });
-      source.catch(() => sources.delete(key));
-      sources.set(key, source);
-    }
-    return source;
-  };
 
   const runJob = async (job: PgBoss.JobWithMetadata<PartJobData>, controller: AbortController): Promise<void> => {
     const { part, leaseSeconds } = job.data;
@@ -89,7 +78,7 @@ export async function startQueueWorker(settings: QueueSettings, options: QueueWo
     try {
       // earlier attempts' files (a worker that died) go; this attempt writes under its own prefix
       await removePartFiles(part);
-      const source = await sourceFor(part.connectorFile);
+      const source = await sources.get(part.connectorFile);
       const result = await runPart(attemptPart(part, job.id, key.attempt), source, {
         signal: controller.signal,
         onProgress: (p) => {
@@ -156,7 +145,7 @@ export async function startQueueWorker(settings: QueueSettings, options: QueueWo
       await looping;
       await Promise.all([...running.values()].map((r) => r.done));
       await queue.stop();
-      await Promise.all([...sources.values()].map((s) => s.then((o) => o.close()).catch(() => undefined)));
+      await sources.closeAll();
     },
   };
 }
