@@ -8,7 +8,7 @@ import type { CompiledMappingSet } from '../mapping/types.js';
 import type { SplitOptions } from '../pipeline/key-ranges.js';
 import type { PartRunner } from '../pipeline/part-runner.js';
 import { runPartedExport } from '../pipeline/run-parted-export.js';
-import { sinceNotApplied } from './pipeline-executor.js';
+import { progressText, sinceNotApplied } from './pipeline-executor.js';
 import type { JobExecutor } from './runner.js';
 import { translateTypeFilters, type FilterProblems } from './type-filter.js';
 
@@ -73,8 +73,7 @@ export function partsExecutor(options: PartsExecutorOptions): JobExecutor {
       ...(provenance ? { provenance } : {}),
       ...(options.split ? { split: options.split } : {}),
       signal,
-      onProgress: (p) =>
-        onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
+      onProgress: (p) => onProgress(progressText(p)),
     });
     return {
       files: summary.files,

@@ -8,6 +8,7 @@ import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
 import { runExport } from '../pipeline/run-export.js';
+import type { ExportProgress } from '../pipeline/types.js';
 import { sharedValidator } from '../pipeline/validate-resource.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import { provenanceSink } from '../sinks/provenance-sink.js';
@@ -62,8 +63,7 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       ...(params.elements?.length ? { elements: params.elements } : {}),
       ...(validator ? { validator } : {}),
       signal,
-      onProgress: (p) =>
-        onProgress(`${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`),
+      onProgress: (p) => onProgress(progressText(p)),
     });
     return {
       files: summary.files,
@@ -71,6 +71,11 @@ export function pipelineExecutor(options: PipelineExecutorOptions): JobExecutor 
       transactionTime: summary.transactionTime,
     };
   };
+}
+
+/** A job's X-Progress text (< 100 characters), whichever executor runs it. */
+export function progressText(p: ExportProgress): string {
+  return `${p.mappingsDone}/${p.mappingsTotal} mappings, ${p.rowsRead} rows read, ${p.resourcesWritten} resources`;
 }
 
 /** Types of the job that come from mappings without a lastUpdated column. */
