@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportCommand } from '../../src/cli/commands/export.js';
 import { openPostgres } from '../../src/connectors/dialects/postgres-adapter.js';
 import { isSnapshotLost } from '../../src/connectors/snapshot-lost.js';
+import type { SourceAdapter } from '../../src/connectors/types.js';
 import { memoryIo } from '../../src/cli/io.js';
 import { testDatabase, type TestDatabase, type TestDatabaseKind } from '../support/databases.js';
 import { tcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
@@ -201,19 +202,31 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
       expect((await readdir(out)).filter((n) => n.endsWith('.ndjson') || n.endsWith('.json'))).toEqual([]);
     });
 
+    /** A one-connection PostgreSQL adapter of the private database reached through a cuttingProxy. */
+    async function withCuttingProxy(
+      body: (adapter: SourceAdapter, cut: Awaited<ReturnType<typeof cuttingProxy>>) => Promise<void>,
+    ): Promise<void> {
+      const target = new URL(db.url);
+      const cut = await cuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
+      const url = new URL(db.url);
+      url.hostname = '127.0.0.1';
+      url.port = String(cut.port);
+      const adapter = await openPostgres(db.config({ connection: url.toString(), pool: { max: 1 } }));
+      try {
+        await adapter.ping();
+        await body(adapter, cut);
+      } finally {
+        await adapter.close();
+        await cut.close();
+      }
+    }
+
     // The hang behind the tests above failing now and then under load: pg-cursor holds a result's last rows
     // from CommandComplete until ReadyForQuery and ignores a connection lost in between, so the read waited
     // forever. Here the connection is cut exactly there, every time.
     if (kind === 'postgres')
       it('a connection lost between the last rows of a result and its end fails the read, retryably, instead of hanging', async () => {
-        const target = new URL(db.url);
-        const cut = await cuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
-        const url = new URL(db.url);
-        url.hostname = '127.0.0.1';
-        url.port = String(cut.port);
-        const adapter = await openPostgres(db.config({ connection: url.toString(), pool: { max: 1 } }));
-        try {
-          await adapter.ping();
+        await withCuttingProxy(async (adapter, cut) => {
           cut.arm((type, tag) => type === 'C' && tag.startsWith('SELECT'));
           const readAll = async (): Promise<number> => {
             let n = 0;
@@ -225,24 +238,14 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
           expect(cut.cuts).toBe(1);
           // the dead connection left the pool: the next read (a retry) gets a fresh one and every row
           await expect(readAll()).resolves.toBe(VISITS);
-        } finally {
-          await adapter.close();
-          await cut.close();
-        }
+        });
       });
 
     // A kill landing while a part joins the snapshot: the join fails (the snapshot is gone, or the connection
     // is) and so does the rollback after it. That is a lost connection, retried, not a failed export.
     if (kind === 'postgres')
       it('a connection lost right after a failed snapshot join is a transient failure; on a live one the snapshot is lost', async () => {
-        const target = new URL(db.url);
-        const cut = await cuttingProxy({ host: target.hostname, port: Number(target.port || 5432) });
-        const url = new URL(db.url);
-        url.hostname = '127.0.0.1';
-        url.port = String(cut.port);
-        const adapter = await openPostgres(db.config({ connection: url.toString(), pool: { max: 1 } }));
-        try {
-          await adapter.ping();
+        await withCuttingProxy(async (adapter, cut) => {
           // a well-formed id of no snapshot: the join fails as it does once the exporting transaction ended
           const reader = adapter.adoptSnapshot!('00000003-0000228F-1');
           const readAll = async (): Promise<number> => {
@@ -258,10 +261,7 @@ for (const kind of ['postgres', 'mysql'] as TestDatabaseKind[]) {
           // the retry, on a fresh connection: the snapshot is gone, which the coordinator handles (a new round)
           const second = await readAll().catch((err: unknown) => err);
           expect(isSnapshotLost(second)).toBe(true);
-        } finally {
-          await adapter.close();
-          await cut.close();
-        }
+        });
       });
   });
 }
