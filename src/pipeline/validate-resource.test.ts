@@ -9,13 +9,16 @@ import { mergeValidationSummaries, sharedValidator, type ValidationSummary } fro
 
 const US_CORE_PATIENT = 'http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient';
 
-const MAPPING = `mapping: people
+/** The mapping's header: every template below reads the people table. */
+const PEOPLE = `mapping: people
 source:
   table: people
   key: [id]
   patient: id
 resources:
-  - resourceType: Patient
+`;
+
+const MAPPING = `${PEOPLE}  - resourceType: Patient
     id: "{id}"
     profile: [${US_CORE_PATIENT}]
     template:
@@ -38,11 +41,11 @@ beforeAll(async () => {
   validator = await sharedValidator();
 }, 120_000);
 
-async function exportRows(withValidator: boolean, elements?: string[]) {
+async function exportRows(withValidator: boolean, elements?: string[], mapping = MAPPING) {
   const sink = new MemorySink();
   const summary = await runExport({
     adapter: new FakeAdapter({ people: rows }),
-    mappings: compile(MAPPING),
+    mappings: compile(mapping),
     sink,
     ...(withValidator ? { validator } : {}),
     ...(elements ? { elements } : {}),
@@ -100,13 +103,7 @@ describe('validation at export time', () => {
 
   it('names the mapping, not a guessed template, when several templates of the type carry no profile', async () => {
     // two Patient templates chosen by a column, neither claiming a profile: the resource's template is unknown
-    const twoTemplates = `mapping: people
-source:
-  table: people
-  key: [id]
-  patient: id
-resources:
-  - resourceType: Patient
+    const twoTemplates = `${PEOPLE}  - resourceType: Patient
     id: "{id}"
     when: "last = 'Ames'"
     template:
@@ -117,9 +114,8 @@ resources:
     template:
       gender: "{gender}"
 `;
-    const sink = new MemorySink();
-    await runExport({ adapter: new FakeAdapter({ people: rows }), mappings: compile(twoTemplates), sink, validator });
-    const issue = (sink.errors as OperationOutcome[])[0]!.issue.find((i) => i.severity === 'error')!;
+    const { errors } = await exportRows(true, undefined, twoTemplates);
+    const issue = errors[0]!.issue.find((i) => i.severity === 'error')!;
     expect(issue.expression).toEqual(['Patient.gender']);
     const mappingAt = posOf(twoTemplates, 'people'); // the mapping's name
     expect(issue.diagnostics).toContain(`${FILE}:${mappingAt.line}:${mappingAt.column}: `);
