@@ -18,6 +18,9 @@ export interface SplitOptions {
   signal?: AbortSignal;
 }
 
+/** The fewest source rows a key-range part gets unless told otherwise (a run under twice this stays whole). */
+export const DEFAULT_MIN_ROWS_PER_PART = 20_000;
+
 /** Keys kept while sampling; the sample halves (every other key) whenever it fills, so memory stays bounded. */
 const SAMPLE_CAP = 4096;
 

@@ -7,6 +7,7 @@ import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
 import { randomUUID } from 'node:crypto';
 import { dialect } from '../../connectors/registry.js';
+import { DEFAULT_MIN_ROWS_PER_PART } from '../../pipeline/key-ranges.js';
 import { inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
 import type { OpenedSource } from '../../pipeline/open-source.js';
 import { runPartedExport } from '../../pipeline/run-parted-export.js';
@@ -22,9 +23,8 @@ import type { CliIo } from '../io.js';
 import { positiveInt, UsageError } from '../options.js';
 import { runCommand } from '../run-command.js';
 
-/** Key-range parts per pool thread for a big mapping run, and the fewest rows worth a part of its own. */
+/** Key-range parts per pool thread for a big mapping run. */
 const SPLITS_PER_WORKER = 2;
-const MIN_ROWS_PER_SPLIT = 20_000;
 
 export interface ExportOptions {
   connector?: string;
@@ -154,7 +154,13 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
             // One big mapping (Observation, say) would otherwise keep one thread busy long after the others
             // are done: cut big runs into key ranges, a few per thread, so every core works to the end.
             ...(pool && pool.workers > 1
-              ? { split: { adapter: source.adapter, partsPerRun: pool.workers * SPLITS_PER_WORKER, minRowsPerPart: MIN_ROWS_PER_SPLIT } }
+              ? {
+                  split: {
+                    adapter: source.adapter,
+                    partsPerRun: pool.workers * SPLITS_PER_WORKER,
+                    minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART,
+                  },
+                }
               : {}),
             dir: outDir,
             maxResourcesPerFile: maxPerFile,

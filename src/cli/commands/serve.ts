@@ -14,6 +14,7 @@ import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
 import { buildServer } from '../../http/app.js';
 import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { partsExecutor } from '../../jobs/parts-executor.js';
+import { DEFAULT_MIN_ROWS_PER_PART } from '../../pipeline/key-ranges.js';
 import { readsOneSnapshot } from './export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
@@ -101,7 +102,7 @@ export function registerServeCommand(program: Command): void {
     .option('--work', 'with --queue: this process also runs parts, like a `fhir-bridge worker`')
     .option('--part-lease <seconds>', 'with --queue: a part whose worker has not renewed its lease for this long is given to another', '30')
     .option('--parts-per-mapping <n>', 'with --queue: a big mapping is cut into at most this many key ranges, one part each', '8')
-    .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', '20000')
+    .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', String(DEFAULT_MIN_ROWS_PER_PART))
     .action(async (opts: ServeOptions) => {
       await serve(opts);
     });
@@ -169,7 +170,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         validate,
         split: {
           partsPerRun: positiveInt('--parts-per-mapping', opts.partsPerMapping, 8),
-          minRowsPerPart: positiveInt('--min-rows-per-part', opts.minRowsPerPart, 20_000),
+          minRowsPerPart: positiveInt('--min-rows-per-part', opts.minRowsPerPart, DEFAULT_MIN_ROWS_PER_PART),
         },
       });
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
