@@ -32,7 +32,7 @@ export interface Measure {
 export type FloorMode =
   | { kind: 'raw'; mappings?: string[] }
   | { kind: 'hand'; mapping: 'observation-lab' }
-  | { kind: 'ours'; mappings?: string[]; workers: number };
+  | { kind: 'ours'; mappings?: string[]; workers: number; validate?: boolean };
 
 const HAND: Record<string, (row: Row) => object> = { 'observation-lab': observationLab };
 
@@ -44,7 +44,7 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
   const source = await openSource(connectorFile);
   const pool = mode.kind === 'ours' && mode.workers > 0 ? createPartPool({ workers: mode.workers }) : undefined;
   try {
-    await pool?.warm(connectorFile);
+    await pool?.warm(connectorFile, { validate: mode.kind === 'ours' && mode.validate === true });
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     let rows = 0;
@@ -59,7 +59,7 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         mappings,
         // the coordinator's adapter: a PostgreSQL export reads one snapshot the parts adopt, as the CLI's does
         adapter: source.adapter,
-        request: {},
+        request: mode.validate ? { validate: true } : {},
         runner:
           pool ??
           inProcessRunner({ adapter: source.adapter, mappings }, mode.mappings ? 1 : dialect(source.adapter.dialect).exportConcurrency),

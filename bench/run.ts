@@ -144,7 +144,14 @@ async function main(): Promise<void> {
       ]) + '\n',
     );
   // export throughput with and without profile validation, and validation alone (bench/validation.ts)
-  if (only.length === 0 || only.includes('validation')) process.stdout.write(await validationBench(pg, copies));
+  if (only.length === 0 || only.includes('validation')) {
+    const workers = Number(process.env.BENCH_WORKERS ?? availableParallelism());
+    const pooled = async (connectorFile: string, validate: boolean) => ({
+      workers,
+      ...(await runChild<Measure>(connectorFile, { kind: 'ours', workers, validate })),
+    });
+    process.stdout.write(await validationBench(pg, copies, pooled));
+  }
   if (only.length === 0 || only.includes('floors')) {
     if (pg) await floors(pg, copies);
     else process.stdout.write('floors: skipped (set TEST_POSTGRES_URL or FHIR_BRIDGE_POSTGRES_URL)\n');

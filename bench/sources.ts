@@ -161,6 +161,8 @@ export async function keptPostgresSource(url: string, copies: number): Promise<B
       await db.raw('CREATE SCHEMA ??', [schema]);
       await load(file, copies);
       await db.raw('CREATE TABLE ??.bench_loaded (copies int)', [schema]);
+      // fresh statistics and visibility map now, not from autovacuum in the middle of the first measurements
+      await db.raw('VACUUM (ANALYZE)');
     }
   } finally {
     await db.destroy();

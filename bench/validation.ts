@@ -138,12 +138,21 @@ function exportChild(connectorFile: string, validate: boolean): Promise<ExportTh
   });
 }
 
+/** One export on the warm pool (run.ts measures it in a child process of its own, as its floors). */
+export interface PooledMeasure {
+  workers: number;
+  resources: number;
+  wallMs: number;
+  cpuMs: number;
+}
+export type PooledExport = (connectorFile: string, validate: boolean) => Promise<PooledMeasure>;
+
 /**
  * `npm run bench`'s validation section: the same export with and without validation, each in a process of
  * its own, alternated `tries` times (the best of each kept: on a shared machine the best is the least
  * disturbed), as a table with validation alone (resources/s inside the validator) and the ratio.
  */
-export async function exportValidationSection(connectorFile: string, label: string, tries = 2): Promise<string> {
+export async function exportValidationSection(connectorFile: string, label: string, tries = 2, pooled?: PooledExport): Promise<string> {
   const best: Partial<Record<'on' | 'off', ExportThroughput>> = {};
   for (let i = 0; i < tries; i++) {
     for (const validate of [false, true]) {
@@ -155,7 +164,26 @@ export async function exportValidationSection(connectorFile: string, label: stri
   }
   const on = best.on!;
   const off = best.off!;
+  // the export as `fhir-bridge export` runs it by default: the warm pool, one thread per core
+  const pool: Partial<Record<'on' | 'off', PooledMeasure>> = {};
+  if (pooled) {
+    for (let i = 0; i < tries; i++) {
+      for (const validate of [false, true]) {
+        process.stderr.write(`validation, ${label}: pooled export ${validate ? 'with' : 'without'} validation (${i + 1}/${tries})…\n`);
+        const r = await pooled(connectorFile, validate);
+        const k = validate ? 'on' : 'off';
+        if (!pool[k] || r.wallMs < pool[k].wallMs) pool[k] = r;
+      }
+    }
+  }
   const perSecond = (n: number, ms: number): number => Math.round(n / (ms / 1000));
+  const pooledRow = (name: string, r: PooledMeasure): Array<string | number> => [
+    name,
+    r.resources,
+    `${(r.wallMs / 1000).toFixed(2)} s`,
+    perSecond(r.resources, r.wallMs),
+    perSecond(r.resources, r.cpuMs),
+  ];
   const row = (name: string, r: ExportThroughput): Array<string | number> => [
     name,
     r.resources,
@@ -167,7 +195,16 @@ export async function exportValidationSection(connectorFile: string, label: stri
     `\nValidation, ${label} (one thread; best of ${tries}; resources/s count the rejected resources too)\n` +
     table(
       ['export', 'resources written', 'time', 'resources/s', 'resources/s (CPU)'],
-      [row('without validation', off), row('with validation', on)],
+      [
+        row('without validation', off),
+        row('with validation', on),
+        ...(pool.on && pool.off
+          ? [
+              pooledRow(`without validation, ${pool.off.workers} worker threads`, pool.off),
+              pooledRow(`with validation, ${pool.on.workers} worker threads`, pool.on),
+            ]
+          : []),
+      ],
       [false, true, true, true, true],
     ) +
     '\n\n' +
@@ -178,9 +215,21 @@ export async function exportValidationSection(connectorFile: string, label: stri
         ['share of the export spent validating', `${Math.round((100 * on.validateMs) / on.wallMs)} %`],
         ['resources rejected by validation', on.rejected],
         [
-          'export with / without validation (resources/s)',
+          'export with / without validation (resources/s), one thread',
           (perSecond(on.resources + on.rejected, on.wallMs) / perSecond(off.resources, off.wallMs)).toFixed(2),
         ],
+        [
+          'export with / without validation (resources per CPU second), one thread',
+          (perSecond(on.resources + on.rejected, on.cpuMs) / perSecond(off.resources, off.cpuMs)).toFixed(2),
+        ],
+        ...(pool.on && pool.off
+          ? [
+              [
+                `export with / without validation (resources/s), ${pool.on.workers} worker threads (the default)`,
+                (perSecond(pool.on.resources, pool.on.wallMs) / perSecond(pool.off.resources, pool.off.wallMs)).toFixed(2),
+              ],
+            ]
+          : []),
       ],
       [false, true],
     ) +
@@ -192,11 +241,11 @@ export async function exportValidationSection(connectorFile: string, label: stri
  * The hook `npm run bench` calls: the with/without-validation section on the sample ×`copies`, from the
  * kept PostgreSQL database when `pg` is set (the one the floors use), else from a scratch SQLite file.
  */
-export async function validationBench(pg: string | undefined, copies: number): Promise<string> {
+export async function validationBench(pg: string | undefined, copies: number, pooled?: PooledExport): Promise<string> {
   process.stderr.write(`validation: preparing the sample ×${copies}…\n`);
   const source = pg ? await keptPostgresSource(pg, copies) : await sqliteSource(copies);
   try {
-    return await exportValidationSection(source.connectorFile, source.label, Number(process.env.BENCH_VALIDATION_TRIES ?? 2));
+    return await exportValidationSection(source.connectorFile, source.label, Number(process.env.BENCH_VALIDATION_TRIES ?? 2), pooled);
   } finally {
     await source.dispose();
   }
