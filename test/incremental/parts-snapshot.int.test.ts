@@ -146,6 +146,25 @@ describe.skipIf('skip' in db)('PostgreSQL parts share the coordinator snapshot',
     expect(Date.parse(next.summary.transactionTime)).toBeGreaterThan(Date.parse(first.summary.transactionTime));
   }, 300_000);
 
+  it('the readers of one snapshot share the pool: each connection is set up (and gets its error listener) once', async () => {
+    const start = Math.max(0, ...sent.keys());
+    const snapshot = await source.adapter.beginSnapshot!();
+    try {
+      // more readers than EventEmitter's default listener limit, one after another on the pool's connections
+      for (let i = 0; i < 15; i++) {
+        const reader = source.adapter.adoptSnapshot!(snapshot.id!);
+        for await (const _ of reader.stream({ table: 'patients' })) void _; // read to the end: the connection goes back to the pool
+      }
+    } finally {
+      await snapshot.release();
+    }
+    const setups = [...sent]
+      .filter(([connection]) => connection > start)
+      .map(([, text]) => text.match(/SET TIME ZONE 'UTC'/g)?.length ?? 0);
+    expect(setups.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(Math.max(...setups)).toBe(1);
+  }, 120_000);
+
   it('a part that cannot adopt the snapshot any more fails with a clear error instead of reading later rows', async () => {
     const snapshot = await source.adapter.beginSnapshot!();
     const reader = source.adapter.adoptSnapshot!(snapshot.id!);

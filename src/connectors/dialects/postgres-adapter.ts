@@ -114,11 +114,27 @@ export function joinSnapshotSql(snapshotId: string): string {
   return `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT '${snapshotId}'`;
 }
 
+/**
+ * The set-up connections of a pool. It belongs to the pool, not to an adapter: the readers a snapshot hands
+ * out (one per part of an export) share their coordinator's pool, and each connection must be set up, and get
+ * its error listener, once; per adapter, a long-lived pool's connections gathered one listener per part.
+ */
+const preparedByPool = new WeakMap<pg.Pool, WeakSet<pg.PoolClient>>();
+function preparedOf(pool: pg.Pool): WeakSet<pg.PoolClient> {
+  let set = preparedByPool.get(pool);
+  if (!set) {
+    set = new WeakSet();
+    preparedByPool.set(pool, set);
+  }
+  return set;
+}
+
 export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
   private readonly sessionSetup: string;
-  private readonly prepared = new WeakSet<pg.PoolClient>();
+  /** connections of the pool already set up (shared by every adapter on the pool: see preparedOf) */
+  private readonly prepared: WeakSet<pg.PoolClient>;
   /** set on the adapter a snapshot hands out: every statement runs in a transaction joining it */
   private snapshotId: string | undefined;
   /** the snapshot's notes (shared with the SourceSnapshot) */
@@ -133,6 +149,7 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
   constructor(config: ConnectorConfig, pool?: pg.Pool) {
     super(config);
     this.pool = pool ?? new pg.Pool(poolConfig(config));
+    this.prepared = preparedOf(this.pool);
     this.config = config;
     const schema = typeof config.options?.schema === 'string' ? config.options.schema : undefined;
     // Timestamps WITH time zone are printed in the session zone; UTC keeps them independent of the server's.
