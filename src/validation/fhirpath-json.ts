@@ -359,14 +359,18 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2
  * precision (dates of the same length; dateTimes to the second with a zone and the same fraction digits).
  * Anything else (different precisions, which FHIRPath may call uncertain) throws FALLBACK.
  */
+/** The length of a DATE_TIME's `.fff` part (0 without one): what is left between the seconds and the zone. */
+function fractionLength(dateTime: string): number {
+  const zone = dateTime.charCodeAt(dateTime.length - 1) === 90 /* Z */ ? 1 : 6;
+  return dateTime.length - 19 - zone;
+}
+
 function comparableDates(a: string, b: string): [number, number] {
   if (DATE.test(a) && DATE.test(b) && a.length === b.length) {
     const n = (d: string): number => Number(d.replaceAll('-', ''));
     return [n(a), n(b)];
   }
-  const ma = DATE_TIME.exec(a);
-  const mb = DATE_TIME.exec(b);
-  if (ma && mb && (ma[1] ?? '').length === (mb[1] ?? '').length) {
+  if (DATE_TIME.test(a) && DATE_TIME.test(b) && fractionLength(a) === fractionLength(b)) {
     const ta = Date.parse(a);
     const tb = Date.parse(b);
     if (Number.isFinite(ta) && Number.isFinite(tb)) return [ta, tb];
