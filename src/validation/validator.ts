@@ -65,6 +65,14 @@ export class ProfileValidator implements Validator {
     return { structures, unknown };
   }
 
+  /** profilesOf's commonest case (one declared profile, loaded), without its arrays; else undefined. */
+  private declaredProfile(resource: unknown): Structure[] | undefined {
+    const declared = (resource as { meta?: { profile?: unknown } }).meta?.profile;
+    if (!Array.isArray(declared) || declared.length !== 1 || typeof declared[0] !== 'string') return undefined;
+    const s = this.compiler.structure(declared[0]);
+    return s ? [s] : undefined;
+  }
+
   validate(resource: unknown, profileUrl?: string, coverage?: MustSupportCoverage): ValidationIssue[] {
     const issues: ValidationIssue[] = [];
     const rt = (resource as { resourceType?: unknown } | null)?.resourceType;
@@ -74,7 +82,7 @@ export class ProfileValidator implements Validator {
       issues.push({ severity: 'error', code: 'structure', expression: typeof rt === 'string' ? rt : '', message: what, profile: '' });
       return issues;
     }
-    let structures: Structure[];
+    let structures: Structure[] | undefined;
     if (profileUrl !== undefined) {
       const s = this.compiler.structure(profileUrl);
       if (s) structures = [s];
@@ -83,9 +91,12 @@ export class ProfileValidator implements Validator {
         structures = [base];
       }
     } else {
-      const found = this.profilesOf(resource);
-      for (const url of found.unknown) issues.push(unknownProfile(url, rt as string));
-      structures = found.structures;
+      structures = this.declaredProfile(resource);
+      if (!structures) {
+        const found = this.profilesOf(resource);
+        for (const url of found.unknown) issues.push(unknownProfile(url, rt as string));
+        structures = found.structures;
+      }
     }
     for (const structure of structures) {
       // a fresh stamp per resource and profile: no set of element ids built and dropped per resource
