@@ -68,6 +68,8 @@ export interface ElementNode {
   typeSlices?: Map<string, ElementNode>;
   /** canonical URL of the StructureDefinition this node comes from */
   owner: string;
+  /** must-support coverage: the validator's stamp of the last resource that populated this node */
+  seenMark: number;
 }
 
 export interface Slot {
@@ -253,6 +255,7 @@ export class StructureCompiler {
       required: [],
       slices: [],
       owner,
+      seenMark: 0,
       // every node has every property from the start (one hidden class): the validator reads them on each
       // element of each resource, and nodes of many shapes made those reads megamorphic
       sliceName: undefined,

@@ -26,6 +26,15 @@ describe('FHIRPath subset over JSON', () => {
         identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20T18:34:30+00:00', end: '1970-01-01T00:00:00+00:00' } }],
       },
       { ...patient, identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20', end: '2015-02-20T00:00:00Z' } }] },
+      // fractions of a second: the same number of digits compares, a different number is left to fhirpath.js
+      {
+        ...patient,
+        identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20T18:34:30.50Z', end: '2015-02-20T18:34:30.25Z' } }],
+      },
+      {
+        ...patient,
+        identifier: [{ system: 'urn:x', value: '1', period: { start: '2015-02-20T18:34:30.5Z', end: '2015-02-20T18:34:30.25Z' } }],
+      },
     );
     for (const r of resources) validator.validate(r); // compiles every profile the examples use
     const mismatches: string[] = [];

@@ -1,7 +1,9 @@
 // Must-support coverage: for each profile resources were validated against, each must-support element
 // (slices included) and how many of those resources populate it. Filled as a side effect of validation
-// (the validator marks the elements it meets), so it costs a Set per resource and no second walk.
-import type { Structure } from './compile.js';
+// (the validator stamps the must-support nodes it meets with a number fresh per resource, see
+// ElementNode.seenMark), so it costs a pass over the profile's must-support nodes per resource and no
+// second walk.
+import type { ElementNode, Structure } from './compile.js';
 import type { ValidationIssue } from './types.js';
 
 export interface CoverageRow {
@@ -17,23 +19,48 @@ export interface CoverageRow {
 interface ProfileTally {
   structure: Structure;
   total: number;
-  counts: Map<string, number>;
+  /** element ids in snapshot order, each with its nodes (one, unless a snapshot repeats an id) and count */
+  ids: string[];
+  nodes: ElementNode[][];
+  counts: number[];
+}
+
+function tallyOf(structure: Structure): ProfileTally {
+  const at = new Map<string, number>();
+  const tally: ProfileTally = { structure, total: 0, ids: [], nodes: [], counts: [] };
+  for (const n of structure.mustSupport) {
+    let i = at.get(n.id);
+    if (i === undefined) {
+      i = tally.ids.length;
+      at.set(n.id, i);
+      tally.ids.push(n.id);
+      tally.nodes.push([]);
+      tally.counts.push(0);
+    }
+    tally.nodes[i]!.push(n);
+  }
+  return tally;
 }
 
 export class MustSupportCoverage {
   private readonly profiles = new Map<string, ProfileTally>();
 
-  /** Called by the validator once per resource and profile with the element ids it met. */
-  record(structure: Structure, seen: ReadonlySet<string>): void {
+  /** Called by the validator once per resource and profile with the stamp it put on the nodes it met. */
+  record(structure: Structure, mark: number): void {
     let tally = this.profiles.get(structure.url);
     if (!tally) {
-      tally = { structure, total: 0, counts: new Map(structure.mustSupport.map((n) => [n.id, 0])) };
+      tally = tallyOf(structure);
       this.profiles.set(structure.url, tally);
     }
     tally.total++;
-    for (const id of seen) {
-      const c = tally.counts.get(id);
-      if (c !== undefined) tally.counts.set(id, c + 1);
+    const { nodes, counts } = tally;
+    for (let i = 0; i < nodes.length; i++) {
+      for (const n of nodes[i]!) {
+        if (n.seenMark === mark) {
+          counts[i]!++;
+          break;
+        }
+      }
     }
   }
 
@@ -41,7 +68,7 @@ export class MustSupportCoverage {
   rows(): CoverageRow[] {
     const out: CoverageRow[] = [];
     for (const [profile, t] of this.profiles) {
-      for (const [element, populated] of t.counts) out.push({ profile, element, populated, total: t.total });
+      for (let i = 0; i < t.ids.length; i++) out.push({ profile, element: t.ids[i]!, populated: t.counts[i]!, total: t.total });
     }
     return out;
   }

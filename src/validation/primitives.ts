@@ -15,13 +15,18 @@ const DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const daysInMonth = (year: number, month: number): number =>
   month === 2 && year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : (DAYS[month - 1] ?? 31);
 
-/** A date prefix `YYYY-MM-DD` names a day that exists (the regex accepts 2024-02-31). */
-function realDay(value: string): boolean {
+/** The number written by the ASCII digits value[from..to) (called after the regex: they are digits). */
+function digits(value: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n = n * 10 + (value.charCodeAt(i) - 48);
+  return n;
+}
+
+/** A date prefix `YYYY-MM-DD` names a day that exists (the regex accepts 2024-02-31); run after the
+ *  type's regex, which makes those characters digits. */
+export function realDay(value: string): boolean {
   if (value.length < 10) return true;
-  const year = Number(value.slice(0, 4));
-  const month = Number(value.slice(5, 7));
-  const day = Number(value.slice(8, 10));
-  return day <= daysInMonth(year, month);
+  return digits(value, 8, 10) <= daysInMonth(digits(value, 0, 4), digits(value, 5, 7));
 }
 
 export class Primitives {

@@ -6,6 +6,7 @@ import { type Conformance, type ConformanceOptions, loadConformance } from './co
 import type { Invariant } from './invariants.js';
 import type { MustSupportCoverage } from './must-support.js';
 import { Primitives } from './primitives.js';
+import { referenceType } from './reference-type.js';
 import { Terminology } from './terminology.js';
 import type { IssueCode, IssueSeverity, ValidationIssue, Validator } from './types.js';
 import { deepEqual, matchesPattern } from './values.js';
@@ -17,14 +18,13 @@ interface Ctx {
   segs: Array<string | number>;
   profile: string;
   resource: unknown;
-  seen: Set<string> | undefined;
+  /** must-support coverage: the stamp put on each must-support node met (ElementNode.seenMark), 0 for none */
+  mark: number;
 }
 
 type Json = Record<string, unknown>;
 
 const CODE_TYPES = new Set(['code', 'string', 'uri', 'url', 'canonical']);
-// `Patient/123`, `Patient/123/_history/2`, or an absolute URL ending so.
-const REFERENCE_TYPE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 export class ProfileValidator implements Validator {
   readonly compiler: StructureCompiler;
@@ -32,6 +32,8 @@ export class ProfileValidator implements Validator {
   private readonly primitives: Primitives;
   /** invariants that threw while running: key → message (reported once per process in summaries) */
   readonly invariantFailures = new Map<string, string>();
+  /** the last must-support stamp handed out (see Ctx.mark) */
+  private marks = 0;
 
   constructor(readonly conformance: Conformance) {
     this.terminology = new Terminology(conformance);
@@ -63,6 +65,14 @@ export class ProfileValidator implements Validator {
     return { structures, unknown };
   }
 
+  /** profilesOf's commonest case (one declared profile, loaded), without its arrays; else undefined. */
+  private declaredProfile(resource: unknown): Structure[] | undefined {
+    const declared = (resource as { meta?: { profile?: unknown } }).meta?.profile;
+    if (!Array.isArray(declared) || declared.length !== 1 || typeof declared[0] !== 'string') return undefined;
+    const s = this.compiler.structure(declared[0]);
+    return s ? [s] : undefined;
+  }
+
   validate(resource: unknown, profileUrl?: string, coverage?: MustSupportCoverage): ValidationIssue[] {
     const issues: ValidationIssue[] = [];
     const rt = (resource as { resourceType?: unknown } | null)?.resourceType;
@@ -72,7 +82,7 @@ export class ProfileValidator implements Validator {
       issues.push({ severity: 'error', code: 'structure', expression: typeof rt === 'string' ? rt : '', message: what, profile: '' });
       return issues;
     }
-    let structures: Structure[];
+    let structures: Structure[] | undefined;
     if (profileUrl !== undefined) {
       const s = this.compiler.structure(profileUrl);
       if (s) structures = [s];
@@ -81,13 +91,17 @@ export class ProfileValidator implements Validator {
         structures = [base];
       }
     } else {
-      const found = this.profilesOf(resource);
-      for (const url of found.unknown) issues.push(unknownProfile(url, rt as string));
-      structures = found.structures;
+      structures = this.declaredProfile(resource);
+      if (!structures) {
+        const found = this.profilesOf(resource);
+        for (const url of found.unknown) issues.push(unknownProfile(url, rt as string));
+        structures = found.structures;
+      }
     }
     for (const structure of structures) {
-      const seen = coverage ? new Set<string>() : undefined;
-      const ctx: Ctx = { issues, profile: structure.url, resource, seen, segs: [rt as string] };
+      // a fresh stamp per resource and profile: no set of element ids built and dropped per resource
+      const mark = coverage ? ++this.marks : 0;
+      const ctx: Ctx = { issues, profile: structure.url, resource, mark, segs: [rt as string] };
       if (structure.type !== rt) {
         this.issue(
           ctx,
@@ -99,7 +113,7 @@ export class ProfileValidator implements Validator {
         continue;
       }
       this.checkResource(structure, resource as Json, ctx);
-      if (coverage && seen) coverage.record(structure, seen);
+      if (coverage) coverage.record(structure, mark);
     }
     return structures.length > 1 ? dedupe(issues) : issues;
   }
@@ -120,6 +134,15 @@ export class ProfileValidator implements Validator {
     let choices: ElementNode[] | undefined;
     let unknown = false;
     const keys = content.keys;
+    // `_name` keys (a primitive's extensions) are rare: when the object has none, no key looks up its pair
+    // (a lookup of an absent property, the costliest read here).
+    let pairs = false;
+    for (const key in o) {
+      if (key.charCodeAt(0) === 95) {
+        pairs = true;
+        break;
+      }
+    }
     // One pass over the object's own keys (a handful) rather than over the definition's children (dozens).
     for (const key in o) {
       if (isResource && key === 'resourceType') continue;
@@ -132,7 +155,7 @@ export class ProfileValidator implements Validator {
         unknown = true;
         continue;
       }
-      const pairValue = o[slot.pair];
+      const pairValue = pairs ? o[slot.pair] : undefined;
       // `name` and `_name` are checked together, once (from `name`, or from `_name` when alone).
       if (slot.ext && pairValue !== undefined) continue;
       const node = slot.node;
@@ -205,7 +228,7 @@ export class ProfileValidator implements Validator {
   /** What checkElement → checkSingle → checkItem → checkPrimitive do for one non-null primitive value of
    *  an element that does not repeat and is not sliced (same checks, same issues, in the same order). */
   private checkLeaf(node: ElementNode, type: TypeInfo, value: unknown, ctx: Ctx, leaf: Leaf): void {
-    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    if (ctx.mark !== 0 && node.mustSupport) node.seenMark = ctx.mark;
     if (leaf.bare && leaf.check(value) === undefined) return;
     const segs = ctx.segs;
     segs.push(node.dotName);
@@ -263,14 +286,14 @@ export class ProfileValidator implements Validator {
           : `${node.name} has ${n} values, the profile allows at most ${node.max}`;
       this.issue(ctx, 'error', 'structure', '', message, node.id);
     }
-    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    if (ctx.mark !== 0 && node.mustSupport) node.seenMark = ctx.mark;
 
     let itemNodes: Array<ElementNode | undefined> | undefined;
     // a choice sliced by type: every item is of the one type, so in the one slice
     let typeSlice: ElementNode | undefined;
     if (node.typeSlices) {
       typeSlice = node.typeSlices.get(type.code);
-      if (typeSlice && ctx.seen && typeSlice.mustSupport) ctx.seen.add(typeSlice.id);
+      if (typeSlice && ctx.mark !== 0 && typeSlice.mustSupport) typeSlice.seenMark = ctx.mark;
     } else if (node.slicing && node.slices.length > 0) {
       itemNodes = this.assignSlices(node, items, ctx);
     }
@@ -290,12 +313,12 @@ export class ProfileValidator implements Validator {
   /** An element that does not repeat and is not sliced (choice elements sliced by type included). */
   private checkSingle(node: ElementNode, type: TypeInfo, value: unknown, ext: unknown, ctx: Ctx): void {
     if (node.max === 0) this.issue(ctx, 'error', 'structure', '', `${node.name} is not allowed by the profile`, node.id);
-    if (ctx.seen && node.mustSupport) ctx.seen.add(node.id);
+    if (ctx.mark !== 0 && node.mustSupport) node.seenMark = ctx.mark;
     let itemNode = node;
     let itemType = type;
     const slice = node.typeSlices?.get(type.code);
     if (slice) {
-      if (ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
+      if (ctx.mark !== 0 && slice.mustSupport) slice.seenMark = ctx.mark;
       itemNode = slice;
       itemType = slice.types.find((t) => t.code === type.code) ?? slice.types[0] ?? type;
     }
@@ -346,7 +369,7 @@ export class ProfileValidator implements Validator {
           slice.id,
         );
       }
-      if (count > 0 && ctx.seen && slice.mustSupport) ctx.seen.add(slice.id);
+      if (count > 0 && ctx.mark !== 0 && slice.mustSupport) slice.seenMark = ctx.mark;
     }
     return out;
   }
@@ -456,7 +479,7 @@ export class ProfileValidator implements Validator {
     let target: string | undefined;
     if (typeof ref === 'string') {
       if (ref.startsWith('#') || ref.startsWith('urn:')) target = undefined;
-      else target = REFERENCE_TYPE.exec(ref)?.[1];
+      else target = referenceType(ref);
     }
     const declared = typeof o.type === 'string' ? o.type : undefined;
     const wrong =
@@ -481,7 +504,7 @@ export class ProfileValidator implements Validator {
       this.issue(ctx, 'error', 'structure', '', `unknown resourceType ${JSON.stringify(rt)}`);
       return;
     }
-    const inner: Ctx = { issues: ctx.issues, profile: ctx.profile, resource: o, seen: undefined, segs: ctx.segs };
+    const inner: Ctx = { issues: ctx.issues, profile: ctx.profile, resource: o, mark: 0, segs: ctx.segs };
     this.checkResource(base, o, inner);
   }
 
