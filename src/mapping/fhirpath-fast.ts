@@ -1,8 +1,9 @@
 // A JS compiler for the FHIRPath subset mappings use most in `when`, `$when` and `$if` — column tests
-// (`x.exists()`, `x.empty()`), comparisons with literals or columns (`x = 'a'`, `x != y`), `in` over a
-// literal list, and/or/not — so that those conditions cost a property read instead of an interpreter run
-// (a CMS claim mapping evaluates a hundred of them per row). Anything else, and any value that is not a
-// plain scalar at run time, goes to fhirpath.js; the results are the same (see fhirpath.test.ts).
+// (`x.exists()`, `x.empty()`), comparisons with literals or columns (`x = 'a'`, `x != y`, `to >= from`),
+// `in` over a literal list, and/or/not, `matches` and `substring` with literal arguments — so that those
+// conditions cost a property read instead of an interpreter run (a CMS claim mapping evaluates a hundred
+// of them per row). Anything else, and any value that is not a plain scalar at run time, goes to
+// fhirpath.js; the results are the same (see fhirpath.test.ts).
 // Columns used with a number read numeric text as numbers, in both evaluators (numeric-text.ts).
 import type { Row } from '../connectors/types.js';
 import { numberOfText } from './numeric-text.js';
@@ -110,6 +111,27 @@ function node(n: AstNode, numeric: ReadonlySet<unknown>): Compiled | undefined {
         bool: true,
       };
     }
+    case 'InequalityExpression': {
+      const cmp = n.text ? COMPARE[n.text] : undefined;
+      if (!cmp || n.children?.length !== 2) return undefined;
+      const a = node(n.children[0]!, numeric);
+      const b = node(n.children[1]!, numeric);
+      if (!a || !b) return undefined;
+      const [fa, fb] = [a.fn, b.fn];
+      return {
+        fn: (row, p) => {
+          // both sides first: fhirpath.js fails on a non-singleton operand even when the other is empty
+          const x = fa(row, p);
+          const y = fb(row, p);
+          if (x === NONE || y === NONE) return NONE;
+          // text with text or number with number; anything else is fhirpath.js's (its type error included)
+          const t = typeof x;
+          if (t !== typeof y || (t !== 'string' && t !== 'number')) throw FALLBACK;
+          return cmp(x as string, y as string);
+        },
+        bool: true,
+      };
+    }
     case 'MembershipExpression': {
       if (n.text !== 'in' || n.children?.length !== 2) return undefined;
       const a = node(n.children[0]!, numeric);
@@ -173,10 +195,12 @@ function invocation(n: AstNode, numeric: ReadonlySet<unknown>): Compiled | undef
   }
   if (tail.type !== 'FunctionInvocation') return undefined;
   const functn = only(tail);
-  if (functn?.type !== 'Functn' || functn.children?.length !== 1) return undefined; // has arguments
-  const name = functn.text;
+  if (functn?.type !== 'Functn') return undefined;
   const h = node(head, numeric);
   if (!h) return undefined;
+  if (functn.children?.length === 2) return withArguments(functn, h.fn);
+  if (functn.children?.length !== 1) return undefined;
+  const name = functn.text;
   const fh = h.fn;
   switch (name) {
     case 'exists':
@@ -192,6 +216,66 @@ function invocation(n: AstNode, numeric: ReadonlySet<unknown>): Compiled | undef
         },
         bool: true,
       };
+    default:
+      return undefined;
+  }
+}
+
+const COMPARE: Record<string, (x: string, y: string) => boolean> = {
+  '<': (x, y) => x < y,
+  '<=': (x, y) => x <= y,
+  '>': (x, y) => x > y,
+  '>=': (x, y) => x >= y,
+};
+
+/** Text of the input, NONE for empty; fhirpath.js's String singleton rule fails on anything else. */
+function text(v: unknown): string | typeof NONE {
+  if (v === NONE || typeof v === 'string') return v;
+  throw FALLBACK;
+}
+
+/**
+ * `x.matches('re')` and `x.substring(start[, length])` with literal arguments: the string functions
+ * mappings call on a column per row. Same rules as fhirpath.js's strings.js (flags 'us' for matches).
+ */
+function withArguments(functn: AstNode, fh: Fn): Compiled | undefined {
+  const args = functn.children![1]!;
+  if (args.type !== 'ParamList') return undefined;
+  const values = (args.children ?? []).map((a) =>
+    a.type === 'TermExpression' && only(a)?.type === 'LiteralTerm' ? literal(only(a)!) : undefined,
+  );
+  if (values.some((v) => v === undefined)) return undefined;
+  const lits = values.map((v) => v!.value);
+  switch (functn.text) {
+    case 'matches': {
+      if (lits.length !== 1 || typeof lits[0] !== 'string' || lits[0] === '') return undefined;
+      let re: RegExp;
+      try {
+        re = new RegExp(lits[0], 'us');
+      } catch {
+        return undefined; // fhirpath.js reports the bad pattern
+      }
+      return {
+        fn: (row, p) => {
+          const s = text(fh(row, p));
+          return s === NONE ? NONE : re.test(s);
+        },
+        bool: true,
+      };
+    }
+    case 'substring': {
+      if (lits.length < 1 || lits.length > 2 || !lits.every((v) => typeof v === 'number' && Number.isInteger(v))) return undefined;
+      const start = lits[0] as number;
+      const end = lits.length === 2 ? start + (lits[1] as number) : undefined;
+      return {
+        fn: (row, p) => {
+          const s = text(fh(row, p));
+          if (s === NONE || start >= s.length) return NONE;
+          return s.substring(start, end);
+        },
+        bool: false,
+      };
+    }
     default:
       return undefined;
   }

@@ -27,6 +27,66 @@ describe('FHIRPath over rows', () => {
       }
     }
   });
+  it('fast comparisons and string functions give exactly what fhirpath.js gives', () => {
+    const exprs = [
+      'a < b',
+      'a <= b',
+      'a > b',
+      'a >= b',
+      "a >= '2020-01-01'",
+      'a > 1',
+      'a.substring(0, 4) >= b.substring(0, 4)',
+      'a.substring(2)',
+      'a.substring(1, 0)',
+      "a.matches('^[0-9]+-[0-9]$')",
+      "a.matches('x.y')",
+      "a.matches('^É')",
+      "a.exists() and a.matches('^[(]01[)]')",
+    ];
+    const values = [
+      null,
+      undefined,
+      'a',
+      'b',
+      '',
+      '1',
+      '12-3',
+      '2',
+      10,
+      9,
+      1.5,
+      true,
+      'x\ny',
+      'É',
+      '2020-01-01',
+      '2019-12-31T23:59:59Z',
+      ['a', 'b'],
+      [],
+    ];
+    let fastOnes = 0;
+    for (const t of exprs) {
+      const ast = fhirpath.parse(t);
+      if (compileFast(ast, columnsUsedAsNumbers(ast))) fastOnes++;
+      const fast = expr(t);
+      const slow = compileExpression(t, { fast: false }) as CompiledExpression;
+      for (const a of values) {
+        for (const b of values) {
+          const row: Record<string, unknown> = {};
+          if (a !== undefined) row.a = a;
+          if (b !== undefined) row.b = b;
+          const run = (e: CompiledExpression): unknown => {
+            try {
+              return e.evaluate(row, undefined);
+            } catch (err) {
+              return `error: ${(err as Error).message}`;
+            }
+          };
+          expect({ t, a, b, r: run(fast) }).toEqual({ t, a, b, r: run(slow) });
+        }
+      }
+    }
+    expect(fastOnes).toBe(exprs.length);
+  });
   it('reports syntax errors with the position inside the expression', () => {
     expect(compileExpression('a.exists(')).toMatch(/invalid FHIRPath "a.exists\(": line: 1; column: \d+/);
   });

@@ -29,8 +29,8 @@ export interface NdjsonSinkOptions {
   openFile?: (path: string, highWaterMark: number) => Writable;
 }
 
-/** Characters collected before a write(): big enough that per-write costs vanish, small against highWaterMark. */
-const FLUSH_CHARS = 64 * 1024;
+/** Bytes collected before a write(): big enough that per-write costs vanish, small against highWaterMark. */
+const FLUSH_BYTES = 64 * 1024;
 /** What a write that needs no waiting returns: one settled promise shared by all of them. */
 const ACCEPTED: Promise<void> = Promise.resolve();
 
@@ -49,8 +49,13 @@ interface OpenPart {
   bytes: number;
   /** what lines are written to (the gzip stream or the file itself) */
   input: Writable;
-  /** lines not yet handed to `input`: one write() per ~64 KiB instead of one per resource */
-  pending: string;
+  /**
+   * lines not yet handed to `input`, encoded as they come (bytes 0..used): one write() per ~64 KiB instead
+   * of one per resource, and no joined text to flatten and encode again; a new buffer after each write()
+   * (the stream keeps the old one until it is on disk)
+   */
+  buf: Buffer | undefined;
+  used: number;
   /** settles when the bytes are on disk; rejects with the stream's error */
   done: Promise<void>;
   failure?: unknown;
@@ -65,7 +70,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
   const gzip = options.gzip ?? false;
   const prefix = options.filePrefix ?? '';
   const highWaterMark = options.highWaterMark ?? 256 * 1024;
-  const flushChars = Math.min(FLUSH_CHARS, highWaterMark);
+  const flushBytes = Math.min(FLUSH_BYTES, highWaterMark);
+  // room for the lines of one write(): a line that does not fit (rare: > ~20 000 characters) grows it
+  const capacity = 2 * flushBytes;
   const openFile = options.openFile ?? ((path: string, hwm: number): WriteStream => createWriteStream(path, { highWaterMark: hwm }));
 
   const current = new Map<string, OpenPart>();
@@ -95,7 +102,7 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
       input = file;
       done = finished(file);
     }
-    const part: OpenPart = { type, isError, isDeleted, path, count: 0, bytes: 0, input, pending: '', done };
+    const part: OpenPart = { type, isError, isDeleted, path, count: 0, bytes: 0, input, buf: undefined, used: 0, done };
     // Remember the failure for the next write/close instead of leaving an unhandled rejection.
     done.catch((err: unknown) => {
       part.failure = err;
@@ -112,15 +119,31 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     else part.input.end();
   }
 
-  /** The part's pending lines as UTF-8, encoded once: the buffer's length is the byte count (no separate
-   *  Buffer.byteLength pass over the text) and the stream takes the buffer without converting again. */
+  /** The part's pending lines, for write(): their length is the byte count (no Buffer.byteLength pass). */
   function take(part: OpenPart): Buffer | undefined {
-    const chunk = part.pending;
-    if (!chunk) return undefined;
-    part.pending = '';
-    const bytes = Buffer.from(chunk, 'utf8');
-    part.bytes += bytes.length;
-    return bytes;
+    const { buf, used } = part;
+    if (buf === undefined || used === 0) return undefined;
+    part.buf = undefined;
+    part.used = 0;
+    part.bytes += used;
+    return buf.subarray(0, used);
+  }
+
+  /** One line (`json` and a newline), encoded into the part's buffer. */
+  function append(part: OpenPart, json: string): void {
+    let buf = part.buf ?? Buffer.allocUnsafe(capacity);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only a line near the end of the room is measured
+    if (buf.length - part.used < json.length * 3 + 1) {
+      const need = part.used + Buffer.byteLength(json) + 1;
+      if (need > buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(need, 2 * buf.length));
+        buf.copy(bigger, 0, 0, part.used);
+        buf = bigger;
+      }
+    }
+    part.buf = buf;
+    part.used += buf.write(json, part.used, 'utf8');
+    buf[part.used++] = 0x0a;
   }
 
   /** One line; the usual case (the part is open and has room) returns without an async frame per resource. */
@@ -128,15 +151,15 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     const part = current.get(key);
     if (state !== 'open' || !dirExists || part === undefined || part.count >= maxPerFile || part.failure !== undefined)
       return writeLineSlow(key, type, isError, value);
-    let line: string;
+    let json: string;
     try {
-      line = JSON.stringify(value) + '\n';
+      json = JSON.stringify(value);
     } catch (err) {
       return Promise.reject(err);
     }
-    part.pending += line;
+    append(part, json);
     part.count++;
-    if (part.pending.length < flushChars || part.input.write(take(part)!)) return ACCEPTED;
+    if (part.used < flushBytes || part.input.write(take(part)!)) return ACCEPTED;
     return drained(part);
   }
 
@@ -155,9 +178,9 @@ export function createNdjsonSink(options: NdjsonSinkOptions): ResourceSink {
     }
     part ??= openPart(key, type, isError);
     if (part.failure) throw part.failure;
-    part.pending += JSON.stringify(value) + '\n';
+    append(part, JSON.stringify(value));
     part.count++;
-    if (part.pending.length >= flushChars && !part.input.write(take(part)!)) await drained(part);
+    if (part.used >= flushBytes && !part.input.write(take(part)!)) await drained(part);
   }
 
   async function drained(part: OpenPart): Promise<void> {
