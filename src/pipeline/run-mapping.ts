@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
 import type { Row, SourceAdapter, SourceQuery } from '../connectors/types.js';
 import { ConnectorError, formatLocation } from '../errors.js';
-import type { CompiledMapping, MapResult } from '../mapping/types.js';
+import type { CompiledMapping, FhirResource, MapResult } from '../mapping/types.js';
 import type { ResourceSink } from '../sinks/types.js';
 import { fetchChildRows, type ChildRows } from './child-rows.js';
 import type { ElementSubsetter } from './elements.js';
@@ -14,6 +14,7 @@ import type { ExportTally } from './export-tally.js';
 import { issueOutcome } from './issue-outcome.js';
 import type { MappingRun } from './plan.js';
 import type { SourceIssueListener } from './source-issues.js';
+import type { ValidationIssue } from '../validation/index.js';
 import { type ResourceCheck, validationOutcome, validationReason } from './validate-resource.js';
 
 export interface MappingRunContext {
@@ -157,6 +158,14 @@ function reorderedOnRetry(run: MappingRun, written: number): ConnectorError {
   );
 }
 
+/**
+ * Rows a batch is mapped, validated and written in, pass by pass: small enough that what a pass makes is
+ * still in V8's young generation when the next pass reads it (a whole 500-row batch of resources was promoted
+ * to the old generation, which made an export without validation ~10 % slower), large enough to keep each
+ * stage's code hot.
+ */
+const PASS_ROWS = 64;
+
 /** Maps and writes one batch of rows at a time; remembers what a deduplicating run has written. */
 function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => Promise<void> {
   const { mapping } = run;
@@ -169,25 +178,41 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
     return true;
   };
 
-  return async (rows) => {
-    const children =
-      mapping.children.length > 0
-        ? await fetchChildRows(ctx.adapter, mapping.children, rows, {
-            signal,
-            batchSize: ctx.batchSize,
-            ...(ctx.sourceIssues ? { onBadRow: ctx.sourceIssues.note } : {}),
-          })
-        : undefined;
-    for (let i = 0; i < rows.length; i++) {
+  /**
+   * Rows from..to of a batch in three passes (map every row, validate what it made, write it) rather than
+   * all three per row: each stage's code and data stay in the CPU's caches for a few dozen resources, which
+   * made validation inside an export markedly cheaper. Output and its order are those of one row at a time.
+   */
+  const passes = async (rows: Row[], children: ChildRows[] | undefined, from: number, to: number): Promise<void> => {
+    const results: MapResult[] = new Array(to - from);
+    for (let i = from; i < to; i++) {
       signal.throwIfAborted();
-      const result = mapRow(mapping, rows[i]!, children?.[i]);
-      let exported = false;
-      let rejected = false;
-      for (const resource of result.resources) {
+      results[i - from] = mapRow(mapping, rows[i]!, children?.[i]);
+    }
+    // per row, the resources it exports (first time seen, of an emitted type) and their validation issues
+    const kept: FhirResource[][] = new Array(to - from);
+    const checked: Array<Array<ValidationIssue[] | undefined>> = new Array(to - from);
+    for (let i = from; i < to; i++) {
+      const mine: FhirResource[] = [];
+      const issues: Array<ValidationIssue[] | undefined> = [];
+      for (const resource of results[i - from]!.resources) {
         if (!run.emit.has(resource.resourceType)) continue;
         if (!firstTime(`${resource.resourceType}/${resource.id}`)) continue;
+        mine.push(resource);
         // the whole resource is validated: `_elements` subsets are SUBSETTED and would miss required elements
-        const issues = validate?.(resource, mapping.name);
+        issues.push(validate?.(resource, mapping.name));
+      }
+      kept[i - from] = mine;
+      checked[i - from] = issues;
+    }
+    for (let i = from; i < to; i++) {
+      signal.throwIfAborted();
+      let exported = false;
+      let rejected = false;
+      const mine = kept[i - from]!;
+      for (let r = 0; r < mine.length; r++) {
+        const resource = mine[r]!;
+        const issues = checked[i - from]![r];
         if (issues?.some((issue) => issue.severity === 'error')) {
           await sink.writeError(validationOutcome(mapping, rows[i]!, resource, issues));
           tally.resourceRejected(
@@ -199,7 +224,7 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
         tally.resourceWritten(resource.resourceType);
         exported = true;
       }
-      for (const issue of result.issues) {
+      for (const issue of results[i - from]!.issues) {
         if (issue.resourceType ? !run.emit.has(issue.resourceType) : !run.writesRowIssues) continue;
         if (!firstTime(`issue ${JSON.stringify([issue.key, issue.code, issue.column, issue.message])}`)) continue;
         await sink.writeError(issueOutcome(issue));
@@ -208,6 +233,18 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
       }
       tally.rowDone(mapping.name, exported, rejected);
     }
+  };
+
+  return async (rows) => {
+    const children =
+      mapping.children.length > 0
+        ? await fetchChildRows(ctx.adapter, mapping.children, rows, {
+            signal,
+            batchSize: ctx.batchSize,
+            ...(ctx.sourceIssues ? { onBadRow: ctx.sourceIssues.note } : {}),
+          })
+        : undefined;
+    for (let from = 0; from < rows.length; from += PASS_ROWS) await passes(rows, children, from, Math.min(rows.length, from + PASS_ROWS));
     tally.batchDone(mapping.name, rows.length);
   };
 }
