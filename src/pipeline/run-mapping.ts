@@ -189,30 +189,23 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): (rows: Row[]) => 
       signal.throwIfAborted();
       results[i - from] = mapRow(mapping, rows[i]!, children?.[i]);
     }
-    // per row, the resources it exports (first time seen, of an emitted type) and their validation issues
-    const kept: FhirResource[][] = new Array(to - from);
-    const checked: Array<Array<ValidationIssue[] | undefined>> = new Array(to - from);
+    // per row, the resources it exports (first time seen, of an emitted type), each with its validation issues
+    const kept: Array<Array<{ resource: FhirResource; issues: ValidationIssue[] | undefined }>> = new Array(to - from);
     for (let i = from; i < to; i++) {
-      const mine: FhirResource[] = [];
-      const issues: Array<ValidationIssue[] | undefined> = [];
+      const mine: (typeof kept)[number] = [];
       for (const resource of results[i - from]!.resources) {
         if (!run.emit.has(resource.resourceType)) continue;
         if (!firstTime(`${resource.resourceType}/${resource.id}`)) continue;
-        mine.push(resource);
         // the whole resource is validated: `_elements` subsets are SUBSETTED and would miss required elements
-        issues.push(validate?.(resource, mapping.name));
+        mine.push({ resource, issues: validate?.(resource, mapping.name) });
       }
       kept[i - from] = mine;
-      checked[i - from] = issues;
     }
     for (let i = from; i < to; i++) {
       signal.throwIfAborted();
       let exported = false;
       let rejected = false;
-      const mine = kept[i - from]!;
-      for (let r = 0; r < mine.length; r++) {
-        const resource = mine[r]!;
-        const issues = checked[i - from]![r];
+      for (const { resource, issues } of kept[i - from]!) {
         if (issues?.some((issue) => issue.severity === 'error')) {
           await sink.writeError(validationOutcome(mapping, rows[i]!, resource, issues));
           tally.resourceRejected(

@@ -376,17 +376,17 @@ const TYPE_NAME = /^[A-Za-z]+$/;
 const DATE = /^\d{4}(-\d{2}(-\d{2})?)?$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
-/**
- * Two date/dateTime strings as numbers that order like FHIRPath orders them, when they have the same
- * precision (dates of the same length; dateTimes to the second with a zone and the same fraction digits).
- * Anything else (different precisions, which FHIRPath may call uncertain) throws FALLBACK.
- */
 /** The length of a DATE_TIME's `.fff` part (0 without one): what is left between the seconds and the zone. */
 function fractionLength(dateTime: string): number {
   const zone = dateTime.charCodeAt(dateTime.length - 1) === 90 /* Z */ ? 1 : 6;
   return dateTime.length - 19 - zone;
 }
 
+/**
+ * Two date/dateTime strings as numbers that order like FHIRPath orders them, when they have the same
+ * precision (dates of the same length; dateTimes to the second with a zone and the same fraction digits).
+ * Anything else (different precisions, which FHIRPath may call uncertain) throws FALLBACK.
+ */
 function comparableDates(a: string, b: string): [number, number] {
   if (DATE.test(a) && DATE.test(b) && a.length === b.length) {
     const n = (d: string): number => Number(d.replaceAll('-', ''));
