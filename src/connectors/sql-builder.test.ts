@@ -59,6 +59,18 @@ describe('buildSelect', () => {
     expect(buildSelect('mssql', { sql: 'select a from t order by a;' })).toEqual({ sql: 'select a from t order by a', bindings: [] });
   });
 
+  it('selects only the columns asked for, from a table or around a sql source', () => {
+    expect(buildSelect('postgres', { table: 'Claims', columns: ['Id'], orderBy: ['Id'] }).sql).toBe(
+      'select "id" from "claims" order by "id" asc',
+    );
+    // a bare sql source is wrapped once columns are asked for, so the database can leave the rest out
+    expect(buildSelect('postgres', { sql: 'select c.*, x.total from c left join x on x.id = c.id', columns: ['id'] }).sql).toBe(
+      'select "id" from (select c.*, x.total from c left join x on x.id = c.id) src',
+    );
+    expect(buildSelect('oracle', { table: 'claims', columns: ['Id'] }).sql).toBe('select "ID" from "CLAIMS"');
+    expect(buildSelect('mssql', { table: 'claims', columns: ['Id', 'Patient'] }).sql).toBe('select [Id], [Patient] from [claims]');
+  });
+
   it('builds a no-rows query for column discovery', () => {
     for (const dialect of ['sqlite', 'postgres', 'mysql', 'mssql', 'oracle'] as SqlDialect[]) {
       const built = buildSelect(dialect, { table: 'patients' }, { noRows: true });

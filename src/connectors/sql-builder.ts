@@ -152,7 +152,8 @@ export function queryLabel(query: Pick<SourceQuery, 'table' | 'sql'>): string {
 }
 
 /**
- * A SELECT for the query: `select * from <table>` or `select * from (<sql>) src`, then where/order/limit.
+ * A SELECT for the query: `select * from <table>` or `select * from (<sql>) src` (its `columns` instead of `*`
+ * when given), then where/order/limit.
  * A bare `sql:` source with nothing to add is run as written (so its own ORDER BY survives on SQL Server).
  * `noRows` builds the same query returning no rows, to learn the column names.
  */
@@ -163,10 +164,11 @@ export function buildSelect(dialect: SqlDialect, query: SourceQuery, options: { 
   if (query.table && sql !== undefined) throw new ConnectorError(`a query has both table ${query.table} and sql; give one`);
   const where = query.where ?? [];
   const orderBy = query.orderBy ?? [];
-  if (sql !== undefined && !options.noRows && where.length === 0 && orderBy.length === 0 && query.limit === undefined)
+  const columns = query.columns?.length ? query.columns.map((c) => foldIdentifier(dialect, c)) : '*';
+  if (sql !== undefined && !options.noRows && where.length === 0 && orderBy.length === 0 && query.limit === undefined && columns === '*')
     return { sql: cleanSql(sql), bindings: [] };
 
-  const qb = query.table ? k.select('*').from(tableName(dialect, query.table)) : k.select('*').from(k.raw(`(${cleanSql(sql!)}) src`));
+  const qb = query.table ? k.select(columns).from(tableName(dialect, query.table)) : k.select(columns).from(k.raw(`(${cleanSql(sql!)}) src`));
   for (const filter of where) applyFilter(dialect, qb, filter);
   if (options.noRows) qb.whereRaw('1 = 0');
   for (const entry of orderBy) {

@@ -41,6 +41,12 @@ export interface SourceQuery {
   where?: Filter[];
   orderBy?: string[];
   limit?: number;
+  /**
+   * The columns the caller reads (default: all). A SQL source selects only these, so a database can skip the
+   * joins and aggregates behind the others (key-range sampling reads the key of every row); a file source may
+   * still return more.
+   */
+  columns?: string[];
 }
 
 export interface StreamOptions {

@@ -43,10 +43,13 @@ export async function keyRanges(run: MappingRun, options: SplitOptions): Promise
   const query = run.queries[0];
   if (!column || !query || options.partsPerRun < 2) return undefined;
   const streamOptions = { batchSize: 5000, ...(options.signal ? { signal: options.signal } : {}) };
+  // Only the key: the rows' other columns would be read (and parsed on this thread) twice, and a database can
+  // leave out the joins and aggregates behind them.
+  const keyOnly = { ...query, columns: [column] };
   // A small run is seen to be small without reading it all.
   const probe = 2 * options.minRowsPerPart;
   let probed = 0;
-  for await (const _ of options.adapter.stream({ ...query, limit: probe }, streamOptions)) probed++;
+  for await (const _ of options.adapter.stream({ ...keyOnly, limit: probe }, streamOptions)) probed++;
   if (probed < probe) return undefined;
 
   const started = performance.now();
@@ -54,7 +57,7 @@ export async function keyRanges(run: MappingRun, options: SplitOptions): Promise
   let stride = 1;
   let rows = 0;
   let nulls = false;
-  for await (const row of options.adapter.stream({ ...query, orderBy: [column] }, streamOptions)) {
+  for await (const row of options.adapter.stream({ ...keyOnly, orderBy: [column] }, streamOptions)) {
     const value = row[column];
     if (value === null || value === undefined) {
       nulls = true;
