@@ -168,7 +168,9 @@ export function buildSelect(dialect: SqlDialect, query: SourceQuery, options: { 
   if (sql !== undefined && !options.noRows && where.length === 0 && orderBy.length === 0 && query.limit === undefined && columns === '*')
     return { sql: cleanSql(sql), bindings: [] };
 
-  const qb = query.table ? k.select(columns).from(tableName(dialect, query.table)) : k.select(columns).from(k.raw(`(${cleanSql(sql!)}) src`));
+  const qb = query.table
+    ? k.select(columns).from(tableName(dialect, query.table))
+    : k.select(columns).from(k.raw(`(${cleanSql(sql!)}) src`));
   for (const filter of where) applyFilter(dialect, qb, filter);
   if (options.noRows) qb.whereRaw('1 = 0');
   for (const entry of orderBy) {
