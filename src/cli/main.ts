@@ -55,7 +55,10 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
     .option('--concurrency <n>', 'mappings (or, with --workers 0, parts) exported at the same time on this thread')
-    .option('--workers <n>', 'worker threads that read, map and write the parts of a file source (default: the cores; 0: this thread)')
+    .option(
+      '--workers <n>',
+      'threads that read, map and write the parts of a CSV, DuckDB or PostgreSQL source: this one and n-1 pool threads (default: the cores; 0 or 1: this thread only)',
+    )
     .option('--no-validate', 'skip profile validation (by default a resource failing its profile goes to the error file)')
     .action(async (opts: Record<string, unknown>) => {
       const stop = options.signal ? undefined : cancelOnSigint();

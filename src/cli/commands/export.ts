@@ -8,7 +8,7 @@ import { logger } from '../../log.js';
 import { randomUUID } from 'node:crypto';
 import { dialect } from '../../connectors/registry.js';
 import { DEFAULT_MIN_ROWS_PER_PART } from '../../pipeline/key-ranges.js';
-import { inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
+import { combinedRunner, inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
 import type { OpenedSource } from '../../pipeline/open-source.js';
 import { runPartedExport } from '../../pipeline/run-parted-export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
@@ -101,12 +101,12 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       }
 
       const validate = options.validate !== false;
-      const onPool = !readsOneSnapshot(source.adapter) && workers > 0 && canUsePool();
-      // Loaded before any file is touched, so a validator that cannot load stops the export early: here when
-      // this thread validates, else by each pool thread while it warms (this thread then never holds one:
-      // a validator is ~150 MiB).
-      const validator = validate && !onPool ? await sharedValidator() : undefined;
-      pool = onPool ? createPartPool({ workers }) : undefined;
+      // `workers` threads map: this one and a pool of the others (this thread would otherwise idle while they work)
+      const onPool = !readsOneSnapshot(source.adapter) && workers > 1 && canUsePool();
+      // Loaded before any file is touched, so a validator that cannot load stops the export early: here (this
+      // thread validates what it maps), and by each pool thread while it warms.
+      const validator = validate ? await sharedValidator() : undefined;
+      pool = onPool ? createPartPool({ workers: workers - 1 }) : undefined;
       if (pool) await pool.warm(connectorFile, { validate });
       await mkdir(outDir, { recursive: true });
       await removePreviousExport(outDir);
@@ -135,7 +135,9 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
           });
         } else {
           // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
-          const runner: PartRunner = pool ?? inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
+          const runner: PartRunner = pool
+            ? combinedRunner([pool, inProcessRunner(source, 1)])
+            : inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
           summary = await runPartedExport({
             exportId: randomUUID(),
             ...(connectorFile ? { connectorFile } : {}),
@@ -153,11 +155,11 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
             adapter: source.adapter,
             // One big mapping (Observation, say) would otherwise keep one thread busy long after the others
             // are done: cut big runs into key ranges, a few per thread, so every core works to the end.
-            ...(pool && pool.workers > 1
+            ...(pool
               ? {
                   split: {
                     adapter: source.adapter,
-                    partsPerRun: pool.workers * SPLITS_PER_WORKER,
+                    partsPerRun: workers * SPLITS_PER_WORKER,
                     minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART,
                   },
                 }
