@@ -3,7 +3,7 @@
 //   JSON.stringify(row) NDJSON — what reading and writing alone cost;
 // - hand-written: plain TypeScript doing what a mapping does (hand-written.ts), over the same query;
 // - ours: the same mapping(s) through fhir-bridge, on this thread (one core), or the whole export on the
-//   warm pool (both cores).
+//   CLI's threads (this one and a warm pool: both cores), or as `serve` runs it (the pool only).
 // Each measurement runs in a child process of its own (run.ts), so its CPU time and peak RSS are its own.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +13,8 @@ import { join } from 'node:path';
 import { dialect } from '../src/connectors/registry.js';
 import type { Row } from '../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../src/pipeline/open-source.js';
-import { inProcessRunner } from '../src/pipeline/part-runner.js';
+import { DEFAULT_MIN_ROWS_PER_PART } from '../src/pipeline/key-ranges.js';
+import { combinedRunner, inProcessRunner } from '../src/pipeline/part-runner.js';
 import { planExport } from '../src/pipeline/plan.js';
 import { runPartedExport } from '../src/pipeline/run-parted-export.js';
 import { createPartPool } from '../src/pipeline/worker-pool.js';
@@ -32,7 +33,11 @@ export interface Measure {
 export type FloorMode =
   | { kind: 'raw'; mappings?: string[] }
   | { kind: 'hand'; mapping: 'observation-lab' }
-  | { kind: 'ours'; mappings?: string[]; workers: number; validate?: boolean };
+  /**
+   * `threads` map: as the CLI, this thread and a pool of threads−1 (0 or 1: this thread only); with
+   * `poolOnly`, as `serve`, a pool of `threads` while this thread only coordinates.
+   */
+  | { kind: 'ours'; mappings?: string[]; threads: number; poolOnly?: boolean; validate?: boolean };
 
 const HAND: Record<string, (row: Row) => object> = { 'observation-lab': observationLab };
 
@@ -42,7 +47,8 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
   // unref: a failure before the try below must still let the child exit (the parent waits for it)
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20).unref();
   const source = await openSource(connectorFile);
-  const pool = mode.kind === 'ours' && mode.workers > 0 ? createPartPool({ workers: mode.workers }) : undefined;
+  const poolThreads = mode.kind !== 'ours' ? 0 : mode.poolOnly ? mode.threads : mode.threads - 1;
+  const pool = poolThreads > 0 ? createPartPool({ workers: poolThreads }) : undefined;
   try {
     await pool?.warm(connectorFile, { validate: mode.kind === 'ours' && mode.validate === true });
     const cpu0 = process.cpuUsage();
@@ -51,8 +57,12 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
     let resources = 0;
     if (mode.kind === 'ours') {
       // the pool's threads compile the whole connector: a subset of its mappings runs on this thread
-      if (pool && mode.mappings) throw new Error('bench: a subset of the mappings runs with workers: 0');
+      if (pool && mode.mappings) throw new Error('bench: a subset of the mappings runs on this thread only (threads: 1)');
       const mappings = only(source, mode.mappings);
+      const here = inProcessRunner(
+        { adapter: source.adapter, mappings },
+        pool ? 1 : mode.mappings ? 1 : dialect(source.adapter.dialect).exportConcurrency,
+      );
       const summary = await runPartedExport({
         exportId: 'bench',
         connectorFile,
@@ -60,9 +70,11 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         // the coordinator's adapter: a PostgreSQL export reads one snapshot the parts adopt, as the CLI's does
         adapter: source.adapter,
         request: mode.validate ? { validate: true } : {},
-        runner:
-          pool ??
-          inProcessRunner({ adapter: source.adapter, mappings }, mode.mappings ? 1 : dialect(source.adapter.dialect).exportConcurrency),
+        runner: pool ? (mode.poolOnly ? pool : combinedRunner([pool, here])) : here,
+        // as the CLI cuts big runs into key ranges, two per thread (one thread: nothing to share)
+        ...(mode.threads > 1
+          ? { split: { adapter: source.adapter, partsPerRun: 2 * mode.threads, minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART } }
+          : {}),
         dir: out,
       });
       rows = Object.values(summary.rowsRead).reduce((a, b) => a + b, 0);

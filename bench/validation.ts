@@ -200,8 +200,8 @@ export async function exportValidationSection(connectorFile: string, label: stri
         row('with validation', on),
         ...(pool.on && pool.off
           ? [
-              pooledRow(`without validation, ${pool.off.workers} worker threads`, pool.off),
-              pooledRow(`with validation, ${pool.on.workers} worker threads`, pool.on),
+              pooledRow(`without validation, ${pool.off.workers} threads`, pool.off),
+              pooledRow(`with validation, ${pool.on.workers} threads`, pool.on),
             ]
           : []),
       ],
@@ -225,7 +225,7 @@ export async function exportValidationSection(connectorFile: string, label: stri
         ...(pool.on && pool.off
           ? [
               [
-                `export with / without validation (resources/s), ${pool.on.workers} worker threads (the default)`,
+                `export with / without validation (resources/s), ${pool.on.workers} threads (the default)`,
                 (perSecond(pool.on.resources, pool.on.wallMs) / perSecond(pool.off.resources, pool.off.wallMs)).toFixed(2),
               ],
             ]
