@@ -26,7 +26,7 @@ export function inProcessRunner(source: PartSource, concurrency: number): PartRu
       queue.add(() => {
         options.signal.throwIfAborted();
         // as a pool thread does: without it this thread's heap grew to ~3× what was live (V8 raises its
-        // collection limit as the heap grows), 398 MiB peak on one thread where 257 MiB do
+        // collection limit as the heap grows): a one-thread export of PostgreSQL ×20 peaked at 398 MiB, now 249
         return runPart(part, source, {
           ...options,
           onProgress: (p) => {
