@@ -3,8 +3,8 @@
 // snapshot began and before any part ran must not be in the export (a next export has it), and every
 // query a part sends runs in a transaction that adopted the coordinator's snapshot: the test reads what the
 // parts' connections send through a TCP proxy in front of the database.
-// The worker threads need the compiled worker (`npm run build`); without dist/ the parts run on this
-// thread through the same adapter code (inProcessRunner), which the test says.
+// The worker threads need the compiled worker (`npm run build`); with it the parts run as the CLI runs them,
+// on a pool thread and on this thread; without dist/ only on this thread (inProcessRunner), which the test says.
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { isSnapshotLost } from '../../src/connectors/snapshot-lost.js';
 import type { ConnectorConfig } from '../../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../../src/pipeline/open-source.js';
 import type { ExportPart } from '../../src/pipeline/part.js';
-import { inProcessRunner, type PartRunner } from '../../src/pipeline/part-runner.js';
+import { combinedRunner, inProcessRunner, type PartRunner } from '../../src/pipeline/part-runner.js';
 import { runPartedExport } from '../../src/pipeline/run-parted-export.js';
 import type { PartPool } from '../../src/pipeline/worker-pool.js';
 import { loadSample } from '../../src/sample/load-sample.js';
@@ -64,9 +64,10 @@ describe.skipIf('skip' in db)('PostgreSQL parts share the coordinator snapshot',
     source = await openSource(connector);
     if (threads) {
       const { createPartPool } = (await import(pathToFileURL(DIST_POOL).href)) as typeof import('../../src/pipeline/worker-pool.js');
-      pool = createPartPool({ workers: 2 });
+      // as `fhir-bridge export` runs them: a pool thread and this thread, so both kinds of reader are checked
+      pool = createPartPool({ workers: 1 });
       await pool.warm(connector);
-      runner = pool;
+      runner = combinedRunner([pool, inProcessRunner(source, 1)]);
     } else runner = inProcessRunner(source, 2);
     writer = new pg.Client({ connectionString: d.url });
     await writer.connect();
@@ -147,16 +148,20 @@ describe.skipIf('skip' in db)('PostgreSQL parts share the coordinator snapshot',
   }, 300_000);
 
   it('the readers of one snapshot share the pool: each connection is set up (and gets its error listener) once', async () => {
+    // a source of its own, so that its connections are new ones (the shared source's were set up by the
+    // parts this thread ran in the first test)
+    const fresh = await openSource(connector);
     const start = Math.max(0, ...sent.keys());
-    const snapshot = await source.adapter.beginSnapshot!();
+    const snapshot = await fresh.adapter.beginSnapshot!();
     try {
       // more readers than EventEmitter's default listener limit, one after another on the pool's connections
       for (let i = 0; i < 15; i++) {
-        const reader = source.adapter.adoptSnapshot!(snapshot.id!);
+        const reader = fresh.adapter.adoptSnapshot!(snapshot.id!);
         for await (const _ of reader.stream({ table: 'patients' })) void _; // read to the end: the connection goes back to the pool
       }
     } finally {
       await snapshot.release();
+      await fresh.close();
     }
     const setups = [...sent]
       .filter(([connection]) => connection > start)
