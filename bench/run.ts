@@ -199,6 +199,17 @@ async function floors(pg: string, copies: number): Promise<void> {
     const whole = await serverExports(source.connectorFile, '/$export', 1);
     process.stderr.write('CLI: fhir-bridge export (validation on, default workers)…\n');
     const cli = await cliExport(source.connectorFile);
+    // the same on the sample ×10: peak memory must not grow with the data (the target: within 1.2×)
+    let small: { copies: number; wallMs: number; peakRss: number } | undefined;
+    if (copies > 10) {
+      process.stderr.write('CLI: the same on the sample ×10…\n');
+      const ten = await keptPostgresSource(pg, 10);
+      try {
+        small = { copies: 10, ...(await cliExport(ten.connectorFile)) };
+      } finally {
+        await ten.dispose();
+      }
+    }
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
     const [raw, cliLike, poolOnly, one, obsRaw, obsHand, obsOurs] = results as [
       Measure,
@@ -241,6 +252,14 @@ async function floors(pg: string, copies: number): Promise<void> {
               'CLI: fhir-bridge export (validation on), wall / peak RSS (VmHWM)',
               `${(cli.wallMs / 1000).toFixed(2)} s / ${mib(cli.peakRss)}`,
             ],
+            ...(small
+              ? [
+                  [
+                    `CLI: peak RSS ×${copies} / ×${small.copies} (${mib(cli.peakRss)} / ${mib(small.peakRss)})`,
+                    (cli.peakRss / small.peakRss).toFixed(2),
+                  ],
+                ]
+              : []),
           ],
           [false, true],
         ) +
