@@ -54,7 +54,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--gzip', 'gzip the files (.ndjson.gz)')
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
-    .option('--concurrency <n>', 'mappings (or, with --workers 0, parts) exported at the same time on this thread')
+    .option('--concurrency <n>', 'mappings (or, with --workers 0 or 1, parts) exported at the same time on this thread')
     .option(
       '--workers <n>',
       'threads that read, map and write the parts of a CSV, DuckDB or PostgreSQL source: this one and n-1 pool threads (default: the cores; 0 or 1: this thread only)',

@@ -134,7 +134,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
               logger('export').warn({ mapping, attempt, rowsWritten, err: error.message }, 'source failed, retrying the rest of the query'),
           });
         } else {
-          // Parts run on worker threads when the compiled worker is there (not under a TypeScript test runner).
+          // Parts run on this thread and worker threads when the compiled worker is there (not under a
+          // TypeScript test runner), else on this thread alone.
           const runner: PartRunner = pool
             ? combinedRunner([pool, inProcessRunner(source, 1)])
             : inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
