@@ -37,6 +37,38 @@ async function contentByType(files: SinkResult['output']): Promise<Record<string
 }
 
 describe('an export cut into parts', () => {
+  it('hands the runner the parts of mappings with child queries first (the next test: the files are those of plan order)', async () => {
+    const handed: string[] = [];
+    const inner = inProcessRunner(source, 2);
+    const recording: PartRunner = {
+      concurrency: inner.concurrency,
+      run: (part, options) => {
+        handed.push(part.mapping);
+        return inner.run(part, options);
+      },
+    };
+    const dir = await scratch();
+    const summary = await runPartedExport({
+      exportId: 'order',
+      connectorFile: CONNECTOR,
+      mappings: source.mappings,
+      request: {},
+      runner: recording,
+      dir,
+    });
+    const children = new Map(source.mappings.mappings.map((m) => [m.name, m.children.length]));
+    const weights = handed.map((name) => children.get(name)!);
+    expect(weights).toEqual([...weights].sort((a, b) => b - a));
+    expect(weights[0]).toBeGreaterThan(0);
+    expect(handed[0]).toBe('eob'); // three child queries: the heaviest of the Synthea mappings
+    expect(handed).toHaveLength(source.mappings.mappings.length);
+    // within the same weight, plan order
+    const plain = handed.filter((name) => children.get(name) === 0);
+    const planned = source.mappings.mappings.map((m) => m.name).filter((name) => children.get(name) === 0);
+    expect(plain).toEqual(planned);
+    expect(summary.counts.ExplanationOfBenefit).toBeGreaterThan(0);
+  });
+
   it('writes, file for file, the bytes a single-threaded export writes', async () => {
     const single = await scratch();
     await runExport({ adapter: source.adapter, mappings: source.mappings, sink: createNdjsonSink({ dir: single }), concurrency: 1 });
