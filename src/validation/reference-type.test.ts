@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { REFERENCE_TYPE, referenceType } from './reference-type.js';
+import { referenceType } from './reference-type.js';
+
+/** The specification of referenceType: the type is the first group of the leftmost match. */
+const REFERENCE_TYPE = /(?:^|\/)([A-Z][A-Za-z]+)\/[A-Za-z0-9\-.]{1,64}(?:\/_history\/[A-Za-z0-9\-.]{1,64})?$/;
 
 const spec = (ref: string): string | undefined => REFERENCE_TYPE.exec(ref)?.[1];
 
