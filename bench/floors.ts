@@ -3,7 +3,8 @@
 //   JSON.stringify(row) NDJSON — what reading and writing alone cost;
 // - hand-written: plain TypeScript doing what a mapping does (hand-written.ts), over the same query;
 // - ours: the same mapping(s) through fhir-bridge, on this thread (one core), or the whole export on the
-//   CLI's threads (this one and a warm pool: both cores), or as `serve` runs it (the pool only).
+//   CLI's threads (this one and a warm pool: both cores), or on a pool only, as `serve`'s (which does not
+//   cut runs into key ranges; here they are cut as the CLI cuts them, so the two cases differ by the threads only).
 // Each measurement runs in a child process of its own (run.ts), so its CPU time and peak RSS are its own.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { dialect } from '../src/connectors/registry.js';
 import type { Row } from '../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../src/pipeline/open-source.js';
-import { DEFAULT_MIN_ROWS_PER_PART } from '../src/pipeline/key-ranges.js';
+import { splitForThreads } from '../src/pipeline/key-ranges.js';
 import { combinedRunner, inProcessRunner } from '../src/pipeline/part-runner.js';
 import { planExport } from '../src/pipeline/plan.js';
 import { runPartedExport } from '../src/pipeline/run-parted-export.js';
@@ -35,7 +36,7 @@ export type FloorMode =
   | { kind: 'hand'; mapping: 'observation-lab' }
   /**
    * `threads` map: as the CLI, this thread and a pool of threads−1 (0 or 1: this thread only); with
-   * `poolOnly`, as `serve`, a pool of `threads` while this thread only coordinates.
+   * `poolOnly`, like `serve`, a pool of `threads` while this thread only coordinates.
    */
   | { kind: 'ours'; mappings?: string[]; threads: number; poolOnly?: boolean; validate?: boolean };
 
@@ -71,10 +72,8 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         adapter: source.adapter,
         request: mode.validate ? { validate: true } : {},
         runner: pool ? (mode.poolOnly ? pool : combinedRunner([pool, here])) : here,
-        // as the CLI cuts big runs into key ranges, two per thread (one thread: nothing to share)
-        ...(mode.threads > 1
-          ? { split: { adapter: source.adapter, partsPerRun: 2 * mode.threads, minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART } }
-          : {}),
+        // big runs cut into key ranges as the CLI cuts them (one thread: nothing to share)
+        ...(mode.threads > 1 ? { split: splitForThreads(source.adapter, mode.threads) } : {}),
         dir: out,
       });
       rows = Object.values(summary.rowsRead).reduce((a, b) => a + b, 0);

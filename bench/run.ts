@@ -172,7 +172,7 @@ async function floors(pg: string, copies: number): Promise<void> {
     const cases: Array<[string, FloorMode]> = [
       ['raw floor: every SELECT → JSON.stringify(row)', { kind: 'raw' }],
       [`fhir-bridge export, ${workers} threads (as the CLI: this + ${workers - 1} pool)`, { kind: 'ours', threads: workers }],
-      [`fhir-bridge export, ${workers} pool threads (as serve)`, { kind: 'ours', threads: workers, poolOnly: true }],
+      [`fhir-bridge export, ${workers} pool threads (serve's pool; split as the CLI)`, { kind: 'ours', threads: workers, poolOnly: true }],
       ['fhir-bridge export on this thread only', { kind: 'ours', threads: 1 }],
       ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
       ['observation-lab hand-written TypeScript', { kind: 'hand', mapping: 'observation-lab' }],

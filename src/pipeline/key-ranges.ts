@@ -21,6 +21,17 @@ export interface SplitOptions {
 /** The fewest source rows a key-range part gets unless told otherwise (a run under twice this stays whole). */
 export const DEFAULT_MIN_ROWS_PER_PART = 20_000;
 
+/** Key-range parts per thread for a big mapping run when an export is shared by a process's threads. */
+const PARTS_PER_THREAD = 2;
+
+/**
+ * How an export on `threads` threads of one process (the CLI's) cuts its big runs: a few parts per thread, so
+ * one dominant mapping such as Observation does not keep one thread busy long after the others are done.
+ */
+export function splitForThreads(adapter: SourceAdapter, threads: number): Omit<SplitOptions, 'signal'> {
+  return { adapter, partsPerRun: threads * PARTS_PER_THREAD, minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART };
+}
+
 /** Keys kept while sampling; the sample halves (every other key) whenever it fills, so memory stays bounded. */
 const SAMPLE_CAP = 4096;
 

@@ -7,7 +7,7 @@ import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
 import { randomUUID } from 'node:crypto';
 import { dialect } from '../../connectors/registry.js';
-import { DEFAULT_MIN_ROWS_PER_PART } from '../../pipeline/key-ranges.js';
+import { splitForThreads } from '../../pipeline/key-ranges.js';
 import { combinedRunner, inProcessRunner, type PartRunner } from '../../pipeline/part-runner.js';
 import type { OpenedSource } from '../../pipeline/open-source.js';
 import { runPartedExport } from '../../pipeline/run-parted-export.js';
@@ -22,9 +22,6 @@ import { bytes, duration, shortPath, table } from '../format.js';
 import type { CliIo } from '../io.js';
 import { positiveInt, UsageError } from '../options.js';
 import { runCommand } from '../run-command.js';
-
-/** Key-range parts per pool thread for a big mapping run. */
-const SPLITS_PER_WORKER = 2;
 
 export interface ExportOptions {
   connector?: string;
@@ -154,17 +151,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
             runner,
             // begins the snapshot the parts adopt (PostgreSQL) and reads the deletions of a --since export
             adapter: source.adapter,
-            // One big mapping (Observation, say) would otherwise keep one thread busy long after the others
-            // are done: cut big runs into key ranges, a few per thread, so every core works to the end.
-            ...(pool
-              ? {
-                  split: {
-                    adapter: source.adapter,
-                    partsPerRun: workers * SPLITS_PER_WORKER,
-                    minRowsPerPart: DEFAULT_MIN_ROWS_PER_PART,
-                  },
-                }
-              : {}),
+            // big runs cut into key ranges, so every thread works to the end
+            ...(pool ? { split: splitForThreads(source.adapter, workers) } : {}),
             dir: outDir,
             maxResourcesPerFile: maxPerFile,
             gzip: Boolean(options.gzip),
