@@ -3,7 +3,6 @@
 // the error file, as the IG asks. The sink is wrapped to (a) hand the event loop back every few
 // milliseconds, so status polls stay fast while a long CPU-bound export runs in the same process, and
 // (b) add Provenance resources when `includeAssociatedData` asks for them.
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
@@ -13,6 +12,7 @@ import { sharedValidator } from '../pipeline/validate-resource.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import { provenanceSink } from '../sinks/provenance-sink.js';
 import type { ResourceSink } from '../sinks/types.js';
+import { yieldingSink } from '../sinks/yielding-sink.js';
 import type { JobExecutor } from './runner.js';
 import { translateTypeFilters, type FilterProblems } from './type-filter.js';
 import type { ExportJob } from './types.js';
@@ -86,26 +86,4 @@ export function sinceNotApplied(mappings: CompiledMappingSet, job: Pick<ExportJo
     for (const t of m.resourceTypes) if (job.params.types.includes(t)) out.add(t);
   }
   return [...out];
-}
-
-function yieldingSink(inner: ResourceSink, everyMs: number): ResourceSink {
-  let last = performance.now();
-  const maybeYield = async (): Promise<void> => {
-    if (performance.now() - last < everyMs) return;
-    await yieldToEventLoop();
-    last = performance.now();
-  };
-  return {
-    async write(resource) {
-      await maybeYield();
-      await inner.write(resource);
-    },
-    async writeError(outcome) {
-      await maybeYield();
-      await inner.writeError(outcome);
-    },
-    ...(inner.writeDeleted ? { writeDeleted: (bundle) => inner.writeDeleted!(bundle) } : {}),
-    close: () => inner.close(),
-    abort: () => inner.abort(),
-  };
 }

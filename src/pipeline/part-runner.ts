@@ -17,8 +17,13 @@ export interface PartRunner {
   run(part: ExportPart, options: PartRunOptions): Promise<PartResult>;
 }
 
+export interface InProcessOptions {
+  /** hand the event loop back at least this often (ms) while a part runs: a server's thread has requests to answer */
+  yieldEveryMs?: number;
+}
+
 /** Runs parts on this thread, `concurrency` at a time, against an already open source. */
-export function inProcessRunner(source: PartSource, concurrency: number): PartRunner {
+export function inProcessRunner(source: PartSource, concurrency: number, inProcess: InProcessOptions = {}): PartRunner {
   const queue = new PQueue({ concurrency: Math.max(1, concurrency) });
   return {
     concurrency: Math.max(1, concurrency),
@@ -29,6 +34,7 @@ export function inProcessRunner(source: PartSource, concurrency: number): PartRu
         // collection limit as the heap grows): a one-thread export of PostgreSQL ×20 peaked at 398 MiB, now 249
         return runPart(part, source, {
           ...options,
+          ...(inProcess.yieldEveryMs !== undefined ? { yieldEveryMs: inProcess.yieldEveryMs } : {}),
           onProgress: (p) => {
             options.onProgress?.(p);
             collectIfMuchGarbage();
@@ -71,4 +77,13 @@ export function combinedRunner(runners: PartRunner[]): PartRunner {
       }
     },
   };
+}
+
+/**
+ * A pool's threads and this one (a part at a time), or this thread alone when there is no pool: how the CLI
+ * and `serve` run an export's parts.
+ */
+export function poolAndThisThread(pool: PartRunner | undefined, source: PartSource, inProcess: InProcessOptions = {}): PartRunner {
+  const here = inProcessRunner(source, 1, inProcess);
+  return pool ? combinedRunner([pool, here]) : here;
 }

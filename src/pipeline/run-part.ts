@@ -9,6 +9,7 @@ import type { CompiledMappingSet } from '../mapping/types.js';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
 import { provenanceSink } from '../sinks/provenance-sink.js';
 import type { ResourceSink } from '../sinks/types.js';
+import { yieldingSink } from '../sinks/yielding-sink.js';
 import { elementSubsetter } from './elements.js';
 import { ExportTally } from './export-tally.js';
 import type { ExportPart, PartProgress, PartResult, PartRequest } from './part.js';
@@ -28,6 +29,8 @@ export interface PartSource {
 export interface RunPartOptions {
   signal?: AbortSignal;
   onProgress?: (progress: PartProgress) => void;
+  /** hand the event loop back at least this often (ms): a part on a server's own thread, between its requests */
+  yieldEveryMs?: number;
 }
 
 /** The plan every part of an export is cut from; the coordinator and each part compute the same one. */
@@ -58,7 +61,8 @@ export async function runPart(part: ExportPart, source: PartSource, options: Run
     maxResourcesPerFile: part.maxResourcesPerFile,
     gzip: part.gzip,
   });
-  const sink: ResourceSink = part.provenance ? provenanceSink(files, part.provenance) : files;
+  const written = options.yieldEveryMs === undefined ? files : yieldingSink(files, options.yieldEveryMs);
+  const sink: ResourceSink = part.provenance ? provenanceSink(written, part.provenance) : written;
   let rowsRead = 0;
   let resourcesWritten = 0;
   const tally = new ExportTally({ runs: [run], mappings: [run.mapping], notes: [], deletions: [] }, (p) => {

@@ -16,7 +16,7 @@ import { isSnapshotLost } from '../../src/connectors/snapshot-lost.js';
 import type { ConnectorConfig } from '../../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../../src/pipeline/open-source.js';
 import type { ExportPart } from '../../src/pipeline/part.js';
-import { combinedRunner, inProcessRunner, type PartRunner } from '../../src/pipeline/part-runner.js';
+import { inProcessRunner, type PartRunner, poolAndThisThread } from '../../src/pipeline/part-runner.js';
 import { runPartedExport } from '../../src/pipeline/run-parted-export.js';
 import type { PartPool } from '../../src/pipeline/worker-pool.js';
 import { loadSample } from '../../src/sample/load-sample.js';
@@ -67,7 +67,7 @@ describe.skipIf('skip' in db)('PostgreSQL parts share the coordinator snapshot',
       // as `fhir-bridge export` runs them: a pool thread and this thread, so both kinds of reader are checked
       pool = createPartPool({ workers: 1 });
       await pool.warm(connector);
-      runner = combinedRunner([pool, inProcessRunner(source, 1)]);
+      runner = poolAndThisThread(pool, source);
     } else runner = inProcessRunner(source, 2);
     writer = new pg.Client({ connectionString: d.url });
     await writer.connect();

@@ -14,7 +14,8 @@ import { SqliteJobStore } from '../../jobs/job-store-sqlite.js';
 import { buildServer } from '../../http/app.js';
 import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { partsExecutor } from '../../jobs/parts-executor.js';
-import { DEFAULT_MIN_ROWS_PER_PART } from '../../pipeline/key-ranges.js';
+import { poolAndThisThread } from '../../pipeline/part-runner.js';
+import { DEFAULT_MIN_ROWS_PER_PART, splitForThreads } from '../../pipeline/key-ranges.js';
 import { readsOneSnapshot } from './export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
@@ -76,7 +77,7 @@ export function registerServeCommand(program: Command): void {
     .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
     .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
     .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
-    .option('--workers <n>', 'worker threads shared by all exports (default: the cores)')
+    .option('--workers <n>', 'threads that run exports: this one (between requests) and n-1 worker threads (default: the cores)')
     .option('--batch-size <n>', 'source rows per batch (each running part holds one batch)', '500')
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
     .option(
@@ -127,10 +128,13 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const workers = positiveInt('--workers', opts.workers, defaultWorkers());
   const batchSize = positiveInt('--batch-size', opts.batchSize, 500);
   const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
+  // Exports run as parts on `workers` threads: this one, between requests (yielding every 20 ms), and a pool of
+  // the others: one V8 heap fewer than a pool of `workers` beside an HTTP thread that idles while it works.
   // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
   // job pays neither a thread start nor a compile.
   const queueUrl = opts.queue ?? env.FHIR_BRIDGE_QUEUE;
-  let pool: PartPool | undefined = !queueUrl && !opts.inProcess && canUsePool() ? createPartPool({ workers }) : undefined;
+  let onParts = !queueUrl && !opts.inProcess && canUsePool();
+  let pool: PartPool | undefined = onParts && workers > 1 ? createPartPool({ workers: workers - 1 }) : undefined;
   const warm = pool?.warm(connectorFile, { validate: opts.validate !== false }).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
@@ -139,9 +143,10 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     if (failed) throw failed;
     // A source whose one snapshot per export the pool's threads cannot adopt (MariaDB, SQLite) runs its jobs
     // on this thread (pipeline-executor.ts); PostgreSQL and file sources use the pool.
-    if (pool && readsOneSnapshot(source.adapter)) {
-      await pool.close();
+    if (onParts && readsOneSnapshot(source.adapter)) {
+      await pool?.close();
       pool = undefined;
+      onParts = false;
     }
   } catch (err) {
     await pool?.close();
@@ -174,17 +179,18 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         },
       });
     store = jobsDb ? new PostgresJobStore({ connectionString: jobsDb, log }) : new SqliteJobStore(resolve(dataDir, 'jobs.sqlite'));
-    const useWorkers = pool !== undefined;
     // built now rather than at the first export (seconds of package loading); each pool thread builds its own
-    if (validate && !useWorkers) await sharedValidator();
+    if (validate) await sharedValidator();
     const server = await buildServer({
       source,
       store,
       ...(queue ? { executor: queue.executor } : {}),
-      ...(pool
+      ...(onParts
         ? {
             executor: partsExecutor({
-              runner: pool,
+              runner: poolAndThisThread(pool, source, { yieldEveryMs: 20 }),
+              // big runs cut into key ranges as the CLI cuts them, so no thread maps one dominant type alone
+              ...(pool ? { split: splitForThreads(source.adapter, workers) } : {}),
               adapter: source.adapter,
               ...(connectorFile ? { connectorFile } : {}),
               mappings: source.mappings,
@@ -232,7 +238,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       `  groups         ${Object.keys(source.config.groups ?? {}).join(', ') || 'none (define them under groups: in the connector file)'}`,
       `  types          ${types.system.join(', ')}`,
       `  files          ${storage.store?.description ?? `${dataDir}/jobs`}; downloads ${storage.presignSeconds ? `by pre-signed URLs valid ${storage.presignSeconds} s` : 'through this server'}`,
-      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${queue ? queue.describe : useWorkers ? `on ${pool?.workers} worker threads` : 'on the server thread'}`,
+      `  data           ${dataDir}${jobsDb ? ' (jobs in PostgreSQL)' : ''}; exports run ${queue ? queue.describe : onParts ? `as parts on this thread${pool ? ` and ${pool.workers} worker thread(s)` : ''}` : 'on the server thread'}`,
       `  instance       ${server.runner.instanceId} (job lease ${server.runner.leaseMs} ms, heartbeat ${server.runner.heartbeatMs} ms)`,
     ];
     if (clients) {
