@@ -76,7 +76,8 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
     const batchSize = options.batchSize === undefined ? undefined : positiveInt('--batch-size', options.batchSize, 500);
     const concurrency = options.concurrency === undefined ? undefined : positiveInt('--concurrency', options.concurrency, 1);
     const patients = options.patient ? splitList(options.patient) : undefined;
-    const workers = positiveInt('--workers', options.workers, defaultWorkers(), { allowZero: true });
+    // checked now; the default depends on where the source's database runs (defaultWorkers)
+    const workersGiven = options.workers === undefined ? undefined : positiveInt('--workers', options.workers, 1, { allowZero: true });
 
     const connectorFile = options.connector ? resolve(options.connector) : undefined;
     let pool: PartPool | undefined;
@@ -98,6 +99,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
       }
 
       const validate = options.validate !== false;
+      const workers = workersGiven ?? defaultWorkers(source.config);
       // `workers` threads map: this one and a pool of the others (this thread would otherwise idle while they work)
       const onPool = !readsOneSnapshot(source.adapter) && workers > 1 && canUsePool();
       // Loaded before any file is touched, so a validator that cannot load stops the export early: here (this

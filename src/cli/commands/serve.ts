@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { defaultConnectorFile, loadConnectorConfig } from '../../connectors/index.js';
 import { openSource } from '../../pipeline/open-source.js';
 import { sharedValidator } from '../../pipeline/validate-resource.js';
 import { ClientRegistry } from '../../http/auth/client-registry.js';
@@ -125,7 +126,11 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
   if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
 
-  const workers = positiveInt('--workers', opts.workers, defaultWorkers());
+  // the default depends on where the source's database runs (defaultWorkers), so its connector is read first
+  const workers =
+    opts.workers === undefined
+      ? defaultWorkers(await loadConnectorConfig(opts.connector ? resolve(opts.connector) : defaultConnectorFile()))
+      : positiveInt('--workers', opts.workers, 1);
   const batchSize = positiveInt('--batch-size', opts.batchSize, 500);
   const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
   // Exports run as parts on `workers` threads: this one, between requests (yielding every 20 ms), and a pool of
