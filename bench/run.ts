@@ -6,7 +6,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { table } from '../src/cli/format.js';
+import { loadConnectorConfig } from '../src/connectors/index.js';
 import { openSource } from '../src/pipeline/open-source.js';
+import { defaultWorkers } from '../src/pipeline/worker-pool.js';
 import { runExport } from '../src/pipeline/run-export.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { measureFloor, type FloorMode, type Measure } from './floors.js';
@@ -196,16 +198,27 @@ async function floors(pg: string, copies: number): Promise<void> {
     }
     process.stderr.write('server: tiny export (Patient, 11 patients) ×7 and a whole export…\n');
     const tiny = await serverExports(undefined, '/$export?_type=Patient', 7);
-    const whole = await serverExports(source.connectorFile, '/$export', 1);
-    process.stderr.write('CLI: fhir-bridge export (validation on, default workers)…\n');
-    const cli = await cliExport(source.connectorFile);
+    // the CLI and the server as a user runs them (default --workers: fewer than the cores beside a database on
+    // this machine) and on as many threads as the floors above
+    const byDefault = defaultWorkers(await loadConnectorConfig(source.connectorFile));
+    const threadCounts = byDefault === workers ? [workers] : [byDefault, workers];
+    const label = (n: number): string => `${n === byDefault ? 'default, ' : ''}${n} thread${n === 1 ? '' : 's'}`;
+    const servers: Array<{ threads: number; whole: Awaited<ReturnType<typeof serverExports>> }> = [];
+    const clis: Array<{ threads: number; run: Awaited<ReturnType<typeof cliExport>> }> = [];
+    for (const threads of threadCounts) {
+      process.stderr.write(`server (${label(threads)}): a whole export…\n`);
+      servers.push({ threads, whole: await serverExports(source.connectorFile, '/$export', 1, ['--workers', String(threads)]) });
+      process.stderr.write(`CLI: fhir-bridge export (validation on, ${label(threads)})…\n`);
+      clis.push({ threads, run: await cliExport(source.connectorFile, ['--workers', String(threads)]) });
+    }
+    const cli = clis[0]!.run;
     // the same on the sample ×10: peak memory must not grow with the data (the target: within 1.2×)
     let small: { copies: number; wallMs: number; peakRss: number } | undefined;
     if (copies > 10) {
       process.stderr.write('CLI: the same on the sample ×10…\n');
       const ten = await keptPostgresSource(pg, 10);
       try {
-        small = { copies: 10, ...(await cliExport(ten.connectorFile)) };
+        small = { copies: 10, ...(await cliExport(ten.connectorFile, ['--workers', String(byDefault)])) };
       } finally {
         await ten.dispose();
       }
@@ -243,19 +256,18 @@ async function floors(pg: string, copies: number): Promise<void> {
             [`whole export, ${workers} threads / this thread only`, (perSecond(cliLike) / perSecond(one)).toFixed(2)],
             [`whole export, ${workers} pool threads (serve) / this thread only`, (perSecond(poolOnly) / perSecond(one)).toFixed(2)],
             ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
-            [
-              'server: whole export kick-off → manifest',
-              `${(whole.tries[0]! / 1000).toFixed(2)} s, ${Math.round(whole.resources / (whole.tries[0]! / 1000))} resources/s`,
-            ],
-            ['server: peak RSS (VmHWM) after the whole export', mib(whole.peakRss)],
-            [
-              'CLI: fhir-bridge export (validation on), wall / peak RSS (VmHWM)',
-              `${(cli.wallMs / 1000).toFixed(2)} s / ${mib(cli.peakRss)}`,
-            ],
+            ...servers.map(({ threads, whole }) => [
+              `server (${label(threads)}): whole export kick-off → manifest / peak RSS (VmHWM)`,
+              `${(whole.tries[0]! / 1000).toFixed(2)} s / ${mib(whole.peakRss)}`,
+            ]),
+            ...clis.map(({ threads, run }) => [
+              `CLI (${label(threads)}): fhir-bridge export (validation on), wall / peak RSS (VmHWM)`,
+              `${(run.wallMs / 1000).toFixed(2)} s / ${mib(run.peakRss)}`,
+            ]),
             ...(small
               ? [
                   [
-                    `CLI: peak RSS ×${copies} / ×${small.copies} (${mib(cli.peakRss)} / ${mib(small.peakRss)})`,
+                    `CLI (${label(byDefault)}): peak RSS ×${copies} / ×${small.copies} (${mib(cli.peakRss)} / ${mib(small.peakRss)})`,
                     (cli.peakRss / small.peakRss).toFixed(2),
                   ],
                 ]

@@ -14,10 +14,16 @@ export interface ServerTiming {
   peakRss: number;
 }
 
-export async function serverExports(connectorFile: string | undefined, path: string, tries: number): Promise<ServerTiming> {
+export async function serverExports(
+  connectorFile: string | undefined,
+  path: string,
+  tries: number,
+  extraArgs: string[] = [],
+): Promise<ServerTiming> {
   const data = await mkdtemp(join(tmpdir(), 'fhir-bridge-bench-serve-'));
   const args = [join(ROOT, 'dist/cli/main.js'), 'serve', '--open', '--port', '0', '--data-dir', data, '--min-poll-interval', '0'];
   if (connectorFile) args.push('--connector', connectorFile);
+  args.push(...extraArgs);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     const base = await listening(child);
