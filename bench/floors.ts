@@ -34,11 +34,8 @@ export interface Measure {
 export type FloorMode =
   | { kind: 'raw'; mappings?: string[] }
   | { kind: 'hand'; mapping: 'observation-lab' }
-  /**
-   * `threads` map: as the CLI, this thread and a pool of threads−1 (0 or 1: this thread only); with
-   * `poolOnly`, like `serve`, a pool of `threads` while this thread only coordinates.
-   */
-  | { kind: 'ours'; mappings?: string[]; threads: number; poolOnly?: boolean; validate?: boolean };
+  /** `threads` map: as the CLI and `serve`, this thread and a pool of threads−1 (0 or 1: this thread only) */
+  | { kind: 'ours'; mappings?: string[]; threads: number; validate?: boolean };
 
 const HAND: Record<string, (row: Row) => object> = { 'observation-lab': observationLab };
 
@@ -48,7 +45,7 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
   // unref: a failure before the try below must still let the child exit (the parent waits for it)
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20).unref();
   const source = await openSource(connectorFile);
-  const poolThreads = mode.kind !== 'ours' ? 0 : mode.poolOnly ? mode.threads : mode.threads - 1;
+  const poolThreads = mode.kind !== 'ours' ? 0 : mode.threads - 1;
   const pool = poolThreads > 0 ? createPartPool({ workers: poolThreads }) : undefined;
   try {
     await pool?.warm(connectorFile, { validate: mode.kind === 'ours' && mode.validate === true });
@@ -71,7 +68,7 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         // the coordinator's adapter: a PostgreSQL export reads one snapshot the parts adopt, as the CLI's does
         adapter: source.adapter,
         request: mode.validate ? { validate: true } : {},
-        runner: pool ? (mode.poolOnly ? pool : combinedRunner([pool, here])) : here,
+        runner: pool ? combinedRunner([pool, here]) : here,
         // big runs cut into key ranges as the CLI cuts them (one thread: nothing to share)
         ...(mode.threads > 1 ? { split: splitForThreads(source.adapter, mode.threads) } : {}),
         dir: out,

@@ -173,8 +173,7 @@ async function floors(pg: string, copies: number): Promise<void> {
   try {
     const cases: Array<[string, FloorMode]> = [
       ['raw floor: every SELECT → JSON.stringify(row)', { kind: 'raw' }],
-      [`fhir-bridge export, ${workers} threads (as the CLI: this + ${workers - 1} pool)`, { kind: 'ours', threads: workers }],
-      [`fhir-bridge export, ${workers} pool threads (serve's pool; split as the CLI)`, { kind: 'ours', threads: workers, poolOnly: true }],
+      [`fhir-bridge export, ${workers} threads (as the CLI and serve: this + ${workers - 1} pool)`, { kind: 'ours', threads: workers }],
       ['fhir-bridge export on this thread only', { kind: 'ours', threads: 1 }],
       ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
       ['observation-lab hand-written TypeScript', { kind: 'hand', mapping: 'observation-lab' }],
@@ -224,15 +223,7 @@ async function floors(pg: string, copies: number): Promise<void> {
       }
     }
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
-    const [raw, cliLike, poolOnly, one, obsRaw, obsHand, obsOurs] = results as [
-      Measure,
-      Measure,
-      Measure,
-      Measure,
-      Measure,
-      Measure,
-      Measure,
-    ];
+    const [raw, cliLike, one, obsRaw, obsHand, obsOurs] = results as [Measure, Measure, Measure, Measure, Measure, Measure];
     process.stdout.write(
       `\nPostgreSQL ×${copies}, ${workers} threads (CPU/wall: user+system CPU of all threads ÷ wall time)\n` +
         table(['case', 'rows', 'resources', 'time', 'CPU/wall', 'resources/s', 'peak RSS'], rows, [
@@ -254,7 +245,6 @@ async function floors(pg: string, copies: number): Promise<void> {
             [`whole export, ${workers} threads / raw floor`, (perSecond(cliLike) / perSecond(raw)).toFixed(2)],
             [`whole export, ${workers} threads: CPU/wall`, (cliLike.cpuMs / cliLike.wallMs).toFixed(2)],
             [`whole export, ${workers} threads / this thread only`, (perSecond(cliLike) / perSecond(one)).toFixed(2)],
-            [`whole export, ${workers} pool threads (serve) / this thread only`, (perSecond(poolOnly) / perSecond(one)).toFixed(2)],
             ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
             ...servers.map(({ threads, whole }) => [
               `server (${label(threads)}): whole export kick-off → manifest / peak RSS (VmHWM)`,

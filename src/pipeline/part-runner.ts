@@ -2,6 +2,7 @@
 // (inProcessRunner, for tests under a TypeScript runner and sources that gain nothing from threads).
 // The coordinator (run-parted-export.ts) hands every part to a runner at once; the runner queues them.
 import PQueue from 'p-queue';
+import { dialect } from '../connectors/registry.js';
 import { collectIfMuchGarbage } from './collect-garbage.js';
 import type { ExportPart, PartProgress, PartResult } from './part.js';
 import { runPart, type PartSource } from './run-part.js';
@@ -80,10 +81,17 @@ export function combinedRunner(runners: PartRunner[]): PartRunner {
 }
 
 /**
- * A pool's threads and this one (a part at a time), or this thread alone when there is no pool: how the CLI
- * and `serve` run an export's parts.
+ * A pool's threads and this one (a part at a time), or this thread alone when there is no pool, `concurrency`
+ * parts at a time (default: the source's exportConcurrency): how the CLI and `serve` run an export's parts.
+ * Alone, two parts at once overlap one's mapping with the other's wait for the database: a one-thread
+ * PostgreSQL ×100 export took 26.4 s one part at a time, 21.4 s two at a time (four: 24 s, more garbage).
  */
-export function poolAndThisThread(pool: PartRunner | undefined, source: PartSource, inProcess: InProcessOptions = {}): PartRunner {
-  const here = inProcessRunner(source, 1, inProcess);
-  return pool ? combinedRunner([pool, here]) : here;
+export function poolAndThisThread(
+  pool: PartRunner | undefined,
+  source: PartSource,
+  options: InProcessOptions & { concurrency?: number } = {},
+): PartRunner {
+  const { concurrency, ...inProcess } = options;
+  if (!pool) return inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency, inProcess);
+  return combinedRunner([pool, inProcessRunner(source, 1, inProcess)]);
 }

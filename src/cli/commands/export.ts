@@ -6,9 +6,8 @@ import cliProgress from 'cli-progress';
 import { redactConnection } from '../../connectors/index.js';
 import { logger } from '../../log.js';
 import { randomUUID } from 'node:crypto';
-import { dialect } from '../../connectors/registry.js';
 import { splitForThreads } from '../../pipeline/key-ranges.js';
-import { inProcessRunner, type PartRunner, poolAndThisThread } from '../../pipeline/part-runner.js';
+import { poolAndThisThread } from '../../pipeline/part-runner.js';
 import type { OpenedSource } from '../../pipeline/open-source.js';
 import { runPartedExport } from '../../pipeline/run-parted-export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
@@ -135,9 +134,7 @@ export async function exportCommand(options: ExportOptions, io: CliIo): Promise<
         } else {
           // Parts run on this thread and worker threads when the compiled worker is there (not under a
           // TypeScript test runner), else on this thread alone.
-          const runner: PartRunner = pool
-            ? poolAndThisThread(pool, source)
-            : inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency);
+          const runner = poolAndThisThread(pool, source, concurrency ? { concurrency } : {});
           summary = await runPartedExport({
             exportId: randomUUID(),
             ...(connectorFile ? { connectorFile } : {}),
