@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExportPart, PartResult } from './part.js';
-import { combinedRunner, type PartRunner } from './part-runner.js';
+import { combinedRunner, type PartRunner, poolAndThisThread } from './part-runner.js';
 
 /** A runner that records which parts it ran and how many at once, each part taking `ms`. */
 function timedRunner(name: string, concurrency: number, ms: number, log: string[]) {
@@ -53,5 +53,21 @@ describe('combinedRunner', () => {
     stop.abort(new Error('cancelled'));
     expect(await Promise.all(runs)).toEqual(['done', 'done', 'cancelled', 'cancelled', 'cancelled']);
     expect(log).toEqual(['pool:0', 'here:1']);
+  });
+});
+
+describe('poolAndThisThread', () => {
+  const source = (dialect: string) => ({ adapter: { dialect }, mappings: {} }) as unknown as Parameters<typeof poolAndThisThread>[1];
+
+  it("alone, runs the source's exportConcurrency parts at once (or as many as told)", () => {
+    expect(poolAndThisThread(undefined, source('postgres')).concurrency).toBe(2);
+    expect(poolAndThisThread(undefined, source('csv')).concurrency).toBe(1);
+    expect(poolAndThisThread(undefined, source('postgres'), { concurrency: 3 }).concurrency).toBe(3);
+  });
+
+  it("beside a pool, adds one part at a time on this thread to the pool's slots", () => {
+    const pool = timedRunner('pool', 2, 1, []).runner;
+    expect(poolAndThisThread(pool, source('postgres')).concurrency).toBe(3);
+    expect(poolAndThisThread(pool, source('postgres'), { concurrency: 4 }).concurrency).toBe(3);
   });
 });
