@@ -57,7 +57,7 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--concurrency <n>', 'mappings (or, with --workers 0 or 1, parts) exported at the same time on this thread')
     .option(
       '--workers <n>',
-      'threads that read, map and write the parts of a CSV, DuckDB or PostgreSQL source: this one and n-1 pool threads (default: the cores; 0 or 1: this thread only)',
+      'threads that read, map and write the parts of a CSV, DuckDB or PostgreSQL source: this one and n-1 pool threads (default: the cores, less a quarter beside a database on this machine; 0 or 1: this thread only)',
     )
     .option('--no-validate', 'skip profile validation (by default a resource failing its profile goes to the error file)')
     .action(async (opts: Record<string, unknown>) => {

@@ -78,7 +78,10 @@ export function registerServeCommand(program: Command): void {
     .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
     .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
     .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
-    .option('--workers <n>', 'threads that run exports: this one (between requests) and n-1 worker threads (default: the cores)')
+    .option(
+      '--workers <n>',
+      'threads that run exports: this one (between requests) and n-1 worker threads (default: the cores, less a quarter beside a database on this machine)',
+    )
     .option('--batch-size <n>', 'source rows per batch (each running part holds one batch)', '500')
     .option('--trust-proxy', 'build URLs from X-Forwarded-Proto/-Host (behind a reverse proxy; --base-url is safer)')
     .option(
@@ -146,8 +149,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
     source = await openSource(opts.connector);
     const failed = await warm;
     if (failed) throw failed;
-    // A source whose one snapshot per export the pool's threads cannot adopt (MariaDB, SQLite) runs its jobs
-    // on this thread (pipeline-executor.ts); PostgreSQL and file sources use the pool.
+    // A source whose one snapshot per export other threads cannot adopt (MariaDB, SQLite) runs its jobs on
+    // this thread (pipeline-executor.ts); PostgreSQL and file sources run as parts.
     if (onParts && readsOneSnapshot(source.adapter)) {
       await pool?.close();
       pool = undefined;
