@@ -164,7 +164,7 @@ export async function exportValidationSection(connectorFile: string, label: stri
   }
   const on = best.on!;
   const off = best.off!;
-  // the export as `fhir-bridge export` runs it by default: the warm pool, one thread per core
+  // the export as `fhir-bridge export --workers <BENCH_WORKERS>` runs it: this thread and the warm pool
   const pool: Partial<Record<'on' | 'off', PooledMeasure>> = {};
   if (pooled) {
     for (let i = 0; i < tries; i++) {
@@ -225,7 +225,7 @@ export async function exportValidationSection(connectorFile: string, label: stri
         ...(pool.on && pool.off
           ? [
               [
-                `export with / without validation (resources/s), ${pool.on.workers} threads (the default)`,
+                `export with / without validation (resources/s), ${pool.on.workers} threads`,
                 (perSecond(pool.on.resources, pool.on.wallMs) / perSecond(pool.off.resources, pool.off.wallMs)).toFixed(2),
               ],
             ]

@@ -1,7 +1,7 @@
-// The job executor of a `serve` with a warm pool: a job's parameters become a parted export (the parts run on
-// the pool's worker threads, shared by every job of the server), written into the job's folder. The server
-// thread only coordinates, so status polls and downloads stay fast during a CPU-heavy export, and a job
-// pays no thread start. Ignored (lenient) parameters open the error file, as the IG asks.
+// The job executor of a `serve` whose source runs as parts: a job's parameters become a parted export (the
+// parts run on the runner serve gives it, its own thread between requests and the warm pool's threads, shared
+// by every job of the server), written into the job's folder; a job pays no thread start. Ignored (lenient)
+// parameters open the error file, as the IG asks.
 import type { OperationOutcome } from 'fhir/r4';
 import type { SourceAdapter } from '../connectors/types.js';
 import type { CompiledMappingSet } from '../mapping/types.js';
