@@ -86,4 +86,31 @@ describe.skipIf(!built)('fhir-bridge serve --workers', () => {
       await new Promise((res) => child.once('exit', res));
     }
   });
+
+  it('answers status polls while its own thread maps the parts (--workers 1)', { timeout: 120_000 }, async () => {
+    const data = await tempDir('serve-one');
+    const args = [CLI, 'serve', '--open', '--port', '0', '--data-dir', data, '--min-poll-interval', '0', '--connector', CONNECTOR];
+    const child = spawn(process.execPath, [...args, '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      const text = await banner(child);
+      expect(text).toMatch(/exports run as parts on this thread\s/);
+      const base = /listening on\s+(http:\/\/\S+)/.exec(text)![1]!;
+      const kick = await fetch(`${base}/fhir/$export`, { headers: { accept: 'application/fhir+json', prefer: 'respond-async' } });
+      expect(kick.status).toBe(202);
+      // one poll after another: a thread that kept the event loop for the whole export would answer the first
+      // poll only when it is done
+      let inProgress = 0;
+      for (;;) {
+        const r = await fetch(kick.headers.get('content-location')!, { headers: { accept: 'application/json' } });
+        await r.arrayBuffer();
+        if (r.status === 200) break;
+        expect(r.status).toBe(202);
+        inProgress++;
+      }
+      expect(inProgress).toBeGreaterThanOrEqual(5);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((res) => child.once('exit', res));
+    }
+  });
 });
