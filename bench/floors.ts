@@ -3,19 +3,17 @@
 //   JSON.stringify(row) NDJSON — what reading and writing alone cost;
 // - hand-written: plain TypeScript doing what a mapping does (hand-written.ts), over the same query;
 // - ours: the same mapping(s) through fhir-bridge, on this thread (one core), or the whole export on the
-//   CLI's threads (this one and a warm pool: both cores), or on a pool only, as `serve`'s (which does not
-//   cut runs into key ranges; here they are cut as the CLI cuts them, so the two cases differ by the threads only).
+//   threads of the CLI and `serve` (this one and a warm pool, big runs cut into key ranges: both cores).
 // Each measurement runs in a child process of its own (run.ts), so its CPU time and peak RSS are its own.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dialect } from '../src/connectors/registry.js';
 import type { Row } from '../src/connectors/types.js';
 import { openSource, type OpenedSource } from '../src/pipeline/open-source.js';
 import { splitForThreads } from '../src/pipeline/key-ranges.js';
-import { combinedRunner, inProcessRunner } from '../src/pipeline/part-runner.js';
+import { poolAndThisThread } from '../src/pipeline/part-runner.js';
 import { planExport } from '../src/pipeline/plan.js';
 import { runPartedExport } from '../src/pipeline/run-parted-export.js';
 import { createPartPool } from '../src/pipeline/worker-pool.js';
@@ -57,10 +55,6 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
       // the pool's threads compile the whole connector: a subset of its mappings runs on this thread
       if (pool && mode.mappings) throw new Error('bench: a subset of the mappings runs on this thread only (threads: 1)');
       const mappings = only(source, mode.mappings);
-      const here = inProcessRunner(
-        { adapter: source.adapter, mappings },
-        pool ? 1 : mode.mappings ? 1 : dialect(source.adapter.dialect).exportConcurrency,
-      );
       const summary = await runPartedExport({
         exportId: 'bench',
         connectorFile,
@@ -68,7 +62,8 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         // the coordinator's adapter: a PostgreSQL export reads one snapshot the parts adopt, as the CLI's does
         adapter: source.adapter,
         request: mode.validate ? { validate: true } : {},
-        runner: pool ? combinedRunner([pool, here]) : here,
+        // as the CLI runs them; a subset of the mappings one at a time
+        runner: poolAndThisThread(pool, { adapter: source.adapter, mappings }, mode.mappings ? { concurrency: 1 } : {}),
         // big runs cut into key ranges as the CLI cuts them (one thread: nothing to share)
         ...(mode.threads > 1 ? { split: splitForThreads(source.adapter, mode.threads) } : {}),
         dir: out,

@@ -24,6 +24,8 @@ export interface OpenSourceOptions {
    * Only `fhir-bridge validate`, which reports the same problems itself next to its warnings, turns it off.
    */
   checkColumns?: boolean;
+  /** the connector file's configuration, when the caller has read it already (`serve` reads it to size its threads) */
+  config?: ConnectorConfig;
 }
 
 /** The adapter for a loaded connector, its shipped sample built first when it names one not built yet. */
@@ -38,7 +40,7 @@ export async function openSourceAdapter(config: ConnectorConfig): Promise<Source
  * located, before any connection is made), opens the adapter and checks the mappings' columns against it.
  */
 export async function openSource(connectorFile?: string, options: OpenSourceOptions = {}): Promise<OpenedSource> {
-  const config = await loadConnectorConfig(connectorFile ?? defaultConnectorFile());
+  const config = options.config ?? (await loadConnectorConfig(connectorFile ?? defaultConnectorFile()));
   const mappings = await loadMappingSet(config.mappings, { timezone: config.timezone });
   const adapter = await openSourceAdapter(config);
   const columns = options.checkColumns ?? true;

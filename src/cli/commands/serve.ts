@@ -129,13 +129,11 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const clientsFile = registryFile({ ...(opts.clients ? { clients: opts.clients } : {}), dataDir });
   if (!opts.open) clients = await ClientRegistry.load(clientsFile, { missingOk: opts.clients === undefined });
 
-  // the default depends on where the source's database runs (defaultWorkers), so its connector is read first
-  const workers =
-    opts.workers === undefined
-      ? defaultWorkers(await loadConnectorConfig(opts.connector ? resolve(opts.connector) : defaultConnectorFile()))
-      : positiveInt('--workers', opts.workers, 1);
-  const batchSize = positiveInt('--batch-size', opts.batchSize, 500);
   const connectorFile = opts.connector ? resolve(opts.connector) : undefined;
+  // read first: the default thread count depends on where the source's database runs (defaultWorkers)
+  const config = await loadConnectorConfig(connectorFile ?? defaultConnectorFile());
+  const workers = positiveInt('--workers', opts.workers, defaultWorkers(config));
+  const batchSize = positiveInt('--batch-size', opts.batchSize, 500);
   // Exports run as parts on `workers` threads: this one, between requests (yielding every 20 ms), and a pool of
   // the others: one V8 heap fewer than a pool of `workers` beside an HTTP thread that idles while it works.
   // The pool's threads open the source (compile the mappings) while this thread does the same; once warm, a
@@ -146,7 +144,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const warm = pool?.warm(connectorFile, { validate: opts.validate !== false }).catch((err: unknown) => err);
   let source: Awaited<ReturnType<typeof openSource>>;
   try {
-    source = await openSource(opts.connector);
+    source = await openSource(opts.connector, { config });
     const failed = await warm;
     if (failed) throw failed;
     // A source whose one snapshot per export other threads cannot adopt (MariaDB, SQLite) runs its jobs on
