@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNdjsonSink } from '../sinks/ndjson-sink.js';
+import type { SourceAdapter } from '../connectors/types.js';
 import type { SinkResult } from '../sinks/types.js';
 import { openSource, type OpenedSource } from './open-source.js';
 import { partFilePrefix, type ExportPart } from './part.js';
@@ -11,6 +12,7 @@ import { inProcessRunner, type PartRunner } from './part-runner.js';
 import { runExport } from './run-export.js';
 import { runPart } from './run-part.js';
 import { runPartedExport } from './run-parted-export.js';
+import type { ExportProgress } from './types.js';
 
 const CONNECTOR = join(import.meta.dirname, '../../connectors/synthea-sqlite.yaml');
 let source: OpenedSource;
@@ -155,6 +157,71 @@ describe('an export cut into parts', () => {
       }),
     ).rejects.toThrow('part 3 broke');
     expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('hands a run its parts as soon as its key ranges are read, while later runs are still being cut', async () => {
+    // Key reads (the queries of only the key column: a probe, then maybe the keys in order) of every run but
+    // the first cut wait until a part has been handed to the runner, or 3 s: an export that cut every run
+    // before running any part would wait out the 3 s first.
+    const events: string[] = [];
+    let opened!: () => void;
+    const gate = Promise.race([new Promise<void>((resolve) => (opened = resolve)), new Promise((resolve) => setTimeout(resolve, 3000))]);
+    const runs: string[] = [];
+    const adapter = Object.create(source.adapter) as SourceAdapter;
+    adapter.stream = async function* (query, options) {
+      if (!query.columns) return yield* source.adapter.stream(query, options);
+      const text = JSON.stringify({ ...query, limit: undefined, orderBy: undefined });
+      if (!runs.includes(text)) runs.push(text);
+      const n = runs.indexOf(text) + 1;
+      if (n > 1) await gate;
+      yield* source.adapter.stream(query, options);
+      events.push(`cut ${n}`);
+    };
+    const inner = inProcessRunner(source, 2);
+    const recording: PartRunner = {
+      concurrency: inner.concurrency,
+      run: (part, options) => {
+        events.push(`part ${part.mapping}`);
+        opened();
+        return inner.run(part, options);
+      },
+    };
+    const progress: ExportProgress[] = [];
+    const dir = await scratch();
+    const summary = await runPartedExport({
+      exportId: 'overlap',
+      connectorFile: CONNECTOR,
+      mappings: source.mappings,
+      request: {},
+      runner: recording,
+      split: { adapter, partsPerRun: 2, minRowsPerPart: 100 },
+      dir,
+      onProgress: (p) => progress.push(p),
+    });
+    expect(runs.length).toBeGreaterThan(2);
+    // the heaviest run is cut first and runs while the rest are read
+    expect(events[0]).toBe('cut 1');
+    expect(events.find((e) => e.startsWith('part '))).toBe('part eob');
+    expect(events.indexOf('part eob')).toBeLessThan(events.lastIndexOf(`cut ${runs.length}`));
+    // every run was cut, some into several parts, and each mapping counted done once, at the end
+    const parts = events.filter((e) => e.startsWith('part ')).length;
+    expect(parts).toBeGreaterThan(source.mappings.mappings.length);
+    const done = progress.map((p) => p.mappingsDone);
+    expect(done).toEqual([...done].sort((a, b) => a - b));
+    expect(progress.at(-1)).toMatchObject({
+      mappingsDone: source.mappings.mappings.length,
+      mappingsTotal: source.mappings.mappings.length,
+    });
+    // the same resources as the export cut nowhere
+    const whole = await runPartedExport({
+      exportId: 'whole',
+      mappings: source.mappings,
+      request: {},
+      runner: inProcessRunner(source, 2),
+      dir: await scratch(),
+    });
+    expect(summary.counts).toEqual(whole.counts);
+    expect(await contentByType(summary.files.output).then((c) => Object.keys(c).sort())).toEqual(Object.keys(whole.counts).sort());
   });
 });
 
