@@ -48,7 +48,9 @@ export async function runExport(req: ExportRequest): Promise<ExportSummary> {
  */
 async function beginSnapshot(req: ExportRequest): Promise<SourceSnapshot | undefined> {
   try {
-    return await req.adapter.beginSnapshot!({ concurrentReads: 2 * concurrencyFor(req) });
+    // per mapping run at once: its parent scan and its child queries, which a database server answers together
+    const children = Math.max(1, ...req.mappings.mappings.map((m) => m.children.length));
+    return await req.adapter.beginSnapshot!({ concurrentReads: (1 + children) * concurrencyFor(req) });
   } catch (err) {
     if (err instanceof ConnectorError && err.transient) return undefined;
     throw err;

@@ -174,7 +174,7 @@ export class MysqlAdapter extends ServerAdapter implements SourceAdapter {
 
   /**
    * MariaDB and MySQL cannot share one snapshot between connections, so the export gets a fixed set of
-   * connections (two per mapping run at once: a parent scan and its child fetches), each started with
+   * connections (per mapping run at once: a parent scan and its child queries, which run together), each started with
    * START TRANSACTION WITH CONSISTENT SNAPSHOT; the starts are repeated until no transaction committed
    * between the first and the last (the InnoDB log position did not move), which makes them one snapshot.
    * On a server too busy for that after a few tries, the export goes on with the last set and says so.
