@@ -79,7 +79,7 @@ async function readQuery(run: MappingRun, query: SourceQuery, write: BatchWriter
     };
     let read = 0;
     let batch: Row[] = [];
-    // the batch before this one, being mapped and written (settled: nothing in flight)
+    // the batch before this one, being mapped and written (none yet)
     let writing: Promise<void> = Promise.resolve();
     const flush = async (): Promise<void> => {
       const rows = batch;
@@ -196,8 +196,8 @@ interface BatchWriter {
   rows(rows: Row[], children: ChildRows[] | undefined): Promise<void>;
   /**
    * whether the next batch's child queries may run while a batch is mapped: for a database server, which
-   * answers them on its own cores (Synthea's eob on PostgreSQL: its thread was otherwise idle for a fifth of
-   * the time, waiting). A source read in this process would only take the same thread's time, and its
+   * answers them on its own cores (Synthea's eob on PostgreSQL: its thread was otherwise idle a third of the
+   * time, waiting). A source read in this process would only take the same thread's time, and its
    * unreadable lines are reported in order.
    */
   ahead: boolean;

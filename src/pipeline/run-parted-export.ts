@@ -324,9 +324,12 @@ function partsOfRuns(
       if (!parts) {
         const split = req.split;
         parts = split
-          ? cuts.add(async () =>
-              partsOf(run, (await keyRanges(plan.runs[run]!, { ...split, signal: anySignal(signal, req.signal) })) ?? [undefined]),
-            )
+          ? cuts.add(async () => {
+              // a cut still queued when its export stopped sends no query
+              const stopped = anySignal(signal, req.signal);
+              stopped.throwIfAborted();
+              return partsOf(run, (await keyRanges(plan.runs[run]!, { ...split, signal: stopped })) ?? [undefined]);
+            })
           : Promise.resolve(partsOf(run, [undefined]));
         known.set(run, parts);
         // a read that failed (or was stopped with its export's round) is read again by the next caller
