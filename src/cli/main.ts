@@ -54,7 +54,10 @@ export async function buildProgram(options: { io?: (verbose: boolean) => CliIo; 
     .option('--gzip', 'gzip the files (.ndjson.gz)')
     .option('-p, --patient <id...>', 'only these patients (source patient ids; repeatable or comma-separated)')
     .option('--batch-size <n>', 'parent rows per child query')
-    .option('--concurrency <n>', 'mappings (or, with --workers 0 or 1, parts) exported at the same time on this thread')
+    .option(
+      '--concurrency <n>',
+      'mappings, or parts of a source exported in parts, mapped at the same time on this thread (default: 2 for a database server, 1 for files or beside pool threads)',
+    )
     .option(
       '--workers <n>',
       'threads that read, map and write the parts of a CSV, DuckDB or PostgreSQL source: this one and n-1 pool threads (default: the cores, less a quarter beside a database on this machine; 0 or 1: this thread only)',

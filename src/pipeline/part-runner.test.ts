@@ -65,9 +65,9 @@ describe('poolAndThisThread', () => {
     expect(poolAndThisThread(undefined, source('postgres'), { concurrency: 3 }).concurrency).toBe(3);
   });
 
-  it("beside a pool, adds one part at a time on this thread to the pool's slots", () => {
+  it("beside a pool, adds one part at a time on this thread to the pool's slots (or as many as told)", () => {
     const pool = timedRunner('pool', 2, 1, []).runner;
     expect(poolAndThisThread(pool, source('postgres')).concurrency).toBe(3);
-    expect(poolAndThisThread(pool, source('postgres'), { concurrency: 4 }).concurrency).toBe(3);
+    expect(poolAndThisThread(pool, source('postgres'), { concurrency: 4 }).concurrency).toBe(6);
   });
 });

@@ -81,8 +81,9 @@ export function combinedRunner(runners: PartRunner[]): PartRunner {
 }
 
 /**
- * A pool's threads and this one (a part at a time), or this thread alone when there is no pool, `concurrency`
- * parts at a time (default: the source's exportConcurrency): how the CLI and `serve` run an export's parts.
+ * A pool's threads and this one, or this thread alone when there is no pool: how the CLI and `serve` run an
+ * export's parts. This thread runs `concurrency` parts at a time: by default the source's exportConcurrency
+ * alone, one beside a pool (it also coordinates, and a second part would hold a second batch in its heap).
  * Alone, two parts at once overlap one's mapping with the other's wait for the database: a one-thread
  * PostgreSQL ×100 export took 26.4 s one part at a time, 21.4 s two at a time (four: 24 s, more garbage).
  */
@@ -93,5 +94,5 @@ export function poolAndThisThread(
 ): PartRunner {
   const { concurrency, ...inProcess } = options;
   if (!pool) return inProcessRunner(source, concurrency ?? dialect(source.adapter.dialect).exportConcurrency, inProcess);
-  return combinedRunner([pool, inProcessRunner(source, 1, inProcess)]);
+  return combinedRunner([pool, inProcessRunner(source, concurrency ?? 1, inProcess)]);
 }
