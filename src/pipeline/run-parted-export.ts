@@ -1,7 +1,8 @@
 // The coordinator of an export cut into parts: plan once, hand every part to a runner (the warm worker pool
-// or this thread) as soon as its run's key ranges are read (the next runs are cut meanwhile), add up their progress, and when all are done assemble their files into the export's
-// (assemble-parts.ts) and the summary. The first failing part aborts the others; then every part's files
-// are removed. It only coordinates: rows, mapping and writing happen inside the parts.
+// or this thread) as soon as its run's key ranges are read (the next runs are cut meanwhile), add up their
+// progress, and when all are done assemble their files into the export's (assemble-parts.ts) and the summary.
+// The first failing part aborts the others; then every part's files are removed. It only coordinates: rows,
+// mapping and writing happen inside the parts.
 // A source whose snapshot can be shared (PostgreSQL) is read in one snapshot: the coordinator begins it,
 // every part adopts it by id (part.snapshot), the coordinator holds it until the last part is done and reads
 // the deleted rows of a `_since` export in it too; transactionTime is the snapshot's. When the snapshot is
