@@ -8,6 +8,15 @@ import { chunk, distinct, keyPart, MAX_IN_LIST } from './plan.js';
 export type ChildRows = Record<string, Row[]>;
 
 /**
+ * Whether the source answers queries on cores of its own while this thread maps (a database server), so that
+ * child queries may run together and ahead of the mapping; a source read in this process (SQLite, files,
+ * DuckDB, exportConcurrency 1) would only take this thread's time.
+ */
+export function answersAlongside(adapter: Pick<SourceAdapter, 'dialect'>): boolean {
+  return dialect(adapter.dialect).exportConcurrency > 1;
+}
+
+/**
  * For each parent (same order), its child rows by child name, in the child's orderBy order. A database server
  * answers the children's queries at the same time, each on a connection of its own: the mapping waits for the
  * slowest instead of their sum (Synthea's eob, three children: its thread idle a third of the time one after
@@ -45,7 +54,7 @@ export async function fetchChildRows(
       result[i]![child.name] = (key !== undefined && groups.get(key)) || [];
     });
   };
-  if (children.length < 2 || dialect(adapter.dialect).exportConcurrency < 2) {
+  if (children.length < 2 || !answersAlongside(adapter)) {
     for (const child of children) await fill(child);
     return result;
   }

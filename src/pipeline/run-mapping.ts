@@ -4,12 +4,11 @@
 // those are (the CLI, a job, a worker).
 import { createHash } from 'node:crypto';
 import pRetry from 'p-retry';
-import { dialect } from '../connectors/registry.js';
 import type { Row, SourceAdapter, SourceQuery } from '../connectors/types.js';
 import { ConnectorError, formatLocation } from '../errors.js';
 import type { CompiledMapping, FhirResource, MapResult } from '../mapping/types.js';
 import type { ResourceSink } from '../sinks/types.js';
-import { fetchChildRows, type ChildRows } from './child-rows.js';
+import { answersAlongside, fetchChildRows, type ChildRows } from './child-rows.js';
 import type { ElementSubsetter } from './elements.js';
 import type { ExportTally } from './export-tally.js';
 import { issueOutcome } from './issue-outcome.js';
@@ -278,7 +277,7 @@ function batchWriter(run: MappingRun, ctx: MappingRunContext): BatchWriter {
       for (let from = 0; from < rows.length; from += PASS_ROWS) await passes(rows, children, from, Math.min(rows.length, from + PASS_ROWS));
       tally.batchDone(mapping.name, rows.length);
     },
-    ahead: mapping.children.length > 0 && dialect(ctx.adapter.dialect).exportConcurrency > 1,
+    ahead: mapping.children.length > 0 && answersAlongside(ctx.adapter),
   };
 }
 

@@ -287,7 +287,10 @@ async function runParts(
 
 /** An export's parts, run by run: each plan run is one part, or one per key range when the export splits. */
 interface RunParts {
-  /** run `run`'s parts in key order; its ranges are read once (the first caller's signal stops the reading) */
+  /**
+   * run `run`'s parts in key order; its ranges are read once, stopped by the first caller's signal (a round's,
+   * which the caller's own signal aborts too)
+   */
   of(run: number, signal: AbortSignal): Promise<ExportPart[]>;
 }
 
@@ -327,9 +330,8 @@ function partsOfRuns(
         parts = split
           ? cuts.add(async () => {
               // a cut still queued when its export stopped sends no query
-              const stopped = anySignal(signal, req.signal);
-              stopped.throwIfAborted();
-              return partsOf(run, (await keyRanges(plan.runs[run]!, { ...split, signal: stopped })) ?? [undefined]);
+              signal.throwIfAborted();
+              return partsOf(run, (await keyRanges(plan.runs[run]!, { ...split, signal })) ?? [undefined]);
             })
           : Promise.resolve(partsOf(run, [undefined]));
         known.set(run, parts);
@@ -339,10 +341,6 @@ function partsOfRuns(
       return parts;
     },
   };
-}
-
-function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
-  return b ? AbortSignal.any([a, b]) : a;
 }
 
 /** Each bad source line once, in file and line order (parts report the lines of the files they read). */
