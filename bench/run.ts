@@ -12,6 +12,7 @@ import { defaultWorkers } from '../src/pipeline/worker-pool.js';
 import { runExport } from '../src/pipeline/run-export.js';
 import { createNdjsonSink } from '../src/sinks/ndjson-sink.js';
 import { measureFloor, type FloorMode, type Measure } from './floors.js';
+import { machineUse, sampleMachine, type MachineUse } from './machine-cpu.js';
 import { scaleOut } from './scale-out.js';
 import { cliExport, median, serverExports } from './server-timing.js';
 import { validationBench } from './validation.js';
@@ -181,8 +182,9 @@ async function floors(pg: string, copies: number): Promise<void> {
       ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
     ];
     const results: Measure[] = [];
+    const uses: Array<MachineUse | undefined> = [];
     const rows: Array<Array<string | number>> = [];
-    const row = (name: string, r: Measure): Array<string | number> => [
+    const row = (name: string, r: Measure, use?: MachineUse): Array<string | number> => [
       name,
       r.rows,
       r.resources,
@@ -190,12 +192,17 @@ async function floors(pg: string, copies: number): Promise<void> {
       (r.cpuMs / r.wallMs).toFixed(2),
       Math.round(r.resources / (r.wallMs / 1000)),
       mib(r.peakRss),
+      use ? use.busyCores.toFixed(2) : '–',
+      use ? `${use.databaseSeconds.toFixed(1)} s` : '–',
     ];
     for (const [name, mode] of cases) {
       process.stderr.write(`floors ×${copies}: ${name}…\n`);
+      const before = await sampleMachine();
       const r = await runChild<Measure>(source.connectorFile, mode);
+      const use = machineUse(before, await sampleMachine());
       results.push(r);
-      rows.push(row(name, r));
+      uses.push(use);
+      rows.push(row(name, r, use));
     }
     // The engine against the hand-written mapper: a case of a few seconds, whose single wall times swung by a
     // third on this shared machine, so it runs as PAIRS pairs, back to back, alternating which goes first; the
@@ -256,9 +263,13 @@ async function floors(pg: string, copies: number): Promise<void> {
     const obsHand = medianOf((p) => p.hand);
     const obsOurs = medianOf((p) => p.ours);
     process.stdout.write(
-      `\nPostgreSQL ×${copies}, ${workers} threads (CPU/wall: user+system CPU of all threads ÷ wall time)\n` +
-        table(['case', 'rows', 'resources', 'time', 'CPU/wall', 'resources/s', 'peak RSS'], rows, [
+      `\nPostgreSQL ×${copies}, ${workers} threads (CPU/wall: user+system CPU of all threads ÷ wall time; machine busy: ` +
+        `cores the whole machine kept busy while the case's process ran, database CPU: what the database server's ` +
+        `processes on this machine spent meanwhile; Linux only)\n` +
+        table(['case', 'rows', 'resources', 'time', 'CPU/wall', 'resources/s', 'peak RSS', 'machine busy', 'database CPU'], rows, [
           false,
+          true,
+          true,
           true,
           true,
           true,
@@ -278,6 +289,10 @@ async function floors(pg: string, copies: number): Promise<void> {
             ['observation-lab: hand-written / raw', (perSecond(obsHand) / perSecond(obsRaw)).toFixed(2)],
             [`whole export, ${workers} threads / raw floor`, (perSecond(cliLike) / perSecond(raw)).toFixed(2)],
             [`whole export, ${workers} threads: CPU/wall`, (cliLike.cpuMs / cliLike.wallMs).toFixed(2)],
+            [
+              `whole export, ${workers} threads: cores the machine kept busy (of ${availableParallelism()}), database CPU`,
+              uses[1] ? `${uses[1].busyCores.toFixed(2)}, ${uses[1].databaseSeconds.toFixed(1)} s` : 'n/a (not Linux)',
+            ],
             [`whole export, ${workers} threads / this thread only`, (perSecond(cliLike) / perSecond(one)).toFixed(2)],
             ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
             ...servers.map(({ threads, whole }) => [

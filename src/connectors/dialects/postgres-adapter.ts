@@ -5,7 +5,7 @@ import { releaseOnce, SNAPSHOT_RELEASE_TIMEOUT_MS, settleWithin } from '../settl
 import pg from 'pg';
 import QueryStream from 'pg-query-stream';
 import { groupIndexColumns, indexColumnsQuery, tableCatalogueQuery, catalogueTables } from '../index-columns.js';
-import { normaliseRow } from '../normalise.js';
+import { lowerCaseKeys } from '../normalise.js';
 import { requireConnection, ServerAdapter, streamStatement } from '../server-adapter.js';
 import { buildSelect, queryLabel } from '../sql-builder.js';
 import { SnapshotLostError } from '../snapshot-lost.js';
@@ -265,7 +265,8 @@ export class PostgresAdapter extends ServerAdapter implements SourceAdapter {
     yield* this.drain({
       what,
       rows: rows as AsyncIterable<Record<string, unknown>>,
-      normalise: normaliseRow,
+      // textDateTypes leaves no Date, and pg no undefined or bigint: only the keys may need lower-casing
+      normalise: lowerCaseKeys(),
       signal: options.signal,
       abort: () => void rows.destroy(options.signal?.reason),
       finish: async (_complete, failure) => {
