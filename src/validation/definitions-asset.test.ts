@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { shippedPackages } from '../../test/support/validation.js';
 import { conformanceOf, DEFINITIONS_ASSET, definitionsFromSources, loadConformance } from './conformance.js';
@@ -47,6 +47,13 @@ describe('definitions asset', () => {
       const foreign = join(dir, 'foreign.ndjson.gz');
       await writeFile(foreign, Buffer.concat([whole.subarray(0, 100), Buffer.from('not gzip at all')]));
       expect(() => readDefinitionsAsset(foreign)).toThrow(/foreign\.ndjson\.gz: .*byte/);
+      // the first member is inflated once, without gunzip's own check: its CRC-32 is still compared
+      const { engine } = inflateRawSync(whole.subarray(10), { info: true }) as unknown as { engine: { bytesWritten: number } };
+      const damaged = Buffer.from(whole);
+      damaged[10 + engine.bytesWritten] = damaged[10 + engine.bytesWritten]! ^ 0xff;
+      const badCrc = join(dir, 'bad-crc.ndjson.gz');
+      await writeFile(badCrc, damaged);
+      expect(() => readDefinitionsAsset(badCrc)).toThrow(/bad-crc\.ndjson\.gz: the gzip member at byte 0 fails its CRC-32/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
