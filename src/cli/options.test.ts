@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultDataDir, positiveInt, registryFile, UsageError } from './options.js';
+import { defaultDataDir, duration, positiveInt, registryFile, UsageError } from './options.js';
 
 describe('whole-number options', () => {
   it('takes the fallback when the option is not given, else the number', () => {
@@ -16,6 +16,30 @@ describe('whole-number options', () => {
     }
     expect(positiveInt('--port', '0', 8080, { allowZero: true })).toBe(0);
     expect(() => positiveInt('--port', '-1', 8080, { allowZero: true })).toThrow('--port "-1": expected a whole number ≥ 0');
+  });
+});
+
+describe('duration options', () => {
+  it("read a bare number in the option's own unit, as before, and a number with a unit in any option", () => {
+    expect(duration('--job-lease', undefined, 30_000, { unit: 'ms' })).toBe(30_000);
+    expect(duration('--job-lease', '45000', 30_000, { unit: 'ms' })).toBe(45_000);
+    expect(duration('--job-lease', '45s', 30_000, { unit: 'ms' })).toBe(45_000);
+    expect(duration('--heartbeat', '1.5s', 10_000, { unit: 'ms' })).toBe(1_500);
+    expect(duration('--part-lease', '30', 30, { unit: 's' })).toBe(30);
+    expect(duration('--part-lease', '2m', 30, { unit: 's' })).toBe(120);
+    expect(duration('--part-lease', '2000ms', 30, { unit: 's' })).toBe(2);
+    expect(duration('--file-ttl', '1H', 3600, { unit: 's' })).toBe(3600);
+    expect(duration('--min-poll-interval', '0', 500, { unit: 'ms', allowZero: true })).toBe(0);
+  });
+
+  it("refuse what is not a whole number of the option's unit, naming the option and the forms it takes", () => {
+    for (const bad of ['0', '-5s', 'soon', '10 minutes', '1500ms', '0.5']) {
+      expect(() => duration('--part-lease', bad, 30, { unit: 's' })).toThrow(UsageError);
+      expect(() => duration('--part-lease', bad, 30, { unit: 's' })).toThrow(
+        `--part-lease "${bad}": expected a whole number of seconds ≥ 1, or one with a unit (500ms, 30s, 5m, 1h)`,
+      );
+    }
+    expect(() => duration('--job-lease', '0.5ms', 1, { unit: 'ms' })).toThrow('expected a whole number of milliseconds ≥ 1');
   });
 });
 

@@ -22,6 +22,32 @@ export function positiveInt(option: string, value: string | number | undefined, 
   return n;
 }
 
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+type DurationUnit = 'ms' | 's';
+
+/**
+ * A duration option in `unit` (what a bare number means, as each option has always read it): `30`, or with a
+ * unit of its own, `500ms`, `30s`, `5m`, `1h`, so that options counted in seconds and in milliseconds can be
+ * given alike. `fallback` when not given; a whole number of `unit` ≥ 1 (≥ 0 with `allowZero`) otherwise.
+ */
+export function duration(
+  option: string,
+  value: string | number | undefined,
+  fallback: number,
+  { unit, allowZero = false }: { unit: DurationUnit; allowZero?: boolean },
+): number {
+  if (value === undefined || value === '') return fallback;
+  const text = String(value).trim();
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text);
+  const min = allowZero ? 0 : 1;
+  const expected = `expected a whole number of ${unit === 's' ? 'seconds' : 'milliseconds'} ≥ ${min}, or one with a unit (500ms, 30s, 5m, 1h)`;
+  if (!m) throw new UsageError(`${option} ${JSON.stringify(text)}: ${expected}`);
+  const ms = Number(m[1]) * UNIT_MS[(m[2]?.toLowerCase() ?? unit) as keyof typeof UNIT_MS];
+  const n = ms / UNIT_MS[unit];
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${option} ${JSON.stringify(text)}: ${expected}`);
+  return n;
+}
+
 /** $FHIR_BRIDGE_DATA_DIR, else ./.fhir-bridge: jobs.sqlite, jobs/<id>/ files, clients.json */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   return resolve(env.FHIR_BRIDGE_DATA_DIR || '.fhir-bridge');

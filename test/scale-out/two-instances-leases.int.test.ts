@@ -196,8 +196,9 @@ describe.skipIf('skip' in db)('two serve instances on one PostgreSQL job store a
       '--no-validate',
       '--min-poll-interval',
       '0',
+      // one in seconds, one bare (milliseconds): both forms reach the lease
       '--job-lease',
-      String(LEASE_MS),
+      `${LEASE_MS / 1000}s`,
       '--heartbeat',
       String(HEARTBEAT_MS),
     );

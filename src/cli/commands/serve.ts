@@ -22,7 +22,7 @@ import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../..
 import { createLogger, logLevel } from '../../log.js';
 import { type StorageSettings, storageFromSettings } from '../../storage/settings.js';
 import { addQueueOptions, startQueueRoles, type QueueRoles } from './queue-options.js';
-import { defaultDataDir, positiveInt, registryFile, UsageError } from '../options.js';
+import { defaultDataDir, duration, positiveInt, registryFile, UsageError } from '../options.js';
 
 export interface ServeOptions extends StorageSettings {
   connector?: string;
@@ -72,12 +72,12 @@ export function registerServeCommand(program: Command): void {
     .option('--clients <file>', 'client registry, JSON or YAML (default: <data-dir>/clients.json)')
     .option('--jobs-db <url>', 'keep jobs in PostgreSQL (postgres://...; default $FHIR_BRIDGE_JOBS_DB, else SQLite in the data dir)')
     .option('--concurrency <n>', 'exports running at the same time', '2')
-    .option('--file-ttl <seconds>', 'how long export files stay downloadable', '3600')
+    .option('--file-ttl <duration>', 'how long export files stay downloadable (seconds, or 30m, 2h…)', '3600')
     .option('--max-resources-per-file <n>', 'resources per NDJSON file before the next one starts', '100000')
     .option('--gzip-files', 'store export files gzipped (sent as they are to clients accepting gzip)')
-    .option('--retry-after <seconds>', 'Retry-After of in-progress status answers', '2')
-    .option('--min-poll-interval <ms>', 'status polls of one job closer than this get 429 (0: never)', '500')
-    .option('--token-lifetime <seconds>', 'access token lifetime, at most 300', '300')
+    .option('--retry-after <duration>', 'Retry-After of in-progress status answers (seconds, or 5s…)', '2')
+    .option('--min-poll-interval <duration>', 'status polls of one job closer than this get 429 (milliseconds, or 1s…; 0: never)', '500')
+    .option('--token-lifetime <duration>', 'access token lifetime, at most 300 seconds (seconds, or 5m…)', '300')
     .option(
       '--workers <n>',
       'threads that run exports: this one (between requests) and n-1 worker threads (default: the cores, less a quarter beside a database on this machine)',
@@ -100,12 +100,24 @@ export function registerServeCommand(program: Command): void {
       '--instance-id <id>',
       'this instance in the job store, unique per running process (default: $FHIR_BRIDGE_INSTANCE_ID, else host:pid:random)',
     )
-    .option('--job-lease <ms>', 'how long an instance holds a job without renewing; then another may take it over', '30000')
-    .option('--heartbeat <ms>', 'how often job leases are renewed, cancels noticed and expired jobs taken over', '10000')
+    .option(
+      '--job-lease <duration>',
+      'how long an instance holds a job without renewing; then another may take it over (milliseconds, or 30s…)',
+      '30000',
+    )
+    .option(
+      '--heartbeat <duration>',
+      'how often job leases are renewed, cancels noticed and expired jobs taken over (milliseconds, or 10s…)',
+      '10000',
+    )
     .option('--in-process', 'run exports on the server thread instead of worker threads (slower status answers during exports)');
   addQueueOptions(program.commands.at(-1)!)
     .option('--work', 'with --queue: this process also runs parts, like a `fhir-bridge worker`')
-    .option('--part-lease <seconds>', 'with --queue: a part whose worker has not renewed its lease for this long is given to another', '30')
+    .option(
+      '--part-lease <duration>',
+      'with --queue: a part whose worker has not renewed its lease for this long is given to another (seconds, or 1m…)',
+      '30',
+    )
     .option('--parts-per-mapping <n>', 'with --queue: a big mapping is cut into at most this many key ranges, one part each', '8')
     .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', String(DEFAULT_MIN_ROWS_PER_PART))
     .action(async (opts: ServeOptions) => {
@@ -119,7 +131,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
   const dataDir = resolve(opts.dataDir ?? defaultDataDir(env));
   await mkdir(dataDir, { recursive: true });
   const jobsDb = opts.jobsDb ?? env.FHIR_BRIDGE_JOBS_DB;
-  const tokenLifetime = positiveInt('--token-lifetime', opts.tokenLifetime, 300);
+  const tokenLifetime = duration('--token-lifetime', opts.tokenLifetime, 300, { unit: 's' });
   if (opts.baseUrl !== undefined && !/^https?:\/\/[^/]+/.test(opts.baseUrl))
     throw new UsageError(`--base-url must be an http(s) URL such as https://bulk.example.org, got "${opts.baseUrl}"`);
   if (tokenLifetime > 300) throw new UsageError('--token-lifetime may be at most 300 seconds (SMART backend services)');
@@ -170,7 +182,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
         settings: {
           url: queueUrl,
           ...(opts.queueSchema ? { schema: opts.queueSchema } : {}),
-          leaseSeconds: positiveInt('--part-lease', opts.partLease, 30),
+          leaseSeconds: duration('--part-lease', opts.partLease, 30, { unit: 's' }),
         },
         work: opts.work ?? false,
         source,
@@ -222,12 +234,12 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
       ...(opts.baseUrl ? { baseUrl: opts.baseUrl } : {}),
       trustProxy: opts.trustProxy ?? false,
       concurrency: positiveInt('--concurrency', opts.concurrency, 2),
-      fileTtlSeconds: positiveInt('--file-ttl', opts.fileTtl, 3600),
+      fileTtlSeconds: duration('--file-ttl', opts.fileTtl, 3600, { unit: 's' }),
       maxResourcesPerFile,
       gzipFiles: opts.gzipFiles ?? false,
       validate,
-      retryAfterSeconds: positiveInt('--retry-after', opts.retryAfter, 2),
-      minPollIntervalMs: positiveInt('--min-poll-interval', opts.minPollInterval, 500, { allowZero: true }),
+      retryAfterSeconds: duration('--retry-after', opts.retryAfter, 2, { unit: 's' }),
+      minPollIntervalMs: duration('--min-poll-interval', opts.minPollInterval, 500, { unit: 'ms', allowZero: true }),
       logger: log,
       leases: jobLeases(opts, env),
     });
@@ -283,8 +295,8 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
 
 /** --instance-id, --job-lease, --heartbeat: checked here so a bad value is a usage error, not a stack trace. */
 function jobLeases(opts: ServeOptions, env: NodeJS.ProcessEnv): NonNullable<Parameters<typeof buildServer>[0]['leases']> {
-  const leaseMs = positiveInt('--job-lease', opts.jobLease, 30_000);
-  const heartbeatMs = positiveInt('--heartbeat', opts.heartbeat, 10_000);
+  const leaseMs = duration('--job-lease', opts.jobLease, 30_000, { unit: 'ms' });
+  const heartbeatMs = duration('--heartbeat', opts.heartbeat, 10_000, { unit: 'ms' });
   if (heartbeatMs * 2 > leaseMs)
     throw new UsageError(
       `--heartbeat (${heartbeatMs} ms) must be at most half of --job-lease (${leaseMs} ms), so a lease survives a missed renewal`,
