@@ -1,5 +1,5 @@
-// Option parsing the commands share: whole-number options (one rule and one message for every command)
-// and the server's data folder, which `serve` and `clients` must agree on.
+// Option parsing the commands share: whole-number and duration options (one rule and one message for every
+// command) and the server's data folder, which `serve` and `clients` must agree on.
 import { resolve } from 'node:path';
 import { FhirBridgeError } from '../errors.js';
 

@@ -46,7 +46,7 @@ export interface ServeOptions extends StorageSettings {
   trustProxy?: boolean;
   /** profile validation of exported resources (default on; `--no-validate` sets it false) */
   validate?: boolean;
-  /** several instances on one job store: this process' id, the job lease and heartbeat (ms) */
+  /** several instances on one job store: this process' id, the job lease and heartbeat (durations: a bare number is ms) */
   instanceId?: string;
   jobLease?: string;
   heartbeat?: string;
