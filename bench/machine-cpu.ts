@@ -1,6 +1,6 @@
 // What the whole machine, and a database server on it, spent while a measurement ran. A process' own CPU/wall
 // cannot tell "this export leaves a core idle" from "the database took the other core": on the 2-core bench
-// machine both happen. Linux only (/proc); elsewhere the columns say n/a.
+// machine both happen. Linux only (/proc); elsewhere the table shows – and the ratio line n/a.
 import { readdir, readFile } from 'node:fs/promises';
 
 /** Linux reports /proc times in USER_HZ ticks, 100 a second on every architecture Node runs on. */
