@@ -56,7 +56,7 @@ describe.skipIf(!url || !cliBuilt())(
       const dataDir = join(dir, 'data');
       const cluster = await startQueueCluster(source.connectorFile, { url: queueUrl, schema: queueSchema }, 3, {
         dataDir,
-        serveArgs: ['--part-lease', '4', '--parts-per-mapping', '6', '--min-rows-per-part', '4000'],
+        serveArgs: ['--part-lease', '4', '--part-retries', '5', '--parts-per-mapping', '6', '--min-rows-per-part', '4000'],
       });
       stops.push(cluster.stop);
       const { base, workers } = cluster;
@@ -100,13 +100,22 @@ describe.skipIf(!url || !cliBuilt())(
 
       // big mappings were cut into key ranges, so the workers shared them
       const jobs = await db.raw(
-        `SELECT id, state::text AS state, retry_count, output->>'worker' AS worker, data->'part'->'range' IS NOT NULL AS ranged
+        `SELECT id, state::text AS state, retry_count, retry_limit, output->>'worker' AS worker, data->'part'->'range' IS NOT NULL AS ranged
        FROM ${queueSchema}.job WHERE name = 'fhir-bridge-parts' AND data->'part'->>'exportId' = ?`,
         [jobId],
       );
-      const rows = jobs.rows as Array<{ id: string; state: string; retry_count: number; worker: string; ranged: boolean }>;
+      const rows = jobs.rows as Array<{
+        id: string;
+        state: string;
+        retry_count: number;
+        retry_limit: number;
+        worker: string;
+        ranged: boolean;
+      }>;
       expect(rows.filter((r) => r.ranged).length).toBeGreaterThan(6);
       expect(rows.every((r) => r.state === 'completed')).toBe(true);
+      // serve's --part-retries is what every part was queued with (pg-boss retries it that many times)
+      expect(new Set(rows.map((r) => r.retry_limit))).toEqual(new Set([5]));
       // the parts were spread over the workers (w1 too, before it died)
       const attempts = await db.raw(`SELECT job_id, attempt, worker, state FROM ${leases}`);
       const byWorker = new Set((attempts.rows as Array<{ worker: string | null }>).map((a) => a.worker));

@@ -17,6 +17,7 @@ import { describeExportableTypes } from '../../http/kickoff/resolve.js';
 import { partsExecutor } from '../../jobs/parts-executor.js';
 import { poolAndThisThread } from '../../pipeline/part-runner.js';
 import { DEFAULT_MIN_ROWS_PER_PART, splitForThreads } from '../../pipeline/key-ranges.js';
+import { DEFAULT_RETRY_LIMIT } from '../../queue/part-queue.js';
 import { readsOneSnapshot } from './export.js';
 import { canUsePool, createPartPool, defaultWorkers, type PartPool } from '../../pipeline/worker-pool.js';
 import { createLogger, logLevel } from '../../log.js';
@@ -55,6 +56,7 @@ export interface ServeOptions extends StorageSettings {
   queueSchema?: string;
   work?: boolean;
   partLease?: string;
+  partRetries?: string;
   partsPerMapping?: string;
   minRowsPerPart?: string;
 }
@@ -117,6 +119,11 @@ export function registerServeCommand(program: Command): void {
       '--part-lease <duration>',
       'with --queue: a part whose worker has not renewed its lease for this long is given to another (seconds, or 1m…)',
       '30',
+    )
+    .option(
+      '--part-retries <n>',
+      'with --queue: tries of a part after its first (a lost lease or a failure each cost one; 0: none); then the export fails',
+      String(DEFAULT_RETRY_LIMIT),
     )
     .option('--parts-per-mapping <n>', 'with --queue: a big mapping is cut into at most this many key ranges, one part each', '8')
     .option('--min-rows-per-part <n>', 'with --queue: the fewest source rows a key-range part gets', String(DEFAULT_MIN_ROWS_PER_PART))
@@ -183,6 +190,7 @@ export async function serve(opts: ServeOptions, env: NodeJS.ProcessEnv = process
           url: queueUrl,
           ...(opts.queueSchema ? { schema: opts.queueSchema } : {}),
           leaseSeconds: duration('--part-lease', opts.partLease, 30, { unit: 's' }),
+          retryLimit: positiveInt('--part-retries', opts.partRetries, DEFAULT_RETRY_LIMIT, { allowZero: true }),
         },
         work: opts.work ?? false,
         source,
