@@ -1,6 +1,7 @@
 // Option parsing the commands share: whole-number and duration options (one rule and one message for every
 // command) and the server's data folder, which `serve` and `clients` must agree on.
 import { resolve } from 'node:path';
+import { DURATION_FORMS, type DurationUnit, parseDuration } from '../duration.js';
 import { FhirBridgeError } from '../errors.js';
 
 /** A usage mistake (bad option value): reported without a stack, exit 1. */
@@ -22,13 +23,9 @@ export function positiveInt(option: string, value: string | number | undefined, 
   return n;
 }
 
-const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-type DurationUnit = 'ms' | 's';
-
 /**
- * A duration option in `unit` (what a bare number means, as each option has always read it): `30`, or with a
- * unit of its own, `500ms`, `30s`, `5m`, `1h`, so that options counted in seconds and in milliseconds can be
- * given alike. `fallback` when not given; a whole number of `unit` ≥ 1 (≥ 0 with `allowZero`) otherwise.
+ * A duration option in `unit` (what a bare number means, as each option has always read it), or with a unit of
+ * its own (src/duration.ts). `fallback` when not given; a whole number of `unit` ≥ 1 (≥ 0 with `allowZero`).
  */
 export function duration(
   option: string,
@@ -38,13 +35,12 @@ export function duration(
 ): number {
   if (value === undefined || value === '') return fallback;
   const text = String(value).trim();
-  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(text);
   const min = allowZero ? 0 : 1;
-  const expected = `expected a whole number of ${unit === 's' ? 'seconds' : 'milliseconds'} ≥ ${min}, or one with a unit (500ms, 30s, 5m, 1h)`;
-  if (!m) throw new UsageError(`${option} ${JSON.stringify(text)}: ${expected}`);
-  const ms = Number(m[1]) * UNIT_MS[(m[2]?.toLowerCase() ?? unit) as keyof typeof UNIT_MS];
-  const n = ms / UNIT_MS[unit];
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`${option} ${JSON.stringify(text)}: ${expected}`);
+  const n = parseDuration(text, unit);
+  if (n === undefined || n < min)
+    throw new UsageError(
+      `${option} ${JSON.stringify(text)}: expected a whole number of ${unit === 's' ? 'seconds' : 'milliseconds'} ≥ ${min}, or one with a unit (${DURATION_FORMS})`,
+    );
   return n;
 }
 

@@ -24,6 +24,18 @@ describe('serve storage settings', () => {
     expect(fromEnv.store?.description).toBe('s3://fhir-exports/');
     expect(fromEnv.presignSeconds).toBe(60);
     fromEnv.store?.close();
+
+    // a unit of its own, as every duration option of serve takes
+    for (const [given, seconds] of [
+      ['15m', 900],
+      ['2h', 7200],
+      ['90s', 90],
+      ['7000ms', 7],
+    ] as const) {
+      const withUnit = storageFromSettings({ storage: 's3://fhir-exports', s3Presign: given }, {}, '/data');
+      expect(withUnit.presignSeconds, given).toBe(seconds);
+      withUnit.store?.close();
+    }
   });
 
   it('refuses settings that cannot work, naming the option', () => {
@@ -33,7 +45,7 @@ describe('serve storage settings', () => {
     expect(() => storageFromSettings({ storage: 's3://fhir-exports', s3Endpoint: 'minio:9000' }, {}, '/d')).toThrow(
       /--s3-endpoint must be an http\(s\) URL/,
     );
-    for (const bad of ['0', '-5', '1.5', 'soon', '604801'])
+    for (const bad of ['0', '-5', '1.5', 'soon', '604801', '8d', '169h', '1500ms'])
       expect(() => storageFromSettings({ storage: 's3://fhir-exports', s3Presign: bad }, {}, '/d')).toThrow(
         /--s3-presign must be whole seconds from 1 to 604800/,
       );

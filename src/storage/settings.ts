@@ -2,6 +2,7 @@
 // the manifest URL mode. Endpoint, region and credentials also come from the standard AWS variables
 // (AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE ...), which
 // the SDK reads itself; secrets are never options.
+import { DURATION_FORMS, parseDuration } from '../duration.js';
 import { MAX_PRESIGN_SECONDS, S3FileStore } from './s3-store.js';
 import { parseS3Url, settingError } from './s3-location.js';
 
@@ -11,7 +12,7 @@ export interface StorageSettings {
   s3Endpoint?: string;
   s3Region?: string;
   s3ForcePathStyle?: boolean;
-  /** seconds pre-signed download URLs stay valid; absent: manifests carry the server's own URLs */
+  /** how long pre-signed download URLs stay valid (seconds, or with a unit: 15m); absent: manifests carry the server's own URLs */
   s3Presign?: string;
 }
 
@@ -42,9 +43,11 @@ export function storageFromSettings(settings: StorageSettings, env: NodeJS.Proce
     throw settingError(`--s3-endpoint must be an http(s) URL such as https://minio.example.org:9000, got "${endpoint}"`);
   let presignSeconds: number | undefined;
   if (presign !== undefined) {
-    presignSeconds = Number(presign);
-    if (!/^\d+$/.test(presign.trim()) || presignSeconds < 1 || presignSeconds > MAX_PRESIGN_SECONDS)
-      throw settingError(`--s3-presign must be whole seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days), got "${presign}"`);
+    presignSeconds = parseDuration(presign, 's');
+    if (presignSeconds === undefined || presignSeconds < 1 || presignSeconds > MAX_PRESIGN_SECONDS)
+      throw settingError(
+        `--s3-presign must be whole seconds from 1 to ${MAX_PRESIGN_SECONDS} (7 days), or a duration with a unit (${DURATION_FORMS}), got "${presign}"`,
+      );
   }
   const store = new S3FileStore({
     ...parseS3Url(storage),

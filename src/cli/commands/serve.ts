@@ -97,7 +97,7 @@ export function registerServeCommand(program: Command): void {
     .option('--s3-endpoint <url>', 'an S3-compatible server, e.g. http://minio:9000 (default: AWS, or $AWS_ENDPOINT_URL_S3)')
     .option('--s3-region <region>', "the bucket's region (default: $AWS_REGION, else us-east-1 with --s3-endpoint)")
     .option('--s3-force-path-style', 'address the bucket as <endpoint>/<bucket> (most S3-compatible servers need it)')
-    .option('--s3-presign <seconds>', 'manifests carry pre-signed S3 URLs valid this long (requiresAccessToken: false)')
+    .option('--s3-presign <duration>', 'manifests carry pre-signed S3 URLs valid this long (seconds, or 15m…; requiresAccessToken: false)')
     .option(
       '--instance-id <id>',
       'this instance in the job store, unique per running process (default: $FHIR_BRIDGE_INSTANCE_ID, else host:pid:random)',
