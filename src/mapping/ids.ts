@@ -55,39 +55,53 @@ function canonicalDecimalText(s: string): string {
   return out;
 }
 
-const B32 = 'abcdefghijklmnopqrstuvwxyz234567';
+const B32 = Uint8Array.from('abcdefghijklmnopqrstuvwxyz234567', (c) => c.charCodeAt(0));
 
-/** RFC 4648 base32 in lower case, no padding: 5 bytes → 8 characters at a time, then the tail bit by bit. */
+/** Where base32 text is assembled: one flat string per id is made from it, none of the concatenations between. */
+let scratch = Buffer.allocUnsafeSlow(64);
+
+/** RFC 4648 base32 in lower case, no padding. */
 export function base32(buf: Uint8Array): string {
-  let out = '';
-  const whole = buf.length - (buf.length % 5);
+  return base32OfBytes(Buffer.from(buf.buffer, buf.byteOffset, buf.length).toString('latin1'));
+}
+
+/**
+ * base32 of bytes held as a latin1 string (one character per byte, as a digest gives it with 'latin1'): 5 bytes →
+ * 8 characters at a time, then the tail bit by bit. Ids are made for every resource and reference, so neither a
+ * Buffer per digest nor a string per character: with those, ids were a tenth of an export's garbage.
+ */
+function base32OfBytes(bytes: string): string {
+  const length = Math.ceil((bytes.length * 8) / 5);
+  if (scratch.length < length) scratch = Buffer.allocUnsafeSlow(2 * length);
+  const out = scratch;
+  let o = 0;
+  const whole = bytes.length - (bytes.length % 5);
   for (let i = 0; i < whole; i += 5) {
-    const hi = buf[i]!;
-    const lo = ((buf[i + 1]! << 24) | (buf[i + 2]! << 16) | (buf[i + 3]! << 8) | buf[i + 4]!) >>> 0;
-    out +=
-      B32[hi >> 3]! +
-      B32[((hi & 7) << 2) | (lo >>> 30)]! +
-      B32[(lo >>> 25) & 31]! +
-      B32[(lo >>> 20) & 31]! +
-      B32[(lo >>> 15) & 31]! +
-      B32[(lo >>> 10) & 31]! +
-      B32[(lo >>> 5) & 31]! +
-      B32[lo & 31]!;
+    const hi = bytes.charCodeAt(i);
+    const lo =
+      ((bytes.charCodeAt(i + 1) << 24) | (bytes.charCodeAt(i + 2) << 16) | (bytes.charCodeAt(i + 3) << 8) | bytes.charCodeAt(i + 4)) >>> 0;
+    out[o++] = B32[hi >> 3]!;
+    out[o++] = B32[((hi & 7) << 2) | (lo >>> 30)]!;
+    out[o++] = B32[(lo >>> 25) & 31]!;
+    out[o++] = B32[(lo >>> 20) & 31]!;
+    out[o++] = B32[(lo >>> 15) & 31]!;
+    out[o++] = B32[(lo >>> 10) & 31]!;
+    out[o++] = B32[(lo >>> 5) & 31]!;
+    out[o++] = B32[lo & 31]!;
   }
   let bits = 0;
   let acc = 0;
-  for (let i = whole; i < buf.length; i++) {
-    const byte = buf[i]!;
-    acc = (acc << 8) | byte;
+  for (let i = whole; i < bytes.length; i++) {
+    acc = (acc << 8) | bytes.charCodeAt(i);
     bits += 8;
     while (bits >= 5) {
-      out += B32[(acc >>> (bits - 5)) & 31];
+      out[o++] = B32[(acc >>> (bits - 5)) & 31]!;
       bits -= 5;
     }
     acc &= (1 << bits) - 1;
   }
-  if (bits > 0) out += B32[(acc << (5 - bits)) & 31];
-  return out;
+  if (bits > 0) out[o++] = B32[(acc << (5 - bits)) & 31]!;
+  return out.toString('latin1', 0, o);
 }
 
 /** A 52-character [a-z2-7] id: base32 of sha-256(mapping, resourceType, canonical key values). */
@@ -95,14 +109,15 @@ export function hashId(mapping: string, resourceType: string, canonicalKey: read
   // an absent key value counts as '' (the caller has checked that some value is present)
   let input = mapping + '\u001f' + resourceType;
   for (let i = 0; i < canonicalKey.length; i++) input += '\u001f' + (canonicalKey[i] ?? '');
-  return base32(sha256(input));
+  return base32OfBytes(sha256(input));
 }
 
-// crypto.hash (Node ≥ 20.12) hashes in one call, markedly cheaper than createHash per id.
-const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'buffer') => Buffer }).hash;
+// crypto.hash (Node >= 20.12) hashes in one call, markedly cheaper than createHash per id; 'latin1' hands the
+// digest over as a 32-character string instead of a Buffer of its own.
+const oneShot = (crypto as unknown as { hash?: (alg: string, data: string, enc: 'latin1') => string }).hash;
 const sha256 = oneShot
-  ? (s: string): Buffer => oneShot('sha256', s, 'buffer')
-  : (s: string): Buffer => crypto.createHash('sha256').update(s).digest();
+  ? (s: string): string => oneShot('sha256', s, 'latin1')
+  : (s: string): string => crypto.createHash('sha256').update(s).digest().toString('latin1');
 
 export interface IdTemplate {
   /** renders from canonical key values (in key order); undefined if a referenced part is missing */
