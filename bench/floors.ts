@@ -32,8 +32,11 @@ export interface Measure {
 export type FloorMode =
   | { kind: 'raw'; mappings?: string[] }
   | { kind: 'hand'; mapping: 'observation-lab' }
-  /** `threads` map: as the CLI and `serve`, this thread and a pool of threads−1 (0 or 1: this thread only) */
-  | { kind: 'ours'; mappings?: string[]; threads: number; validate?: boolean };
+  /**
+   * `threads` map: as the CLI and `serve`, this thread and a pool of threads−1 (0 or 1: this thread only); `cut`
+   * false keeps every run whole (one part each), to see what cutting big runs into key ranges costs the database
+   */
+  | { kind: 'ours'; mappings?: string[]; threads: number; validate?: boolean; cut?: boolean };
 
 const HAND: Record<string, (row: Row) => object> = { 'observation-lab': observationLab };
 
@@ -65,7 +68,7 @@ export async function measureFloor(connectorFile: string, mode: FloorMode): Prom
         // as the CLI runs them; a subset of the mappings one at a time
         runner: poolAndThisThread(pool, { adapter: source.adapter, mappings }, mode.mappings ? { concurrency: 1 } : {}),
         // big runs cut into key ranges as the CLI cuts them (one thread: nothing to share)
-        ...(mode.threads > 1 ? { split: splitForThreads(source.adapter, mode.threads) } : {}),
+        ...(mode.threads > 1 && mode.cut !== false ? { split: splitForThreads(source.adapter, mode.threads) } : {}),
         dir: out,
       });
       rows = Object.values(summary.rowsRead).reduce((a, b) => a + b, 0);

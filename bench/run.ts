@@ -180,6 +180,15 @@ async function floors(pg: string, copies: number): Promise<void> {
       [`fhir-bridge export, ${workers} threads (as the CLI and serve: this + ${workers - 1} pool)`, { kind: 'ours', threads: workers }],
       ['fhir-bridge export on this thread only', { kind: 'ours', threads: 1 }],
       ['observation-lab raw floor', { kind: 'raw', mappings: ['observation-lab'] }],
+      // what cutting big runs into key ranges costs the database (README "Threads")
+      ...(workers > 1
+        ? [
+            [`fhir-bridge export, ${workers} threads, no run cut into key ranges`, { kind: 'ours', threads: workers, cut: false }] as [
+              string,
+              FloorMode,
+            ],
+          ]
+        : []),
     ];
     const results: Measure[] = [];
     const uses: Array<MachineUse | undefined> = [];
@@ -259,7 +268,7 @@ async function floors(pg: string, copies: number): Promise<void> {
       }
     }
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
-    const [raw, cliLike, one, obsRaw] = results as [Measure, Measure, Measure, Measure];
+    const [raw, cliLike, one, obsRaw, uncut] = results as [Measure, Measure, Measure, Measure, Measure | undefined];
     const obsHand = medianOf((p) => p.hand);
     const obsOurs = medianOf((p) => p.ours);
     process.stdout.write(
@@ -294,6 +303,17 @@ async function floors(pg: string, copies: number): Promise<void> {
               uses[1] ? `${uses[1].busyCores.toFixed(2)}, ${uses[1].databaseSeconds.toFixed(1)} s` : 'n/a (not Linux)',
             ],
             [`whole export, ${workers} threads / this thread only`, (perSecond(cliLike) / perSecond(one)).toFixed(2)],
+            ...(uncut
+              ? [
+                  [
+                    `whole export, ${workers} threads: runs cut / none cut (resources/s; database CPU)`,
+                    `${(perSecond(cliLike) / perSecond(uncut)).toFixed(2)}; ` +
+                      (uses[1] && uses[4]
+                        ? `${uses[1].databaseSeconds.toFixed(1)} s / ${uses[4].databaseSeconds.toFixed(1)} s`
+                        : 'n/a (not Linux)'),
+                  ],
+                ]
+              : []),
             ['server: tiny export kick-off → manifest (median of 7)', `${Math.round(median(tiny.tries))} ms (${tiny.resources} resources)`],
             ...servers.map(({ threads, whole }) => [
               `server (${label(threads)}): whole export kick-off → manifest / peak RSS (VmHWM)`,
