@@ -269,6 +269,8 @@ async function floors(pg: string, copies: number): Promise<void> {
     }
     const perSecond = (m: Measure): number => m.resources / m.wallMs;
     const [raw, cliLike, one, obsRaw, uncut] = results as [Measure, Measure, Measure, Measure, Measure | undefined];
+    // the machine's use during the same cases (same order)
+    const [, cliLikeUse, , , uncutUse] = uses;
     const obsHand = medianOf((p) => p.hand);
     const obsOurs = medianOf((p) => p.ours);
     process.stdout.write(
@@ -300,7 +302,7 @@ async function floors(pg: string, copies: number): Promise<void> {
             [`whole export, ${workers} threads: CPU/wall`, (cliLike.cpuMs / cliLike.wallMs).toFixed(2)],
             [
               `whole export, ${workers} threads: cores the machine kept busy (of ${availableParallelism()}), database CPU`,
-              uses[1] ? `${uses[1].busyCores.toFixed(2)}, ${uses[1].databaseSeconds.toFixed(1)} s` : 'n/a (not Linux)',
+              cliLikeUse ? `${cliLikeUse.busyCores.toFixed(2)}, ${cliLikeUse.databaseSeconds.toFixed(1)} s` : 'n/a (not Linux)',
             ],
             [`whole export, ${workers} threads / this thread only`, (perSecond(cliLike) / perSecond(one)).toFixed(2)],
             ...(uncut
@@ -308,8 +310,8 @@ async function floors(pg: string, copies: number): Promise<void> {
                   [
                     `whole export, ${workers} threads: runs cut / none cut (resources/s; database CPU)`,
                     `${(perSecond(cliLike) / perSecond(uncut)).toFixed(2)}; ` +
-                      (uses[1] && uses[4]
-                        ? `${uses[1].databaseSeconds.toFixed(1)} s / ${uses[4].databaseSeconds.toFixed(1)} s`
+                      (cliLikeUse && uncutUse
+                        ? `${cliLikeUse.databaseSeconds.toFixed(1)} s / ${uncutUse.databaseSeconds.toFixed(1)} s`
                         : 'n/a (not Linux)'),
                   ],
                 ]
